@@ -1,0 +1,25 @@
+//! Compiles `proto/kanban/v1/*.proto` with protox, a pure-Rust protobuf compiler, so no system
+//! `protoc` is needed; the encoded descriptor set is written next to the code for reflection.
+
+use std::{env, fs, path::PathBuf};
+
+use prost::Message as _;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = PathBuf::from("proto");
+    let mut files: Vec<PathBuf> = fs::read_dir(dir.join("kanban/v1"))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    files.retain(|path| path.extension().is_some_and(|ext| ext == "proto"));
+    files.sort();
+    println!("cargo:rerun-if-changed=proto");
+
+    let fds = protox::compile(&files, [&dir])?;
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    fs::write(out.join("kanban_v1_descriptor.bin"), fds.encode_to_vec())?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(fds)?;
+    Ok(())
+}
