@@ -29,7 +29,10 @@ mod tests {
             .flat_map(|f| f.service.iter().map(|s| s.name().to_owned()))
             .collect();
         for name in ["Boards", "Tasks"] {
-            assert!(services.iter().any(|s| s == name), "{name} missing: {services:?}");
+            assert!(
+                services.iter().any(|s| s == name),
+                "{name} missing: {services:?}"
+            );
         }
     }
 }

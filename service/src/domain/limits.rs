@@ -1,0 +1,47 @@
+//! Documented size limits on every free-text field and page size. The .proto comments and the
+//! README quote these numbers; change them together.
+
+/// Title of a task, in bytes.
+pub const TITLE_MAX: usize = 500;
+/// Body of a task, in bytes.
+pub const BODY_MAX: usize = 64 * 1024;
+/// Body of a comment, in bytes.
+pub const COMMENT_MAX: usize = 64 * 1024;
+/// Result recorded on completion, in bytes.
+pub const RESULT_MAX: usize = 256 * 1024;
+/// Summary, block reason, error text and progress notes, in bytes.
+pub const SUMMARY_MAX: usize = 4096;
+/// Board display name, in bytes.
+pub const DISPLAY_NAME_MAX: usize = 200;
+/// Actor, author, created_by and tenant names, in bytes.
+pub const NAME_MAX: usize = 128;
+/// Idempotency key, in bytes.
+pub const IDEMPOTENCY_KEY_MAX: usize = 256;
+/// Workspace path, in bytes.
+pub const PATH_MAX: usize = 4096;
+/// Workspace branch and each worker option string, in bytes.
+pub const OPTION_MAX: usize = 256;
+/// Entries in a board's metadata, capabilities of a task, skills, and parents at creation.
+pub const LIST_MAX: usize = 64;
+/// Metadata key, in bytes.
+pub const METADATA_KEY_MAX: usize = 128;
+/// Metadata value, in bytes.
+pub const METADATA_VALUE_MAX: usize = 4096;
+/// Absolute value of a task's priority.
+pub const PRIORITY_MAX: i32 = 1000;
+/// Failures in a row before giving up, as a setting.
+pub const MAX_RETRIES_MAX: u32 = 100;
+/// Maximum runtime of a task, in seconds (a week).
+pub const MAX_RUNTIME_MAX: u32 = 7 * 24 * 3600;
+/// Longest schedule delay, in seconds (a year).
+pub const SCHEDULE_DELAY_MAX: u64 = 365 * 24 * 3600;
+/// Page size when the request says 0.
+pub const PAGE_SIZE_DEFAULT: u32 = 100;
+/// Largest page size.
+pub const PAGE_SIZE_MAX: u32 = 1000;
+/// Recent events in a task's detail when the request says 0.
+pub const RECENT_EVENTS_DEFAULT: u32 = 20;
+/// Comments and runs included in a task's detail (the most recent).
+pub const DETAIL_ROWS_MAX: u32 = 1000;
+/// Largest encoded gRPC message the server accepts, in bytes.
+pub const MESSAGE_MAX: usize = 4 * 1024 * 1024;

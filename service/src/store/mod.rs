@@ -1,0 +1,209 @@
+//! The store: the only code that touches the database file.
+//!
+//! One [`tokio_rusqlite::Connection`] serves the whole process. Each operation is one closure
+//! run on the connection's thread with its transaction inside, so a transaction is never held
+//! across an `.await`, and every acknowledged write is committed before the caller sees `Ok`.
+//!
+//! Opening follows DESIGN.md section 3 in order: lock the data directory, check the SQLite
+//! version, open the file, `locking_mode=EXCLUSIVE` before `journal_mode=WAL` (so no `-shm`
+//! exists and no other process can open the database), `synchronous=FULL`, `foreign_keys=ON`,
+//! then migrate (which takes the exclusive lock at once).
+
+mod boards;
+mod events;
+mod lifecycle;
+mod links;
+mod lock;
+pub mod model;
+mod rows;
+mod schema;
+mod tasks;
+
+use std::path::{Path, PathBuf};
+
+use tokio_rusqlite::rusqlite::{self, Connection};
+
+pub use boards::DEFAULT_BOARD;
+pub use lock::{DataDirLock, LOCK_FILE, LockError};
+pub use schema::{MigrationError, VERSION as SCHEMA_VERSION};
+
+use crate::error::{Error, Result};
+
+/// Name of the database file inside the data directory.
+pub const DB_FILE: &str = "kanband.db";
+
+/// Oldest bundled SQLite accepted: 3.51.3 fixes a WAL-reset corruption bug.
+pub const MIN_SQLITE_VERSION: i32 = 3_051_003;
+
+/// Why the store could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {dir}: {source}")]
+    DataDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// Another process owns the directory.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The linked SQLite is too old.
+    #[error("SQLite {found} is older than the required 3.51.3 (WAL-reset corruption fix)")]
+    SqliteTooOld {
+        /// The version found.
+        found: &'static str,
+    },
+    /// SQLite could not open or configure the file.
+    #[error("cannot open database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// The failure.
+        source: rusqlite::Error,
+    },
+    /// SQLite did not accept a required setting, or its thread stopped.
+    #[error("cannot set up database {path}: {reason}")]
+    Setup {
+        /// The database file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The schema could not be migrated.
+    #[error("database {path}: {source}")]
+    Migration {
+        /// The database file.
+        path: PathBuf,
+        /// The failure.
+        source: MigrationError,
+    },
+}
+
+/// The single owner of the database.
+#[derive(Debug)]
+pub struct Store {
+    conn: tokio_rusqlite::Connection,
+    path: PathBuf,
+    _lock: DataDirLock,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir`, which is created with mode 0700.
+    pub async fn open(data_dir: &Path) -> Result<Store, OpenError> {
+        create_data_dir(data_dir)?;
+        let lock = DataDirLock::acquire(data_dir)?;
+        if rusqlite::version_number() < MIN_SQLITE_VERSION {
+            return Err(OpenError::SqliteTooOld {
+                found: rusqlite::version(),
+            });
+        }
+        let path = data_dir.join(DB_FILE);
+        let sqlite = |source| OpenError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let conn = tokio_rusqlite::Connection::open(&path)
+            .await
+            .map_err(sqlite)?;
+        let db_path = path.clone();
+        conn.call(move |conn| {
+            configure(conn, &db_path)?;
+            schema::migrate(conn).map_err(|source| OpenError::Migration {
+                path: db_path,
+                source,
+            })
+        })
+        .await
+        .map_err(|err| match err {
+            tokio_rusqlite::Error::Error(err) => err,
+            other => OpenError::Setup {
+                path: path.clone(),
+                reason: other.to_string(),
+            },
+        })?;
+        Ok(Store {
+            conn,
+            path,
+            _lock: lock,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `op` on the connection thread.
+    async fn call<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        Ok(self.conn.call(op).await?)
+    }
+
+    /// Checkpoints the WAL into the database and closes the connection; the lock is released
+    /// when the store is dropped afterwards.
+    pub async fn close(self) -> Result<()> {
+        self.call(|conn| {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await?;
+        self.conn.close().await.map_err(|err| {
+            tracing::error!(error = %err, "closing the database");
+            Error::Internal
+        })
+    }
+}
+
+fn create_data_dir(dir: &Path) -> Result<(), OpenError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| OpenError::DataDir {
+            dir: dir.to_owned(),
+            source,
+        })
+}
+
+/// Applies the connection settings, in the order DESIGN.md section 3 requires.
+fn configure(conn: &Connection, path: &Path) -> Result<(), OpenError> {
+    let sqlite = |source| OpenError::Sqlite {
+        path: path.to_owned(),
+        source,
+    };
+    let pragma = |sql: &str| -> Result<String, OpenError> {
+        conn.query_row(sql, [], |row| row.get(0)).map_err(sqlite)
+    };
+    let expect = |sql: &str, want: &str| -> Result<(), OpenError> {
+        let got = pragma(sql)?;
+        if got.eq_ignore_ascii_case(want) {
+            Ok(())
+        } else {
+            Err(OpenError::Setup {
+                path: path.to_owned(),
+                reason: format!("{sql} answered {got:?}"),
+            })
+        }
+    };
+    expect("PRAGMA locking_mode = EXCLUSIVE", "exclusive")?;
+    expect("PRAGMA journal_mode = WAL", "wal")?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(sqlite)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(sqlite)?;
+    Ok(())
+}
+
+/// The current wall-clock time in Unix milliseconds, for records (never for lease deadlines).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,211 @@
+//! Mapping between rows and [`model`](super::model) types, and the JSON columns.
+
+use std::collections::BTreeMap;
+
+use tokio_rusqlite::rusqlite::{self, Row, types::Type};
+
+use super::model::{Board, Comment, Event, Run, Task, WorkerOptions, Workspace};
+use crate::domain::{BlockKind, RunOutcome, Status, WorkspaceKind};
+
+/// The columns [`task`] reads, in order.
+pub(super) const TASK_COLUMNS: &str = "id, board, title, body, assignee, status, priority, \
+    created_by, created_at, updated_at, started_at, completed_at, tenant, idempotency_key, \
+    result, summary, workspace_kind, workspace_path, workspace_branch, max_runtime_seconds, \
+    max_retries, required_capabilities, target_machine, worker_options, consecutive_failures, \
+    last_failure_error, block_kind, block_reason, block_recurrences, current_run_id, epoch, \
+    scheduled_until";
+
+/// How many columns [`TASK_COLUMNS`] names.
+pub(super) const TASK_COLUMN_COUNT: usize = 32;
+
+/// The columns [`board`] reads, in order.
+pub(super) const BOARD_COLUMNS: &str = "slug, display_name, metadata, default_assignee, \
+    max_retries, max_running, archived, created_at, updated_at";
+
+/// The columns [`run`] reads, in order.
+pub(super) const RUN_COLUMNS: &str = "id, task_id, epoch, session_id, profile, machine_id, \
+    review, started_at, ended_at, outcome, summary, error, exit_code";
+
+/// The columns [`event`] reads, in order.
+pub(super) const EVENT_COLUMNS: &str = "id, board, task_id, kind, actor, details, created_at";
+
+/// The columns [`comment`] reads, in order.
+pub(super) const COMMENT_COLUMNS: &str = "id, task_id, author, body, created_at";
+
+fn bad(col: usize, what: &str, text: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        col,
+        Type::Text,
+        format!("unknown {what} {text:?} in the database").into(),
+    )
+}
+
+fn named<T>(
+    row: &Row<'_>,
+    col: usize,
+    what: &str,
+    parse: fn(&str) -> Option<T>,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(col)?;
+    parse(&text).ok_or_else(|| bad(col, what, &text))
+}
+
+fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, col: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(col)?;
+    serde_json::from_str(&text).map_err(|err| bad(col, "JSON", &err.to_string()))
+}
+
+/// Encodes a string map as a JSON object.
+pub(super) fn map_json(map: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(map).expect("a string map always encodes")
+}
+
+/// Encodes a string list as a JSON array.
+pub(super) fn list_json(list: &[String]) -> String {
+    serde_json::to_string(list).expect("a string list always encodes")
+}
+
+/// Encodes worker options as a JSON object.
+pub(super) fn options_json(options: &WorkerOptions) -> String {
+    serde_json::json!({
+        "skills": options.skills,
+        "model": options.model,
+        "provider": options.provider,
+        "reasoning_effort": options.reasoning_effort,
+    })
+    .to_string()
+}
+
+fn options(row: &Row<'_>, col: usize) -> rusqlite::Result<WorkerOptions> {
+    let value: serde_json::Value = json(row, col)?;
+    let text = |key: &str| {
+        value
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let skills = value
+        .get("skills")
+        .and_then(|v| v.as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(WorkerOptions {
+        skills,
+        model: text("model"),
+        provider: text("provider"),
+        reasoning_effort: text("reasoning_effort"),
+    })
+}
+
+/// Reads a task from a row selected with [`TASK_COLUMNS`].
+pub(super) fn task(row: &Row<'_>) -> rusqlite::Result<Task> {
+    let block_kind: Option<String> = row.get(26)?;
+    Ok(Task {
+        id: row.get(0)?,
+        board: row.get(1)?,
+        title: row.get(2)?,
+        body: row.get(3)?,
+        assignee: row.get(4)?,
+        status: named(row, 5, "status", Status::parse)?,
+        priority: row.get(6)?,
+        created_by: row.get(7)?,
+        created_at: row.get(8)?,
+        updated_at: row.get(9)?,
+        started_at: row.get(10)?,
+        completed_at: row.get(11)?,
+        tenant: row.get(12)?,
+        idempotency_key: row.get(13)?,
+        result: row.get(14)?,
+        summary: row.get(15)?,
+        workspace: Workspace {
+            kind: named(row, 16, "workspace kind", WorkspaceKind::parse)?,
+            path: row.get(17)?,
+            branch: row.get(18)?,
+        },
+        max_runtime_seconds: row.get(19)?,
+        max_retries: row.get(20)?,
+        required_capabilities: json(row, 21)?,
+        target_machine: row.get(22)?,
+        worker_options: options(row, 23)?,
+        consecutive_failures: row.get(24)?,
+        last_failure_error: row.get(25)?,
+        block_kind: match block_kind {
+            None => None,
+            Some(text) => {
+                Some(BlockKind::parse(&text).ok_or_else(|| bad(26, "block kind", &text))?)
+            }
+        },
+        block_reason: row.get(27)?,
+        block_recurrences: row.get(28)?,
+        current_run_id: row.get(29)?,
+        epoch: row.get::<_, i64>(30)? as u64,
+        scheduled_until: row.get(31)?,
+    })
+}
+
+/// Reads a board from a row selected with [`BOARD_COLUMNS`].
+pub(super) fn board(row: &Row<'_>) -> rusqlite::Result<Board> {
+    Ok(Board {
+        slug: row.get(0)?,
+        display_name: row.get(1)?,
+        metadata: json(row, 2)?,
+        default_assignee: row.get(3)?,
+        max_retries: row.get(4)?,
+        max_running: row.get(5)?,
+        archived: row.get(6)?,
+        created_at: row.get(7)?,
+        updated_at: row.get(8)?,
+    })
+}
+
+/// Reads a run from a row selected with [`RUN_COLUMNS`].
+pub(super) fn run(row: &Row<'_>) -> rusqlite::Result<Run> {
+    let outcome: Option<String> = row.get(9)?;
+    Ok(Run {
+        id: row.get(0)?,
+        task_id: row.get(1)?,
+        epoch: row.get::<_, i64>(2)? as u64,
+        session_id: row.get(3)?,
+        profile: row.get(4)?,
+        machine_id: row.get(5)?,
+        review: row.get(6)?,
+        started_at: row.get(7)?,
+        ended_at: row.get(8)?,
+        outcome: match outcome {
+            None => None,
+            Some(text) => Some(RunOutcome::parse(&text).ok_or_else(|| bad(9, "outcome", &text))?),
+        },
+        summary: row.get(10)?,
+        error: row.get(11)?,
+        exit_code: row.get(12)?,
+    })
+}
+
+/// Reads an event from a row selected with [`EVENT_COLUMNS`].
+pub(super) fn event(row: &Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: row.get(0)?,
+        board: row.get(1)?,
+        task_id: row.get(2)?,
+        kind: row.get(3)?,
+        actor: row.get(4)?,
+        details: json(row, 5)?,
+        created_at: row.get(6)?,
+    })
+}
+
+/// Reads a comment from a row selected with [`COMMENT_COLUMNS`].
+pub(super) fn comment(row: &Row<'_>) -> rusqlite::Result<Comment> {
+    Ok(Comment {
+        id: row.get(0)?,
+        task_id: row.get(1)?,
+        author: row.get(2)?,
+        body: row.get(3)?,
+        created_at: row.get(4)?,
+    })
+}

@@ -1,0 +1,63 @@
+//! Embedded, versioned schema migrations, tracked in `PRAGMA user_version` and applied at
+//! start-up in one transaction.
+
+use tokio_rusqlite::rusqlite::{Connection, TransactionBehavior};
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+
+/// The schema version this build writes.
+pub const VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Why migration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    /// The file was written by a newer kanband.
+    #[error(
+        "the database has schema version {found}, newer than this kanband's {VERSION}; upgrade kanband"
+    )]
+    TooNew {
+        /// The version found in the file.
+        found: u32,
+    },
+    /// SQLite refused a statement.
+    #[error("migration failed: {0}")]
+    Sqlite(#[from] tokio_rusqlite::rusqlite::Error),
+}
+
+/// Brings the schema up to [`VERSION`] and returns the version found before.
+pub(super) fn migrate(conn: &mut Connection) -> Result<u32, MigrationError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: u32 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if found > VERSION {
+        return Err(MigrationError::TooNew { found });
+    }
+    for sql in &MIGRATIONS[found as usize..] {
+        tx.execute_batch(sql)?;
+    }
+    tx.pragma_update(None, "user_version", VERSION)?;
+    tx.commit()?;
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_is_a_no_op_and_newer_files_are_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), 0);
+        assert_eq!(migrate(&mut conn).unwrap(), VERSION);
+        let boards: i64 = conn
+            .query_row("SELECT count(*) FROM boards", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(boards, 1, "the default board exists once");
+        conn.pragma_update(None, "user_version", VERSION + 1)
+            .unwrap();
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(MigrationError::TooNew { .. })
+        ));
+    }
+}
