@@ -11,6 +11,12 @@
 //! - [`server`]: listeners, health, reflection, start-up and ordered shutdown.
 //! - [`error`]: the error type and its one mapping to gRPC status codes.
 
+pub mod api;
+pub mod app;
 pub mod domain;
 pub mod error;
+pub mod server;
 pub mod store;
+pub mod timers;
+
+pub use server::{DEFAULT_LISTEN, Kanband, Listeners, Running, SOCKET_FILE};

@@ -1,1 +1,132 @@
-fn main() {}
+//! The `kanband` binary: parses arguments, sets up logging, and runs the library's server.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use kanband::{DEFAULT_LISTEN, Kanband, Listeners, SOCKET_FILE};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// kanband: the coordination service for a multi-agent kanban board.
+///
+/// One process owns the board's SQLite database and answers gRPC (package kanban.v1) on a
+/// loopback TCP address and a Unix socket in the data directory.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve until SIGTERM or SIGINT (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct ServeArgs {
+    /// Directory that holds the database, its lock file and the socket (created with mode
+    /// 0700). Default: $XDG_DATA_HOME/kanband, else ~/.local/share/kanband.
+    #[arg(long, env = "KANBAND_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// TCP address to listen on; an empty value turns TCP off.
+    #[arg(long, env = "KANBAND_LISTEN", value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    listen: String,
+
+    /// Unix socket to listen on (mode 0600); an empty value turns it off.
+    /// Default: kanband.sock in the data directory.
+    #[arg(long, env = "KANBAND_SOCKET", value_name = "PATH")]
+    socket: Option<PathBuf>,
+}
+
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("kanband"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .context("neither --data-dir, KANBAND_DATA_DIR, XDG_DATA_HOME nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".local/share/kanband"))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => default_data_dir()?,
+    };
+    let kanband = Kanband::open(&data_dir).await?;
+
+    let mut listeners = Listeners::default();
+    let mut addresses = Vec::new();
+    if !args.listen.is_empty() {
+        let addr: SocketAddr = args.listen.parse().with_context(|| {
+            format!(
+                "--listen {:?} is not an address like {DEFAULT_LISTEN}",
+                args.listen
+            )
+        })?;
+        let bound = listeners
+            .bind_tcp(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        addresses.push(format!("http://{bound}"));
+    }
+    let socket = args.socket.unwrap_or_else(|| data_dir.join(SOCKET_FILE));
+    if !socket.as_os_str().is_empty() {
+        listeners
+            .bind_unix(&socket)
+            .with_context(|| format!("cannot listen on {}", socket.display()))?;
+        addresses.push(format!("unix:{}", socket.display()));
+    }
+    anyhow::ensure!(
+        !addresses.is_empty(),
+        "both --listen and --socket are off; nothing to serve on"
+    );
+
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let running = kanband.start(listeners).await;
+    println!(
+        "kanband ready: data dir {} listening on {}",
+        data_dir.display(),
+        addresses.join(" ")
+    );
+    tracing::info!(data_dir = %data_dir.display(), addresses = %addresses.join(" "), "serving");
+    running
+        .serve_until(async {
+            tokio::select! {
+                _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+            }
+        })
+        .await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KANBAND_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    };
+    match serve(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("kanband: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

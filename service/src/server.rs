@@ -1,0 +1,222 @@
+//! Start-up, serving and ordered shutdown.
+//!
+//! [`Kanband::open`] takes the data directory (lock, store, migrations, timers armed from the
+//! database). [`Kanband::start`] serves on already-bound listeners, so tests bind port 0 or a
+//! socket in a temporary directory and never wait for start-up. [`Running::shutdown`] stops in
+//! order: health NOT_SERVING, stop accepting and finish in-flight calls, stop the timers,
+//! checkpoint and close the store.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use kanband_proto::pb::{boards_server::BoardsServer, tasks_server::TasksServer};
+use tokio::{
+    net::{TcpListener, UnixListener},
+    sync::watch,
+    task::JoinHandle,
+};
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::{server::NamedService, transport::server::TcpIncoming};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{
+    api::{BoardsService, TasksService},
+    app::App,
+    domain::limits,
+    store::{OpenError, Store},
+};
+
+/// Name of the Unix socket inside the data directory.
+pub const SOCKET_FILE: &str = "kanband.sock";
+
+/// Default TCP listen address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
+/// The fully-qualified names of the services health reports on, besides the whole server ("").
+const SERVICES: &[&str] = &[
+    <BoardsServer<BoardsService> as NamedService>::NAME,
+    <TasksServer<TasksService> as NamedService>::NAME,
+];
+
+/// The listeners to serve on; at least one must be set.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    /// TCP (loopback by default).
+    pub tcp: Option<TcpListener>,
+    /// The Unix socket.
+    pub unix: Option<UnixListener>,
+}
+
+impl Listeners {
+    /// Binds a TCP address.
+    pub async fn bind_tcp(&mut self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        self.tcp = Some(listener);
+        Ok(local)
+    }
+
+    /// Binds a Unix socket with mode 0600, replacing a stale socket file left by a previous
+    /// run (safe: the caller holds the data directory's lock).
+    pub fn bind_unix(&mut self, path: &Path) -> std::io::Result<()> {
+        use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            if !meta.file_type().is_socket() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!("{} exists and is not a socket", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        let listener = UnixListener::bind(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        self.unix = Some(listener);
+        Ok(())
+    }
+}
+
+/// An opened service, not yet serving.
+#[derive(Debug)]
+pub struct Kanband {
+    app: Arc<App>,
+    data_dir: PathBuf,
+}
+
+impl Kanband {
+    /// Takes ownership of `data_dir`: lock, open and migrate the database, arm the timers.
+    pub async fn open(data_dir: &Path) -> Result<Kanband, OpenError> {
+        let store = Store::open(data_dir).await?;
+        let app = Arc::new(App::new(store));
+        app.arm_from_store().await.map_err(|err| OpenError::Setup {
+            path: app.store.path().to_owned(),
+            reason: format!("cannot load deadlines: {err}"),
+        })?;
+        Ok(Kanband {
+            app,
+            data_dir: data_dir.to_owned(),
+        })
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Serves on `listeners` until [`Running::shutdown`]. Health reports NOT_SERVING until every
+    /// listener is up, then SERVING.
+    pub async fn start(self, listeners: Listeners) -> Running {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        set_health(&health, ServingStatus::NotServing).await;
+
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(kanband_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .expect("the embedded descriptor sets are valid");
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(kanband_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .expect("the embedded descriptor sets are valid");
+
+        let router = tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(
+                BoardsServer::new(BoardsService::new(self.app.clone()))
+                    .max_decoding_message_size(limits::MESSAGE_MAX),
+            )
+            .add_service(
+                TasksServer::new(TasksService::new(self.app.clone()))
+                    .max_decoding_message_size(limits::MESSAGE_MAX),
+            );
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
+        let mut servers = Vec::new();
+        if let Some(tcp) = listeners.tcp {
+            let incoming = TcpIncoming::from(tcp).with_nodelay(Some(true));
+            let router = router.clone();
+            let stop = stopped();
+            servers.push(tokio::spawn(async move {
+                router.serve_with_incoming_shutdown(incoming, stop).await
+            }));
+        }
+        if let Some(unix) = listeners.unix {
+            let incoming = UnixListenerStream::new(unix);
+            let stop = stopped();
+            servers.push(tokio::spawn(async move {
+                router.serve_with_incoming_shutdown(incoming, stop).await
+            }));
+        }
+        let timers = tokio::spawn({
+            let app = self.app.clone();
+            let stop = stopped();
+            async move {
+                tokio::select! {
+                    () = app.run_timers() => {}
+                    () = stop => {}
+                }
+            }
+        });
+        set_health(&health, ServingStatus::Serving).await;
+        Running {
+            app: self.app,
+            health,
+            stop: stop_tx,
+            servers,
+            timers,
+        }
+    }
+}
+
+async fn set_health(health: &HealthReporter, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    for service in SERVICES {
+        health.set_service_status(*service, status).await;
+    }
+}
+
+/// A serving kanband.
+#[derive(Debug)]
+pub struct Running {
+    app: Arc<App>,
+    health: HealthReporter,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+    timers: JoinHandle<()>,
+}
+
+impl Running {
+    /// Waits for `signal`, then shuts down in order.
+    pub async fn serve_until(self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+        signal.await;
+        self.shutdown().await
+    }
+
+    /// Shuts down in order: health NOT_SERVING, stop accepting and finish in-flight calls,
+    /// stop the timers, checkpoint and close the store.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        set_health(&self.health, ServingStatus::NotServing).await;
+        let _ = self.stop.send(true);
+        for server in self.servers {
+            server.await??;
+        }
+        self.timers.await?;
+        let app = Arc::into_inner(self.app)
+            .ok_or_else(|| anyhow::anyhow!("a request still holds the service state"))?;
+        app.store.close().await?;
+        Ok(())
+    }
+}
