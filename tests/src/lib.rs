@@ -1,1 +1,89 @@
-//! placeholder
+//! The shared test harness: [`spawn_service`] starts the real kanband server on TCP port 0 and
+//! a Unix socket in a temporary data directory, and hands back clients for both transports and
+//! a shutdown handle. Logs are printed only when `KANBAND_TEST_LOG` is set (e.g. `debug`).
+
+use std::{net::SocketAddr, path::PathBuf, sync::Once};
+
+use kanband::{Kanband, Listeners, Running, SOCKET_FILE};
+use kanband_gateway::Client;
+use tempfile::TempDir;
+
+/// A kanband serving in this process for one test.
+#[derive(Debug)]
+pub struct TestService {
+    /// Client over TCP.
+    pub tcp: Client,
+    /// Client over the Unix socket.
+    pub unix: Client,
+    /// `http://127.0.0.1:<port>`.
+    pub tcp_addr: String,
+    /// `unix:<data dir>/kanband.sock`.
+    pub unix_addr: String,
+    /// The data directory (kept until the harness is dropped).
+    pub data_dir: PathBuf,
+    running: Option<Running>,
+    _dir: TempDir,
+}
+
+fn init_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("KANBAND_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// Starts kanband on a fresh temporary data directory.
+pub async fn spawn_service() -> TestService {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    spawn_service_in(dir).await
+}
+
+/// Starts kanband on an existing temporary directory (for restart tests).
+pub async fn spawn_service_in(dir: TempDir) -> TestService {
+    init_logging();
+    let data_dir = dir.path().join("data");
+    let kanband = Kanband::open(&data_dir)
+        .await
+        .expect("kanband opens its data directory");
+    let mut listeners = Listeners::default();
+    let tcp: SocketAddr = listeners
+        .bind_tcp("127.0.0.1:0".parse().expect("address"))
+        .await
+        .expect("bind TCP port 0");
+    let socket = data_dir.join(SOCKET_FILE);
+    listeners.bind_unix(&socket).expect("bind the Unix socket");
+    let running = kanband.start(listeners).await;
+    let tcp_addr = format!("http://{tcp}");
+    let unix_addr = format!("unix:{}", socket.display());
+    TestService {
+        tcp: Client::connect(&tcp_addr).await.expect("connect over TCP"),
+        unix: Client::connect(&unix_addr)
+            .await
+            .expect("connect over the Unix socket"),
+        tcp_addr,
+        unix_addr,
+        data_dir,
+        running: Some(running),
+        _dir: dir,
+    }
+}
+
+impl TestService {
+    /// Both clients, labelled, for tests that run the same checks over each transport.
+    pub fn transports(&self) -> [(&'static str, Client); 2] {
+        [("tcp", self.tcp.clone()), ("unix", self.unix.clone())]
+    }
+
+    /// Shuts the server down in order and returns the directory, so a test can restart on it.
+    pub async fn stop(mut self) -> TempDir {
+        let running = self.running.take().expect("running");
+        drop((self.tcp, self.unix));
+        running.shutdown().await.expect("clean shutdown");
+        self._dir
+    }
+}
