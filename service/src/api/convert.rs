@@ -468,6 +468,9 @@ impl From<Task> for pb::Task {
             current_run_id: t.current_run_id.unwrap_or_default(),
             epoch: t.epoch,
             scheduled_until: t.scheduled_until.map(timestamp),
+            cooldown_until: t.cooldown_until.map(timestamp),
+            protocol_violations: t.protocol_violations,
+            outcomeless_attempts: t.outcomeless_attempts,
         }
     }
 }
@@ -500,6 +503,8 @@ impl From<Run> for pb::Run {
             summary: r.summary,
             error: r.error,
             exit_code: r.exit_code,
+            last_heartbeat_at: r.last_heartbeat_at.map(timestamp),
+            last_heartbeat_note: r.last_heartbeat_note,
         }
     }
 }

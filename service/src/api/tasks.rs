@@ -234,6 +234,16 @@ impl Tasks for TasksService {
         self.changed(self.app.store.archive(id, actor).await?)
     }
 
+    async fn reclaim_task(
+        &self,
+        request: Request<pb::ReclaimTaskRequest>,
+    ) -> Result<Response<pb::Task>, Status> {
+        let req = request.into_inner();
+        let id = task_id("id", req.id)?;
+        let actor = actor("actor", req.actor)?;
+        self.changed(self.app.store.reclaim(id, actor).await?)
+    }
+
     async fn reopen_review(
         &self,
         request: Request<pb::ReopenReviewRequest>,

@@ -237,6 +237,15 @@ impl Store {
         .await
     }
 
+    /// Operator reclaim of a running task.
+    pub async fn reclaim(&self, id: String, actor: String) -> Result<Task> {
+        self.change_task(id, move |conn, task| {
+            let to = apply(conn, task, Op::Requeue, "reclaim")?;
+            set_status(conn, task, to, "reclaimed", &actor, &[])
+        })
+        .await
+    }
+
     /// Sends a done task back to review.
     pub async fn reopen_review(&self, id: String, actor: String) -> Result<Task> {
         self.change_task(id, move |conn, task| {

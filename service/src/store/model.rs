@@ -127,6 +127,9 @@ pub struct Task {
     pub current_run_id: Option<String>,
     pub epoch: u64,
     pub scheduled_until: Option<i64>,
+    pub cooldown_until: Option<i64>,
+    pub protocol_violations: u32,
+    pub outcomeless_attempts: u32,
 }
 
 /// Fields of a new task, already validated.
@@ -222,6 +225,8 @@ pub struct Run {
     pub summary: String,
     pub error: String,
     pub exit_code: Option<i32>,
+    pub last_heartbeat_at: Option<i64>,
+    pub last_heartbeat_note: String,
 }
 
 /// One entry of the history.

@@ -13,10 +13,10 @@ pub(super) const TASK_COLUMNS: &str = "id, board, title, body, assignee, status,
     result, summary, workspace_kind, workspace_path, workspace_branch, max_runtime_seconds, \
     max_retries, required_capabilities, target_machine, worker_options, consecutive_failures, \
     last_failure_error, block_kind, block_reason, block_recurrences, current_run_id, epoch, \
-    scheduled_until";
+    scheduled_until, cooldown_until, protocol_violations, outcomeless_attempts";
 
 /// How many columns [`TASK_COLUMNS`] names.
-pub(super) const TASK_COLUMN_COUNT: usize = 32;
+pub(super) const TASK_COLUMN_COUNT: usize = 35;
 
 /// The columns [`board`] reads, in order.
 pub(super) const BOARD_COLUMNS: &str = "slug, display_name, metadata, default_assignee, \
@@ -24,7 +24,8 @@ pub(super) const BOARD_COLUMNS: &str = "slug, display_name, metadata, default_as
 
 /// The columns [`run`] reads, in order.
 pub(super) const RUN_COLUMNS: &str = "id, task_id, epoch, session_id, profile, machine_id, \
-    review, started_at, ended_at, outcome, summary, error, exit_code";
+    review, started_at, ended_at, outcome, summary, error, exit_code, last_heartbeat_at, \
+    last_heartbeat_note";
 
 /// The columns [`event`] reads, in order.
 pub(super) const EVENT_COLUMNS: &str = "id, board, task_id, kind, actor, details, created_at";
@@ -145,6 +146,9 @@ pub(super) fn task(row: &Row<'_>) -> rusqlite::Result<Task> {
         current_run_id: row.get(29)?,
         epoch: row.get::<_, i64>(30)? as u64,
         scheduled_until: row.get(31)?,
+        cooldown_until: row.get(32)?,
+        protocol_violations: row.get(33)?,
+        outcomeless_attempts: row.get(34)?,
     })
 }
 
@@ -183,6 +187,8 @@ pub(super) fn run(row: &Row<'_>) -> rusqlite::Result<Run> {
         summary: row.get(10)?,
         error: row.get(11)?,
         exit_code: row.get(12)?,
+        last_heartbeat_at: row.get(13)?,
+        last_heartbeat_note: row.get(14)?,
     })
 }
 
