@@ -6,7 +6,10 @@
 use std::{path::PathBuf, time::Duration};
 
 use hyper_util::rt::TokioIo;
-use kanband_proto::pb::{boards_client::BoardsClient, tasks_client::TasksClient};
+use kanband_proto::pb::{
+    admin_client::AdminClient, boards_client::BoardsClient, leases_client::LeasesClient,
+    tasks_client::TasksClient,
+};
 use tonic::transport::{Channel, Endpoint, Uri};
 
 /// How long establishing a connection may take.
@@ -94,6 +97,10 @@ pub struct Client {
     pub boards: BoardsClient<Channel>,
     /// `kanban.v1.Tasks`.
     pub tasks: TasksClient<Channel>,
+    /// `kanban.v1.Leases`.
+    pub leases: LeasesClient<Channel>,
+    /// `kanban.v1.Admin`.
+    pub admin: AdminClient<Channel>,
 }
 
 impl Client {
@@ -106,7 +113,9 @@ impl Client {
     pub fn new(channel: Channel) -> Client {
         Client {
             boards: BoardsClient::new(channel.clone()),
-            tasks: TasksClient::new(channel),
+            tasks: TasksClient::new(channel.clone()),
+            leases: LeasesClient::new(channel.clone()),
+            admin: AdminClient::new(channel),
         }
     }
 }

@@ -1,83 +1,212 @@
-//! The state every gRPC service shares: the store and the timers that act on it.
+//! The state every gRPC service shares, and the two background tasks that act on it: the
+//! timer loop (every deadline) and the dispatcher.
 
-use std::time::Duration;
-
-use tokio::time::Instant;
-
-use crate::{
-    domain::Status,
-    error::Result,
-    store::{Store, model::Task, now_ms},
-    timers::Timers,
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
 
-/// A deadline the service acts on when it passes.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Deadline {
-    /// A scheduled task's wake-up time (Unix ms, as stored). A task rescheduled since carries a
-    /// different time, so its old deadline finds nothing to do.
-    Wake {
-        /// The task.
-        task_id: String,
-        /// Its `scheduled_until` when armed.
-        until_ms: i64,
+use tokio::{sync::watch, time::Instant};
+
+use crate::{
+    dispatch::Dispatcher,
+    domain::ids,
+    error::{Error, Result},
+    leases::{
+        registry::{Deadline, LeaseSettings, Registry, RenewRefused},
+        rules::{LeaseLost, RevokeCause, WAIT_MAX_MS},
     },
-}
+    store::{
+        OpenError, Store,
+        claims::{self, Grant, TOKEN},
+    },
+};
+
+/// Longest a non-waiting `Acquire` waits for the dispatcher's answer.
+const ONCE_LIMIT: Duration = Duration::from_secs(5);
 
 /// Shared service state.
 #[derive(Debug)]
 pub struct App {
     /// The single owner of the database.
     pub store: Store,
-    /// Every deadline.
-    pub timers: Timers<Deadline>,
+    /// Live sessions, claims and every timer.
+    pub registry: Arc<Registry>,
+    /// Waiting pollers.
+    pub dispatcher: Dispatcher,
+    draining: AtomicBool,
+    stopping: watch::Sender<bool>,
 }
 
 impl App {
-    /// Wraps an open store; call [`App::arm_from_store`] before serving.
-    pub fn new(store: Store) -> Self {
-        App {
+    /// Opens the store in `data_dir` and restores every live lease and recorded deadline.
+    pub async fn open(data_dir: &Path, settings: LeaseSettings) -> Result<App, OpenError> {
+        let registry = Arc::new(Registry::new(settings));
+        let store = Store::open(data_dir, registry.clone()).await?;
+        let setup = |what: &str, err: Error| OpenError::Setup {
+            path: store.path().to_owned(),
+            reason: format!("cannot {what}: {err}"),
+        };
+        let (sessions, claims, rearmed) = store
+            .restore_leases()
+            .await
+            .map_err(|err| setup("restore leases", err))?;
+        if sessions + claims > 0 {
+            tracing::info!(
+                sessions,
+                claims,
+                rearmed,
+                "restored leases with a full TTL from now"
+            );
+        }
+        let deadlines = store
+            .recorded_deadlines()
+            .await
+            .map_err(|err| setup("load deadlines", err))?;
+        registry.apply(deadlines);
+        let (stopping, _) = watch::channel(false);
+        Ok(App {
             store,
-            timers: Timers::default(),
+            registry,
+            dispatcher: Dispatcher::default(),
+            draining: AtomicBool::new(false),
+            stopping,
+        })
+    }
+
+    /// A receiver that turns true when the service starts shutting down; streams end on it.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
+
+    /// Stops granting: tells every session to drain, answers waiting pollers UNAVAILABLE, and
+    /// ends keep-alive streams.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.registry.drain_all();
+        self.dispatcher.close();
+        let _ = self.stopping.send(true);
+    }
+
+    /// Long poll for a grant (see `Leases.Acquire`).
+    pub async fn acquire(&self, session_id: String, wait_ms: i64) -> Result<Option<Grant>> {
+        if !(0..=WAIT_MAX_MS).contains(&wait_ms) {
+            return Err(Error::invalid(
+                "wait_ms",
+                format!("{wait_ms} is outside 0..={WAIT_MAX_MS}"),
+            ));
+        }
+        ids::check("session_id", claims::SESSION, &session_id)?;
+        if self.draining.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable(
+                "kanband is shutting down; acquire again later".into(),
+            ));
+        }
+        if self.registry.session(&session_id).is_none() {
+            return Err(session_lost(&session_id));
+        }
+        let mut answer = self.dispatcher.enqueue(session_id, wait_ms == 0)?;
+        self.registry.poke();
+        // A poller that does not wait still gets its one answer from the dispatcher.
+        let limit = if wait_ms == 0 {
+            ONCE_LIMIT
+        } else {
+            Duration::from_millis(wait_ms as u64)
+        };
+        let result = match tokio::time::timeout(limit, &mut answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(Error::Unavailable("kanband is shutting down".into())),
+            Err(_) => {
+                // Close first, then look: a grant sent just before the close is still taken.
+                answer.close();
+                answer.try_recv().unwrap_or(Ok(None))
+            }
+        };
+        result.map_err(|err| match err {
+            Error::NotFound {
+                what: "session",
+                id,
+            } => session_lost(&id),
+            other => other,
+        })
+    }
+
+    /// Renews one claim without a stream.
+    pub async fn renew(&self, token: String) -> Result<u32> {
+        ids::check("claim_token", TOKEN, &token)?;
+        match self.registry.renew_claim(&token) {
+            Ok(ttl) => Ok(ttl),
+            Err(refused) => Err(self.lost(token, refused).await),
         }
     }
 
-    /// Arms the deadlines recorded in the database (start-up).
-    pub async fn arm_from_store(&self) -> Result<()> {
-        for (task_id, until_ms) in self.store.pending_wakeups().await? {
-            self.arm_wake(task_id, until_ms);
+    /// Why a token was refused, with the structured reason.
+    async fn lost(&self, token: String, refused: RenewRefused) -> Error {
+        match self.store.lease_lost(token).await {
+            Ok(Some(err)) | Err(err) => err,
+            Ok(None) => {
+                let reason = match refused {
+                    RenewRefused::Session => LeaseLost::Expired,
+                    RenewRefused::Claim(_) => LeaseLost::Expired,
+                };
+                claims::lease_lost(reason, None)
+            }
         }
-        Ok(())
-    }
-
-    /// Arms the wake-up of a task that was just scheduled with a time.
-    pub fn after_change(&self, task: &Task) {
-        if let (Status::Scheduled, Some(until_ms)) = (task.status, task.scheduled_until) {
-            self.arm_wake(task.id.clone(), until_ms);
-        }
-    }
-
-    fn arm_wake(&self, task_id: String, until_ms: i64) {
-        let wait = Duration::from_millis(until_ms.saturating_sub(now_ms()).max(0) as u64);
-        self.timers
-            .arm(Deadline::Wake { task_id, until_ms }, Instant::now() + wait);
     }
 
     /// Acts on deadlines as they pass, until the future is dropped.
     pub async fn run_timers(&self) {
         loop {
-            let (deadline, _) = self.timers.next_expired().await;
-            match deadline {
+            let (deadline, at) = self.registry.timers.next_expired().await;
+            let result = match deadline.clone() {
                 Deadline::Wake { task_id, until_ms } => {
-                    match self.store.wake(task_id.clone(), until_ms).await {
-                        Ok(Some(task)) => {
-                            tracing::debug!(task = %task.id, status = %task.status, "woke");
-                        }
-                        Ok(None) => {}
-                        Err(err) => tracing::warn!(task = %task_id, error = %err, "wake-up failed"),
-                    }
+                    self.store.wake(task_id, until_ms).await.map(drop)
                 }
+                Deadline::Cooldown { .. } => {
+                    self.registry.poke();
+                    Ok(())
+                }
+                Deadline::Claim(token) => self.store.expire_claim(token).await.map(|released| {
+                    if released {
+                        self.registry
+                            .record_lag(Instant::now().saturating_duration_since(at));
+                    }
+                }),
+                Deadline::Session(id) => self.store.expire_session(id).await.map(drop),
+                Deadline::MaxRuntime(token) => {
+                    self.store
+                        .revoke_claim(token, RevokeCause::MaxRuntime)
+                        .await
+                }
+                Deadline::StaleProgress(token) => {
+                    self.store
+                        .revoke_claim(token, RevokeCause::StaleProgress)
+                        .await
+                }
+            };
+            if let Err(err) = result {
+                tracing::warn!(?deadline, error = %err, "acting on a deadline failed");
             }
         }
+    }
+
+    /// Serves waiting pollers until the future is dropped.
+    pub async fn run_dispatcher(&self) {
+        self.dispatcher.run(&self.store, &self.registry).await;
+    }
+}
+
+/// The error for a session that is not open.
+pub fn session_lost(id: &str) -> Error {
+    Error::LeaseLost {
+        reason: LeaseLost::Expired,
+        current_epoch: 0,
+        message: format!(
+            "session {id} is not open (expired, closed or never opened); open a new one"
+        ),
     }
 }

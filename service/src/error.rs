@@ -33,6 +33,16 @@ pub enum Error {
     /// A limit was reached, or the disk is full.
     #[error("{0}")]
     ResourceExhausted(String),
+    /// A holder's token is not the task's current live claim.
+    #[error("{message}")]
+    LeaseLost {
+        /// Why, for the `kanban-lease-lost` trailer.
+        reason: crate::leases::rules::LeaseLost,
+        /// The task's current epoch, for the `kanban-current-epoch` trailer (0 if gone).
+        current_epoch: u64,
+        /// For people.
+        message: String,
+    },
     /// The service is starting or draining.
     #[error("{0}")]
     Unavailable(String),
@@ -40,6 +50,11 @@ pub enum Error {
     #[error("internal storage error; the service log has the details")]
     Internal,
 }
+
+/// Trailer naming why a token was refused: expired, revoked, superseded, board_reset, unknown.
+pub const LEASE_LOST_TRAILER: &str = "kanban-lease-lost";
+/// Trailer carrying the task's current fencing epoch with a refused token.
+pub const EPOCH_TRAILER: &str = "kanban-current-epoch";
 
 /// Result with the service's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -103,6 +118,20 @@ impl From<Error> for tonic::Status {
             Error::ResourceExhausted(_) => Code::ResourceExhausted,
             Error::Unavailable(_) => Code::Unavailable,
             Error::Internal => Code::Internal,
+            Error::LeaseLost {
+                reason,
+                current_epoch,
+                ..
+            } => {
+                let mut status = tonic::Status::aborted(err.to_string());
+                let trailers = status.metadata_mut();
+                trailers.insert(LEASE_LOST_TRAILER, reason.as_str().parse().expect("ASCII"));
+                trailers.insert(
+                    EPOCH_TRAILER,
+                    current_epoch.to_string().parse().expect("ASCII"),
+                );
+                return status;
+            }
         };
         tonic::Status::new(code, err.to_string())
     }
@@ -121,6 +150,22 @@ mod tests {
         let status = tonic::Status::from(Error::not_found("task", "t_0"));
         assert_eq!(status.code(), tonic::Code::NotFound);
         assert_eq!(status.message(), "task \"t_0\" not found");
+    }
+
+    #[test]
+    fn lost_leases_carry_their_reason_and_epoch_in_trailers() {
+        let err = Error::LeaseLost {
+            reason: crate::leases::rules::LeaseLost::Superseded,
+            current_epoch: 7,
+            message: "the task has been claimed again since".into(),
+        };
+        let status = tonic::Status::from(err);
+        assert_eq!(status.code(), tonic::Code::Aborted);
+        assert_eq!(
+            status.metadata().get(LEASE_LOST_TRAILER).unwrap(),
+            "superseded"
+        );
+        assert_eq!(status.metadata().get(EPOCH_TRAILER).unwrap(), "7");
     }
 
     #[test]

@@ -13,8 +13,10 @@
 
 pub mod api;
 pub mod app;
+pub mod dispatch;
 pub mod domain;
 pub mod error;
+pub mod leases;
 pub mod server;
 pub mod store;
 pub mod timers;

@@ -1,10 +1,10 @@
 //! The `kanband` binary: parses arguments, sets up logging, and runs the library's server.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use kanband::{DEFAULT_LISTEN, Kanband, Listeners, SOCKET_FILE};
+use kanband::{DEFAULT_LISTEN, Kanband, Listeners, SOCKET_FILE, leases::registry::LeaseSettings};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// kanband: the coordination service for a multi-agent kanban board.
@@ -37,10 +37,34 @@ struct ServeArgs {
     #[arg(long, env = "KANBAND_LISTEN", value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     listen: String,
 
+    /// Revoke a claim whose holder renews but sends no progress heartbeat for this many
+    /// seconds; 0 turns the backstop off.
+    #[arg(
+        long,
+        env = "KANBAND_STALE_PROGRESS_SECONDS",
+        value_name = "SECONDS",
+        default_value_t = 0
+    )]
+    stale_progress_seconds: u64,
+
+    /// Most claims one profile may run at once, as PROFILE=N; repeat for several profiles
+    /// (in the environment, separate them with commas). Profiles not named have no cap.
+    #[arg(long = "profile-cap", env = "KANBAND_PROFILE_CAPS", value_name = "PROFILE=N",
+          value_delimiter = ',', value_parser = parse_cap)]
+    profile_caps: Vec<(String, u32)>,
+
     /// Unix socket to listen on (mode 0600); an empty value turns it off.
     /// Default: kanband.sock in the data directory.
     #[arg(long, env = "KANBAND_SOCKET", value_name = "PATH")]
     socket: Option<PathBuf>,
+}
+
+fn parse_cap(text: &str) -> Result<(String, u32), String> {
+    let (profile, cap) = text.split_once('=').ok_or("expected PROFILE=N")?;
+    let cap = cap
+        .parse()
+        .map_err(|_| format!("{cap:?} is not a number"))?;
+    Ok((profile.to_owned(), cap))
 }
 
 fn default_data_dir() -> anyhow::Result<PathBuf> {
@@ -58,7 +82,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(dir) => dir,
         None => default_data_dir()?,
     };
-    let kanband = Kanband::open(&data_dir).await?;
+    let settings = LeaseSettings {
+        stale_progress: (args.stale_progress_seconds > 0)
+            .then(|| Duration::from_secs(args.stale_progress_seconds)),
+        profile_caps: args.profile_caps.into_iter().collect(),
+    };
+    let kanband = Kanband::open(&data_dir, settings).await?;
 
     let mut listeners = Listeners::default();
     let mut addresses = Vec::new();

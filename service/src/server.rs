@@ -13,21 +13,25 @@ use std::{
     sync::Arc,
 };
 
-use kanband_proto::pb::{boards_server::BoardsServer, tasks_server::TasksServer};
+use kanband_proto::pb::{
+    admin_server::AdminServer, boards_server::BoardsServer, leases_server::LeasesServer,
+    tasks_server::TasksServer,
+};
 use tokio::{
     net::{TcpListener, UnixListener},
     sync::watch,
     task::JoinHandle,
 };
 use tokio_stream::wrappers::UnixListenerStream;
-use tonic::{server::NamedService, transport::server::TcpIncoming};
+use tonic::{codegen::http, server::NamedService, transport::server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    api::{BoardsService, TasksService},
+    api::{AdminService, BoardsService, LeasesService, TasksService},
     app::App,
     domain::limits,
-    store::{OpenError, Store},
+    leases::registry::LeaseSettings,
+    store::OpenError,
 };
 
 /// Name of the Unix socket inside the data directory.
@@ -88,14 +92,10 @@ pub struct Kanband {
 }
 
 impl Kanband {
-    /// Takes ownership of `data_dir`: lock, open and migrate the database, arm the timers.
-    pub async fn open(data_dir: &Path) -> Result<Kanband, OpenError> {
-        let store = Store::open(data_dir).await?;
-        let app = Arc::new(App::new(store));
-        app.arm_from_store().await.map_err(|err| OpenError::Setup {
-            path: app.store.path().to_owned(),
-            reason: format!("cannot load deadlines: {err}"),
-        })?;
+    /// Takes ownership of `data_dir`: lock, open and migrate the database, restore leases and
+    /// arm every recorded deadline.
+    pub async fn open(data_dir: &Path, settings: LeaseSettings) -> Result<Kanband, OpenError> {
+        let app = Arc::new(App::open(data_dir, settings).await?);
         Ok(Kanband {
             app,
             data_dir: data_dir.to_owned(),
@@ -124,16 +124,28 @@ impl Kanband {
             .build_v1alpha()
             .expect("the embedded descriptor sets are valid");
 
+        let app = &self.app;
         let router = tonic::transport::Server::builder()
+            .layer(tower::util::MapResponseLayer::new(
+                oversize_is_resource_exhausted,
+            ))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(
-                BoardsServer::new(BoardsService::new(self.app.clone()))
+                BoardsServer::new(BoardsService::new(app.clone()))
                     .max_decoding_message_size(limits::MESSAGE_MAX),
             )
             .add_service(
-                TasksServer::new(TasksService::new(self.app.clone()))
+                TasksServer::new(TasksService::new(app.clone()))
+                    .max_decoding_message_size(limits::MESSAGE_MAX),
+            )
+            .add_service(
+                LeasesServer::new(LeasesService::new(app.clone()))
+                    .max_decoding_message_size(limits::MESSAGE_MAX),
+            )
+            .add_service(
+                AdminServer::new(AdminService::new(app.clone()))
                     .max_decoding_message_size(limits::MESSAGE_MAX),
             );
 
@@ -160,12 +172,13 @@ impl Kanband {
                 router.serve_with_incoming_shutdown(incoming, stop).await
             }));
         }
-        let timers = tokio::spawn({
+        let background = tokio::spawn({
             let app = self.app.clone();
             let stop = stopped();
             async move {
                 tokio::select! {
                     () = app.run_timers() => {}
+                    () = app.run_dispatcher() => {}
                     () = stop => {}
                 }
             }
@@ -176,7 +189,7 @@ impl Kanband {
             health,
             stop: stop_tx,
             servers,
-            timers,
+            background,
         }
     }
 }
@@ -195,7 +208,7 @@ pub struct Running {
     health: HealthReporter,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
-    timers: JoinHandle<()>,
+    background: JoinHandle<()>,
 }
 
 impl Running {
@@ -205,18 +218,40 @@ impl Running {
         self.shutdown().await
     }
 
-    /// Shuts down in order: health NOT_SERVING, stop accepting and finish in-flight calls,
-    /// stop the timers, checkpoint and close the store.
+    /// Shuts down in order: health NOT_SERVING; stop granting (sessions are told to drain,
+    /// waiting pollers and keep-alive streams end with UNAVAILABLE); stop accepting and finish
+    /// in-flight calls; stop the timers and the dispatcher; checkpoint and close the store.
+    /// Leases are not released: they survive the restart.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         set_health(&self.health, ServingStatus::NotServing).await;
+        self.app.drain();
         let _ = self.stop.send(true);
         for server in self.servers {
             server.await??;
         }
-        self.timers.await?;
+        self.background.await?;
         let app = Arc::into_inner(self.app)
             .ok_or_else(|| anyhow::anyhow!("a request still holds the service state"))?;
         app.store.close().await?;
         Ok(())
     }
+}
+
+/// tonic refuses a request over the decoding limit with OUT_OF_RANGE; the gRPC spec (and
+/// DESIGN.md section 8) call it RESOURCE_EXHAUSTED. The refusal is a trailers-only response,
+/// so rewriting its header is enough.
+fn oversize_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let headers = response.headers_mut();
+    let oversize = headers.get("grpc-status").is_some_and(|s| s == "11")
+        && headers
+            .get("grpc-message")
+            .and_then(|m| m.to_str().ok())
+            .is_some_and(|m| {
+                m.contains("message%20length%20too%20large")
+                    || m.contains("message length too large")
+            });
+    if oversize {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+    response
 }

@@ -4,7 +4,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, sync::Once};
 
-use kanband::{Kanband, Listeners, Running, SOCKET_FILE};
+use kanband::{Kanband, Listeners, Running, SOCKET_FILE, leases::registry::LeaseSettings};
 use kanband_gateway::Client;
 use tempfile::TempDir;
 
@@ -47,7 +47,7 @@ pub async fn spawn_service() -> TestService {
 pub async fn spawn_service_in(dir: TempDir) -> TestService {
     init_logging();
     let data_dir = dir.path().join("data");
-    let kanband = Kanband::open(&data_dir)
+    let kanband = Kanband::open(&data_dir, LeaseSettings::default())
         .await
         .expect("kanband opens its data directory");
     let mut listeners = Listeners::default();

@@ -206,7 +206,7 @@ pub(crate) fn capabilities(field: &'static str, mut list: Vec<String>) -> Result
     Ok(list)
 }
 
-fn metadata(
+pub(crate) fn metadata(
     field: &'static str,
     map: std::collections::HashMap<String, String>,
 ) -> Result<BTreeMap<String, String>> {

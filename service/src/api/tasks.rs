@@ -27,9 +27,8 @@ impl TasksService {
         TasksService { app }
     }
 
-    /// Answers with a changed task, after arming any deadline it now has.
+    /// Answers with a changed task.
     fn changed(&self, task: Task) -> Result<Response<pb::Task>, Status> {
-        self.app.after_change(&task);
         Ok(Response::new(task.into()))
     }
 }

@@ -45,6 +45,9 @@ pub enum Op {
     /// The claim ends without an outcome: release, expiry, operator reclaim, or a failure that
     /// does not give up.
     Requeue,
+    /// The claim ends in a failure that blocks the task (a breaker tripped, or a terminal
+    /// provider error).
+    Fail,
 }
 
 /// What the rules need to know about a task beyond its status.
@@ -177,15 +180,18 @@ pub fn next_status(status: Status, op: Op, ctx: &Context) -> Result<Status, Refu
             Ready => refuse("its parents must finish first"),
             _ => refuse("only ready and review tasks can be claimed"),
         },
-        Op::Complete | Op::HolderBlock(_) | Op::RequestReview | Op::Requeue => match status {
-            Running => Ok(match op {
-                Op::Complete => Done,
-                Op::HolderBlock(kind) => block_outcome(kind, ctx).status,
-                Op::RequestReview => Review,
-                _ => requeued,
-            }),
-            _ => refuse("only a running task has a holder"),
-        },
+        Op::Complete | Op::HolderBlock(_) | Op::RequestReview | Op::Requeue | Op::Fail => {
+            match status {
+                Running => Ok(match op {
+                    Op::Complete => Done,
+                    Op::HolderBlock(kind) => block_outcome(kind, ctx).status,
+                    Op::RequestReview => Review,
+                    Op::Fail => Blocked,
+                    _ => requeued,
+                }),
+                _ => refuse("only a running task has a holder"),
+            }
+        }
         Op::RequestChanges => match status {
             Running if ctx.review_lane => Ok(ready_or_todo),
             Running => refuse("only a review-lane claim can request changes"),
@@ -220,6 +226,7 @@ mod tests {
         Op::RequestReview,
         Op::RequestChanges,
         Op::Requeue,
+        Op::Fail,
     ];
 
     /// The expected result of every (status, op) pair with finished parents, a work-lane claim
@@ -299,6 +306,7 @@ mod tests {
             Op::RequestReview => &[(Running, Review)],
             Op::RequestChanges => &[],
             Op::Requeue => &[(Running, Ready)],
+            Op::Fail => &[(Running, Blocked)],
         };
         allowed
             .iter()

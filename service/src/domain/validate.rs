@@ -87,7 +87,7 @@ pub fn required_text(field: &'static str, value: &str, max: usize) -> Result<(),
 
 /// Checks a task priority.
 pub fn priority(field: &'static str, value: i32) -> Result<(), Error> {
-    if value.abs() > limits::PRIORITY_MAX {
+    if value.unsigned_abs() > limits::PRIORITY_MAX.unsigned_abs() {
         Err(Error::invalid(
             field,
             format!("{value} is out of range -{0}..={0}", limits::PRIORITY_MAX),
@@ -177,6 +177,14 @@ mod tests {
             "{err}"
         );
         assert!(text("body", "a\0b", 10).is_err());
+    }
+
+    #[test]
+    fn priorities_at_the_edges() {
+        assert!(priority("priority", limits::PRIORITY_MAX).is_ok());
+        assert!(priority("priority", -limits::PRIORITY_MAX).is_ok());
+        assert!(priority("priority", i32::MIN).is_err(), "must not overflow");
+        assert!(priority("priority", i32::MAX).is_err());
     }
 
     #[test]

@@ -3,13 +3,16 @@
 use tokio_rusqlite::rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::{
-    Store,
+    Store, claims,
     events::{self, NewEvent},
     lifecycle,
     model::{Board, BoardChanges, NewBoard},
     now_ms, rows,
 };
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    leases::rules::RevokeCause,
+};
 
 /// The board that always exists and cannot be archived.
 pub const DEFAULT_BOARD: &str = "default";
@@ -37,8 +40,7 @@ pub(super) fn get_open(conn: &Connection, slug: &str) -> Result<Board> {
 impl Store {
     /// Creates a board.
     pub async fn create_board(&self, new: NewBoard, actor: String) -> Result<Board> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx, _| {
             if get(&tx, &new.slug).is_ok() {
                 return Err(Error::AlreadyExists(format!(
                     "board {:?} already exists",
@@ -76,7 +78,6 @@ impl Store {
                 },
             )?;
             let board = get(&tx, &new.slug)?;
-            tx.commit()?;
             Ok(board)
         })
         .await
@@ -110,8 +111,7 @@ impl Store {
         changes: BoardChanges,
         actor: String,
     ) -> Result<Board> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx, _| {
             let mut board = get(&tx, &slug)?;
             let mut fields = Vec::new();
             if let Some(name) = changes.display_name {
@@ -162,7 +162,6 @@ impl Store {
                 },
             )?;
             let board = get(&tx, &slug)?;
-            tx.commit()?;
             Ok(board)
         })
         .await
@@ -170,14 +169,13 @@ impl Store {
 
     /// Archives a board and every task on it.
     pub async fn archive_board(&self, slug: String, actor: String) -> Result<Board> {
-        self.call(move |conn| {
+        self.write(move |tx, fx| {
             if slug == DEFAULT_BOARD {
                 return Err(Error::FailedPrecondition(
                     "board \"default\" always exists and cannot be archived".into(),
                 ));
             }
-            let tx = conn.transaction()?;
-            let board = get(&tx, &slug)?;
+            let board = get(tx, &slug)?;
             if board.archived {
                 return Err(Error::FailedPrecondition(format!(
                     "board {slug:?} is already archived"
@@ -188,7 +186,7 @@ impl Store {
                 .query_map([&slug], |row| row.get(0))?
                 .collect::<Result<_, _>>()?;
             for id in &ids {
-                lifecycle::archive_in(&tx, id, &actor)?;
+                lifecycle::archive_in(tx, id, &actor, fx)?;
             }
             tx.execute(
                 "UPDATE boards SET archived = 1, updated_at = ?2 WHERE slug = ?1",
@@ -205,7 +203,6 @@ impl Store {
                 },
             )?;
             let board = get(&tx, &slug)?;
-            tx.commit()?;
             Ok(board)
         })
         .await
@@ -214,9 +211,14 @@ impl Store {
     /// Deletes every task of a board in one transaction and records a `board_reset` event.
     /// Returns the number of tasks removed and the event id.
     pub async fn reset_board(&self, slug: String, actor: String) -> Result<(u64, i64)> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx, fx| {
             get(&tx, &slug)?;
+            for claim in claims::of_board(tx, &slug)? {
+                // A claim whose task an earlier reset deleted is already being revoked.
+                if let Ok(task) = super::tasks::load(tx, &claim.task_id) {
+                    claims::revoke_in(tx, &task, RevokeCause::BoardReset, None, &actor, fx)?;
+                }
+            }
             let removed = tx.execute("DELETE FROM tasks WHERE board = ?1", [&slug])?;
             let event_id = events::append(
                 &tx,
@@ -228,7 +230,6 @@ impl Store {
                     details: &[("tasks_removed", removed.to_string())],
                 },
             )?;
-            tx.commit()?;
             Ok((removed as u64, event_id))
         })
         .await

@@ -4,7 +4,7 @@
 use tokio_rusqlite::rusqlite::{Connection, params};
 
 use super::{
-    Store,
+    Store, claims,
     events::{self, NewEvent},
     links,
     model::Task,
@@ -16,6 +16,7 @@ use crate::{
         transitions::{Context, Op, Refused, block_outcome, next_status},
     },
     error::{Error, Result},
+    leases::{registry::Effect, rules::RevokeCause},
 };
 
 /// The rules' view of a task.
@@ -78,10 +79,19 @@ pub(super) fn set_status(
     Ok(())
 }
 
-/// Archives one task inside the caller's transaction.
-pub(super) fn archive_in(conn: &Connection, id: &str, actor: &str) -> Result<Task> {
+/// Archives one task inside the caller's transaction. A running task's claim is revoked (the
+/// task is archived at once; its holder confirms or its lease runs out).
+pub(super) fn archive_in(
+    conn: &Connection,
+    id: &str,
+    actor: &str,
+    fx: &mut Vec<Effect>,
+) -> Result<Task> {
     let task = tasks::load(conn, id)?;
     let to = apply(conn, &task, Op::Archive, "archive")?;
+    if task.status == Status::Running {
+        claims::revoke_in(conn, &task, RevokeCause::Archived, None, actor, fx)?;
+    }
     set_status(conn, &task, to, "archived", actor, &[])?;
     tasks::load(conn, id)
 }
@@ -125,15 +135,12 @@ impl Store {
     /// Runs `change` on a loaded task inside one transaction and returns the task afterwards.
     async fn change_task<F>(&self, id: String, change: F) -> Result<Task>
     where
-        F: FnOnce(&Connection, &Task) -> Result<()> + Send + 'static,
+        F: FnOnce(&Connection, &Task, &mut Vec<Effect>) -> Result<()> + Send + 'static,
     {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            let task = tasks::load(&tx, &id)?;
-            change(&tx, &task)?;
-            let task = tasks::load(&tx, &id)?;
-            tx.commit()?;
-            Ok(task)
+        self.write(move |tx, fx| {
+            let task = tasks::load(tx, &id)?;
+            change(tx, &task, fx)?;
+            tasks::load(tx, &id)
         })
         .await
     }
@@ -146,7 +153,7 @@ impl Store {
         reason: String,
         actor: String,
     ) -> Result<Task> {
-        self.change_task(id, move |conn, task| {
+        self.change_task(id, move |conn, task, _| {
             block_in(conn, task, Op::Block(kind), kind, &reason, &actor)
         })
         .await
@@ -154,10 +161,12 @@ impl Store {
 
     /// Unblocks a blocked task and resets its failure count.
     pub async fn unblock(&self, id: String, actor: String) -> Result<Task> {
-        self.change_task(id, move |conn, task| {
+        self.change_task(id, move |conn, task, _| {
             let to = apply(conn, task, Op::Unblock, "unblock")?;
             conn.execute(
-                "UPDATE tasks SET consecutive_failures = 0 WHERE id = ?1",
+                "UPDATE tasks SET consecutive_failures = 0, protocol_violations = 0,
+                        outcomeless_attempts = 0
+                 WHERE id = ?1",
                 [&task.id],
             )?;
             set_status(conn, task, to, "unblocked", &actor, &[])
@@ -165,10 +174,14 @@ impl Store {
         .await
     }
 
-    /// Parks a task in `scheduled`, until `until_ms` (Unix ms) if given.
+    /// Parks a task in `scheduled`, until `until_ms` (Unix ms) if given. A running task's claim
+    /// is revoked; the task is scheduled when its holder confirms or its lease runs out.
     pub async fn schedule(&self, id: String, until_ms: Option<i64>, actor: String) -> Result<Task> {
-        self.change_task(id, move |conn, task| {
+        self.change_task(id, move |conn, task, fx| {
             let to = apply(conn, task, Op::Schedule, "schedule")?;
+            if task.status == Status::Running {
+                return claims::revoke_in(conn, task, RevokeCause::Scheduled, until_ms, &actor, fx);
+            }
             let details = [(
                 "until_ms",
                 until_ms.map(|t| t.to_string()).unwrap_or_default(),
@@ -178,6 +191,9 @@ impl Store {
                 "UPDATE tasks SET scheduled_until = ?2 WHERE id = ?1",
                 params![task.id, until_ms],
             )?;
+            if let Some(until) = until_ms {
+                fx.push(Effect::Wake(task.id.clone(), until));
+            }
             Ok(())
         })
         .await
@@ -186,9 +202,8 @@ impl Store {
     /// Wakes a scheduled task whose wake-up time `until_ms` has come. Returns `None` when the
     /// task was changed since (promoted, rescheduled, archived, deleted): the timer is stale.
     pub async fn wake(&self, id: String, until_ms: i64) -> Result<Option<Task>> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            let task = match tasks::load(&tx, &id) {
+        self.write(move |tx, _| {
+            let task = match tasks::load(tx, &id) {
                 Ok(task) => task,
                 Err(Error::NotFound { .. }) => return Ok(None),
                 Err(err) => return Err(err),
@@ -196,33 +211,36 @@ impl Store {
             if task.status != Status::Scheduled || task.scheduled_until != Some(until_ms) {
                 return Ok(None);
             }
-            let to = apply(&tx, &task, Op::Wake, "wake")?;
-            set_status(&tx, &task, to, "woke", "kanband", &[])?;
-            let task = tasks::load(&tx, &id)?;
-            tx.commit()?;
-            Ok(Some(task))
+            let to = apply(tx, &task, Op::Wake, "wake")?;
+            set_status(tx, &task, to, "woke", "kanband", &[])?;
+            Ok(Some(tasks::load(tx, &id)?))
         })
         .await
     }
 
-    /// Every scheduled task with a wake-up time, as (id, Unix ms), to arm timers at start-up.
-    pub async fn pending_wakeups(&self) -> Result<Vec<(String, i64)>> {
+    /// The deadlines recorded in the database (wake-ups and cooldown ends), to arm at start-up.
+    pub async fn recorded_deadlines(&self) -> Result<Vec<Effect>> {
         self.call(|conn| {
-            let rows = conn
+            let mut effects: Vec<Effect> = conn
                 .prepare(
                     "SELECT id, scheduled_until FROM tasks
                      WHERE status = 'scheduled' AND scheduled_until IS NOT NULL",
                 )?
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .query_map([], |row| Ok(Effect::Wake(row.get(0)?, row.get(1)?)))?
                 .collect::<Result<_, _>>()?;
-            Ok(rows)
+            let cooldowns = conn
+                .prepare("SELECT id, cooldown_until FROM tasks WHERE cooldown_until IS NOT NULL")?
+                .query_map([], |row| Ok(Effect::Cooldown(row.get(0)?, row.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            effects.extend(cooldowns);
+            Ok(effects)
         })
         .await
     }
 
     /// Operator promotion.
     pub async fn promote(&self, id: String, actor: String) -> Result<Task> {
-        self.change_task(id, move |conn, task| {
+        self.change_task(id, move |conn, task, _| {
             let to = apply(conn, task, Op::Promote, "promote")?;
             set_status(conn, task, to, "promoted", &actor, &[])
         })
@@ -231,24 +249,25 @@ impl Store {
 
     /// Archives a task.
     pub async fn archive(&self, id: String, actor: String) -> Result<Task> {
-        self.change_task(id, move |conn, task| {
-            archive_in(conn, &task.id, &actor).map(drop)
+        self.change_task(id, move |conn, task, fx| {
+            archive_in(conn, &task.id, &actor, fx).map(drop)
         })
         .await
     }
 
-    /// Operator reclaim of a running task.
+    /// Operator reclaim of a running task: its claim is revoked and the task returns to ready
+    /// (with its failure count reset) when the holder confirms or its lease runs out.
     pub async fn reclaim(&self, id: String, actor: String) -> Result<Task> {
-        self.change_task(id, move |conn, task| {
-            let to = apply(conn, task, Op::Requeue, "reclaim")?;
-            set_status(conn, task, to, "reclaimed", &actor, &[])
+        self.change_task(id, move |conn, task, fx| {
+            apply(conn, task, Op::Requeue, "reclaim")?;
+            claims::revoke_in(conn, task, RevokeCause::Reclaimed, None, &actor, fx)
         })
         .await
     }
 
     /// Sends a done task back to review.
     pub async fn reopen_review(&self, id: String, actor: String) -> Result<Task> {
-        self.change_task(id, move |conn, task| {
+        self.change_task(id, move |conn, task, _| {
             let to = apply(conn, task, Op::ReopenReview, "reopen")?;
             set_status(conn, task, to, "review_reopened", &actor, &[])
         })

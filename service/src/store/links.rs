@@ -151,13 +151,11 @@ impl Store {
         child_id: String,
         actor: String,
     ) -> Result<(Task, Task)> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx, _| {
             let parent = tasks::load(&tx, &parent_id)?;
             let child = tasks::load(&tx, &child_id)?;
             link_in(&tx, &parent, &child, &actor)?;
             let pair = (tasks::load(&tx, &parent_id)?, tasks::load(&tx, &child_id)?);
-            tx.commit()?;
             Ok(pair)
         })
         .await
@@ -170,8 +168,7 @@ impl Store {
         child_id: String,
         actor: String,
     ) -> Result<(Task, Task)> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx, _| {
             let parent = tasks::load(&tx, &parent_id)?;
             let child = tasks::load(&tx, &child_id)?;
             let removed = tx.execute(
@@ -196,7 +193,6 @@ impl Store {
             )?;
             promote_if_ready(&tx, &child_id, &actor)?;
             let pair = (tasks::load(&tx, &parent_id)?, tasks::load(&tx, &child_id)?);
-            tx.commit()?;
             Ok(pair)
         })
         .await

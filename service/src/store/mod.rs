@@ -10,6 +10,7 @@
 //! then migrate (which takes the exclusive lock at once).
 
 mod boards;
+pub mod claims;
 mod events;
 mod lifecycle;
 mod links;
@@ -17,17 +18,23 @@ mod lock;
 pub mod model;
 mod rows;
 mod schema;
+mod sessions;
 mod tasks;
 
 use std::path::{Path, PathBuf};
 
-use tokio_rusqlite::rusqlite::{self, Connection};
+use std::sync::Arc;
+
+use tokio_rusqlite::rusqlite::{self, Connection, Transaction};
 
 pub use boards::DEFAULT_BOARD;
 pub use lock::{DataDirLock, LOCK_FILE, LockError};
 pub use schema::{MigrationError, VERSION as SCHEMA_VERSION};
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    leases::registry::{Effect, Registry},
+};
 
 /// Name of the database file inside the data directory.
 pub const DB_FILE: &str = "kanband.db";
@@ -86,12 +93,14 @@ pub enum OpenError {
 pub struct Store {
     conn: tokio_rusqlite::Connection,
     path: PathBuf,
+    registry: Arc<Registry>,
     _lock: DataDirLock,
 }
 
 impl Store {
     /// Opens (creating if needed) the database in `data_dir`, which is created with mode 0700.
-    pub async fn open(data_dir: &Path) -> Result<Store, OpenError> {
+    /// Committed transactions apply their effects to `registry`.
+    pub async fn open(data_dir: &Path, registry: Arc<Registry>) -> Result<Store, OpenError> {
         create_data_dir(data_dir)?;
         let lock = DataDirLock::acquire(data_dir)?;
         if rusqlite::version_number() < MIN_SQLITE_VERSION {
@@ -126,6 +135,7 @@ impl Store {
         Ok(Store {
             conn,
             path,
+            registry,
             _lock: lock,
         })
     }
@@ -142,6 +152,26 @@ impl Store {
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         Ok(self.conn.call(op).await?)
+    }
+
+    /// Runs `op` in one transaction; after the commit, on the connection thread and before any
+    /// other transaction, applies the effects it collected to the lease registry. This keeps
+    /// the registry's changes in exactly the database's commit order.
+    async fn write<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut Vec<Effect>) -> Result<T> + Send + 'static,
+    {
+        let registry = self.registry.clone();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let mut effects = Vec::new();
+            let out = op(&tx, &mut effects)?;
+            tx.commit()?;
+            registry.apply(effects);
+            Ok(out)
+        })
+        .await
     }
 
     /// Checkpoints the WAL into the database and closes the connection; the lock is released

@@ -53,6 +53,15 @@ fn create_in(conn: &Connection, new: &NewTask) -> Result<(Task, bool)> {
         })?;
         parents.push(parent);
     }
+    if let Some(other) = parents.iter().find(|p| p.board != new.board) {
+        return Err(Error::invalid(
+            "parents",
+            format!(
+                "task {} is on board {:?}, not {:?}; links stay within a board",
+                other.id, other.board, new.board
+            ),
+        ));
+    }
     let parents_finished = parents.iter().all(|p| p.status.is_finished());
     let status = new.initial_status.unwrap_or(if parents_finished {
         Status::Ready
@@ -111,10 +120,8 @@ fn create_in(conn: &Connection, new: &NewTask) -> Result<(Task, bool)> {
 impl Store {
     /// Creates a task, or returns the first task with the same idempotency key (`false`).
     pub async fn create_task(&self, new: NewTask) -> Result<(Task, bool)> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx, _| {
             let created = create_in(&tx, &new)?;
-            tx.commit()?;
             Ok(created)
         })
         .await
@@ -132,8 +139,7 @@ impl Store {
         recent_events: u32,
         rows_max: u32,
     ) -> Result<TaskDetail> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx, _| {
             let task = load(&tx, &id)?;
             let parents = links::neighbours(&tx, &id, true)?;
             let children = links::neighbours(&tx, &id, false)?;
@@ -235,8 +241,7 @@ impl Store {
         changes: TaskChanges,
         actor: String,
     ) -> Result<Task> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx, _| {
             let mut task = load(&tx, &id)?;
             let ctx = lifecycle::context(&tx, &task)?;
             next_status(task.status, Op::Edit, &ctx).map_err(|r| refused(&id, "update", r))?;
@@ -301,7 +306,6 @@ impl Store {
                 },
             )?;
             let task = load(&tx, &id)?;
-            tx.commit()?;
             Ok(task)
         })
         .await
@@ -309,8 +313,7 @@ impl Store {
 
     /// Sets or clears the assignee and resets the failure count.
     pub async fn assign(&self, id: String, assignee: String, actor: String) -> Result<Task> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx, _| {
             let task = load(&tx, &id)?;
             let ctx = lifecycle::context(&tx, &task)?;
             next_status(task.status, Op::Assign, &ctx).map_err(|r| refused(&id, "assign", r))?;
@@ -330,7 +333,6 @@ impl Store {
                 },
             )?;
             let task = load(&tx, &id)?;
-            tx.commit()?;
             Ok(task)
         })
         .await
@@ -343,8 +345,7 @@ impl Store {
         author: String,
         body: String,
     ) -> Result<Comment> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
+        self.write(move |tx, _| {
             let task = load(&tx, &task_id)?;
             tx.execute(
                 "INSERT INTO comments (task_id, author, body, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -367,7 +368,6 @@ impl Store {
                     rows::COMMENT_COLUMNS
                 ))?
                 .query_row([id], rows::comment)?;
-            tx.commit()?;
             Ok(comment)
         })
         .await

@@ -1,0 +1,118 @@
+//! `kanban.v1.Admin`.
+
+use std::sync::Arc;
+
+use kanband_proto::pb::{self, admin_server::Admin};
+use tonic::{Request, Response, Status};
+
+use super::convert::capabilities;
+use crate::{
+    app::{App, session_lost},
+    dispatch::rules::{self as dispatch, SessionView},
+    domain::{ids, limits, validate},
+    store::{claims::SESSION, now_ms},
+};
+
+/// The Admin service.
+#[derive(Debug, Clone)]
+pub struct AdminService {
+    app: Arc<App>,
+}
+
+impl AdminService {
+    /// Serves admin questions from the shared state.
+    pub fn new(app: Arc<App>) -> Self {
+        AdminService { app }
+    }
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn dispatch_preview(
+        &self,
+        request: Request<pb::DispatchPreviewRequest>,
+    ) -> Result<Response<pb::DispatchPreviewResponse>, Status> {
+        let req = request.into_inner();
+        let session = if req.session_id.is_empty() {
+            for profile in &req.profiles {
+                validate::profile("profiles", profile)?;
+            }
+            validate::text("machine_id", &req.machine_id, limits::NAME_MAX)?;
+            SessionView {
+                profiles: req.profiles,
+                capabilities: capabilities("capabilities", req.capabilities)?,
+                machine_id: req.machine_id,
+                review_lane: req.review_lane,
+                free_slots: 1,
+            }
+        } else {
+            ids::check("session_id", SESSION, &req.session_id)?;
+            let record = self
+                .app
+                .registry
+                .session(&req.session_id)
+                .ok_or_else(|| session_lost(&req.session_id))?;
+            SessionView {
+                free_slots: self.app.registry.free_slots(&record.id),
+                profiles: record.profiles,
+                capabilities: record.capabilities,
+                machine_id: record.machine_id,
+                review_lane: record.review_lane,
+            }
+        };
+        let board = if req.board.is_empty() {
+            None
+        } else {
+            validate::slug("board", &req.board)?;
+            Some(req.board)
+        };
+        let limit = validate::page_size("page_size", req.page_size, limits::PAGE_SIZE_DEFAULT)?;
+        let mut rows = self
+            .app
+            .store
+            .preview_candidates(board, session.review_lane, limit)
+            .await?;
+        rows.sort_by(|(a, _), (b, _)| a.order_key().cmp(&b.order_key()));
+        let load = self.app.registry.load();
+        let now = now_ms();
+        let mut granted = false;
+        let candidates = rows
+            .into_iter()
+            .map(|(view, task)| {
+                let why_not = dispatch::why_not(&view, &session, &load, now);
+                let would_grant = why_not.is_none() && !granted;
+                granted |= would_grant;
+                pb::Candidate {
+                    task: Some(task.into()),
+                    would_grant,
+                    why_not: why_not.map(|w| w.to_string()).unwrap_or_default(),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::DispatchPreviewResponse { candidates }))
+    }
+
+    async fn stats(
+        &self,
+        _request: Request<pb::StatsRequest>,
+    ) -> Result<Response<pb::StatsResponse>, Status> {
+        let (by_status, oldest_ready_ms) = self.app.store.task_stats().await?;
+        let (live_sessions, live_claims) = self.app.registry.counts();
+        let (count, p50_us, p99_us, max_us) = self.app.registry.lag_percentiles();
+        Ok(Response::new(pb::StatsResponse {
+            tasks_by_status: by_status.into_iter().collect(),
+            live_sessions: live_sessions as u64,
+            live_claims: live_claims as u64,
+            oldest_ready_age_ms: oldest_ready_ms
+                .map(|at| now_ms().saturating_sub(at).max(0) as u64)
+                .unwrap_or(0),
+            expiry_lag: Some(pb::Percentiles {
+                count,
+                p50_us,
+                p99_us,
+                max_us,
+            }),
+            waiting_pollers: self.app.dispatcher.waiting() as u64,
+        }))
+    }
+}

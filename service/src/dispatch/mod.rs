@@ -1,0 +1,139 @@
+//! The authoritative dispatcher (DESIGN.md section 6).
+//!
+//! Waiting `Acquire` calls queue here in arrival order. One task serves the queue whenever work
+//! may have become claimable (any committed change pokes it): it walks the waiters oldest first
+//! and grants each the first task the [`rules`] allow, so waiting supervisors are served fairly
+//! and a task that becomes claimable reaches a waiter within one transaction.
+
+pub mod rules;
+
+use std::{
+    collections::{HashSet, VecDeque},
+    sync::Mutex,
+};
+
+use tokio::sync::oneshot;
+
+use crate::{
+    error::{Error, Result},
+    leases::{
+        registry::Registry,
+        rules::{Ending, Use},
+    },
+    store::{
+        Store,
+        claims::{Finish, Grant},
+    },
+};
+
+/// The answer to a waiter: a grant, nothing (for a waiter that does not wait), or an error.
+pub type Answer = Result<Option<Grant>>;
+
+#[derive(Debug)]
+struct Waiter {
+    session_id: String,
+    /// Answer `None` at once instead of waiting when nothing is claimable.
+    once: bool,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// The queue of waiting pollers.
+#[derive(Debug, Default)]
+pub struct Dispatcher {
+    queue: Mutex<VecDeque<Waiter>>,
+    closed: Mutex<bool>,
+}
+
+impl Dispatcher {
+    /// Queues a poller; the receiver gets its answer.
+    pub fn enqueue(&self, session_id: String, once: bool) -> Result<oneshot::Receiver<Answer>> {
+        if *self.closed.lock().expect("dispatcher lock") {
+            return Err(Error::Unavailable(
+                "kanband is shutting down; acquire again later".into(),
+            ));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.queue
+            .lock()
+            .expect("dispatcher lock")
+            .push_back(Waiter {
+                session_id,
+                once,
+                reply,
+            });
+        Ok(rx)
+    }
+
+    /// Pollers waiting now.
+    pub fn waiting(&self) -> usize {
+        self.queue.lock().expect("dispatcher lock").len()
+    }
+
+    /// Answers every waiter with UNAVAILABLE and accepts no more (shutdown).
+    pub fn close(&self) {
+        *self.closed.lock().expect("dispatcher lock") = true;
+        for waiter in self.queue.lock().expect("dispatcher lock").drain(..) {
+            let _ = waiter.reply.send(Err(Error::Unavailable(
+                "kanband is shutting down; acquire again later".into(),
+            )));
+        }
+    }
+
+    /// Serves the queue until the future is dropped.
+    pub async fn run(&self, store: &Store, registry: &Registry) {
+        loop {
+            registry.work_changed().await;
+            self.serve_once(store).await;
+        }
+    }
+
+    /// One pass over the waiters, oldest first.
+    async fn serve_once(&self, store: &Store) {
+        let waiters: Vec<Waiter> = self
+            .queue
+            .lock()
+            .expect("dispatcher lock")
+            .drain(..)
+            .collect();
+        let mut keep = Vec::with_capacity(waiters.len());
+        // Sessions that found nothing in this pass; asking again before anything changes is
+        // pointless. (Sessions with identical declarations are still asked: cheap and simple.)
+        let mut found_nothing: HashSet<String> = HashSet::new();
+        for waiter in waiters {
+            if waiter.reply.is_closed() {
+                continue;
+            }
+            if found_nothing.contains(&waiter.session_id) {
+                keep.push(waiter);
+                continue;
+            }
+            match store.try_grant(waiter.session_id.clone()).await {
+                Ok(Some(grant)) => {
+                    if let Err(Ok(Some(grant))) = waiter.reply.send(Ok(Some(grant))) {
+                        // The poller gave up between the grant and the answer: hand it back
+                        // without counting anything against the task.
+                        let token = grant.claim.token;
+                        let drained = Finish::End(Ending::Drained);
+                        if let Err(err) = store.holder_finish(token, Use::Confirm, drained).await {
+                            tracing::warn!(error = %err, "returning an unanswered grant");
+                        }
+                    }
+                }
+                Ok(None) if waiter.once => {
+                    let _ = waiter.reply.send(Ok(None));
+                }
+                Ok(None) => {
+                    found_nothing.insert(waiter.session_id.clone());
+                    keep.push(waiter);
+                }
+                Err(err) => {
+                    let _ = waiter.reply.send(Err(err));
+                }
+            }
+        }
+        let mut queue = self.queue.lock().expect("dispatcher lock");
+        for waiter in keep.into_iter().rev() {
+            queue.push_front(waiter);
+        }
+    }
+}

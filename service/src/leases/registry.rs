@@ -1,0 +1,510 @@
+//! The in-memory side of leases: live sessions and claims with their exact deadlines, the
+//! running counts the caps need, the keep-alive push channels, and every timer.
+//!
+//! Ordering is the safety argument. The store applies a committed transaction's [`Effect`]s
+//! here on the connection thread, right after the commit and before the next transaction, so
+//! this registry changes in exactly the order the database does. Renewals only touch the
+//! registry (no disk write) and are linearized against those changes by its mutex: a renewal
+//! either happens before a revocation or expiry (and is then overridden by it) or after (and is
+//! refused). A deadline that has passed can never be renewed, so once the expiry timer has
+//! fired nothing can revive the claim it is about to release.
+
+use std::{
+    collections::{BTreeSet, HashMap, VecDeque},
+    sync::Mutex,
+    time::Duration,
+};
+
+use tokio::{
+    sync::{Notify, mpsc},
+    time::Instant,
+};
+
+use super::rules::{ClaimState, RevokeCause};
+use crate::{dispatch::rules::Load, timers::Timers};
+
+/// A deadline the service acts on when it passes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Deadline {
+    /// A scheduled task's wake-up (Unix ms as stored; a rescheduled task carries another).
+    Wake {
+        /// The task.
+        task_id: String,
+        /// Its `scheduled_until` when armed.
+        until_ms: i64,
+    },
+    /// The end of a task's cooldown: it becomes claimable again.
+    Cooldown {
+        /// The task.
+        task_id: String,
+    },
+    /// A claim's lease.
+    Claim(String),
+    /// A session's lease.
+    Session(String),
+    /// A claim's maximum runtime.
+    MaxRuntime(String),
+    /// A claim's stale-progress backstop.
+    StaleProgress(String),
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// `s_` id.
+    pub id: String,
+    /// Machine id.
+    pub machine_id: String,
+    /// Host name.
+    pub hostname: String,
+    /// Profiles it runs.
+    pub profiles: Vec<String>,
+    /// Capabilities, sorted.
+    pub capabilities: Vec<String>,
+    /// Slots.
+    pub slots: u32,
+    /// Lease time.
+    pub ttl_ms: u32,
+    /// Takes review tasks.
+    pub review_lane: bool,
+}
+
+/// A claim as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRecord {
+    /// Opaque token.
+    pub token: String,
+    /// Task id.
+    pub task_id: String,
+    /// Board of the task.
+    pub board: String,
+    /// Fencing epoch.
+    pub epoch: u64,
+    /// Run id.
+    pub run_id: String,
+    /// Holding session.
+    pub session_id: String,
+    /// Profile it runs as.
+    pub profile: String,
+    /// Granted from the review lane.
+    pub review: bool,
+    /// Live, revoking or ended.
+    pub state: ClaimState,
+    /// For a `scheduled` revocation: the wake-up time to apply.
+    pub revoke_until: Option<i64>,
+}
+
+/// A change to the registry, produced by a committed transaction.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// A session was opened (or restored at start-up).
+    SessionOpened(SessionRecord),
+    /// A session was closed or expired.
+    SessionClosed(String),
+    /// A claim was granted (or restored at start-up), with the task's maximum runtime.
+    Granted(ClaimRecord, u32),
+    /// A claim was fenced; its holder is told at once.
+    Revoked(String, RevokeCause),
+    /// A claim ended.
+    Ended(String),
+    /// A heartbeat arrived: push the stale-progress backstop back.
+    Progress(String),
+    /// A task was scheduled with a wake-up time.
+    Wake(String, i64),
+    /// A task cools down until a time (Unix ms).
+    Cooldown(String, i64),
+}
+
+/// What the server pushes on a session's keep-alive stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Push {
+    /// A claim was revoked.
+    Revoked {
+        /// The token.
+        token: String,
+        /// Its task.
+        task_id: String,
+        /// Why.
+        cause: RevokeCause,
+    },
+    /// The service is shutting down.
+    Drain,
+}
+
+/// Capacity of a session's push channel; a session that falls this far behind loses pushes
+/// (its holder still learns of the revocation on its next call, which is refused).
+const PUSH_CAPACITY: usize = 256;
+
+#[derive(Debug)]
+struct SessionEntry {
+    record: SessionRecord,
+    deadline: Instant,
+    claims: BTreeSet<String>,
+    pushes: Option<mpsc::Sender<Push>>,
+}
+
+#[derive(Debug)]
+struct ClaimEntry {
+    record: ClaimRecord,
+    deadline: Instant,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    sessions: HashMap<String, SessionEntry>,
+    claims: HashMap<String, ClaimEntry>,
+    load: Load,
+}
+
+/// Settings of the lease machinery.
+#[derive(Debug, Clone, Default)]
+pub struct LeaseSettings {
+    /// Revoke a claim whose holder sent no progress heartbeat for this long; `None` disables.
+    pub stale_progress: Option<Duration>,
+    /// Running caps per profile.
+    pub profile_caps: HashMap<String, u32>,
+}
+
+/// Why a renewal was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenewRefused {
+    /// The session is not open (never was, closed, or expired).
+    Session,
+    /// The claim is not live here.
+    Claim(Option<ClaimState>),
+}
+
+/// Live sessions and claims, and every timer.
+#[derive(Debug)]
+pub struct Registry {
+    state: Mutex<State>,
+    /// Every deadline.
+    pub timers: Timers<Deadline>,
+    work: Notify,
+    lag_us: Mutex<VecDeque<u64>>,
+    settings: LeaseSettings,
+}
+
+/// Expiry-lag samples kept for the percentiles (the most recent).
+const LAG_SAMPLES: usize = 100_000;
+
+impl Registry {
+    /// An empty registry.
+    pub fn new(settings: LeaseSettings) -> Self {
+        Registry {
+            state: Mutex::default(),
+            timers: Timers::default(),
+            work: Notify::new(),
+            lag_us: Mutex::default(),
+            settings,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("lease registry lock")
+    }
+
+    /// Applies the effects of a committed transaction, in order. Called by the store on the
+    /// connection thread right after the commit.
+    pub fn apply(&self, effects: Vec<Effect>) {
+        let now = Instant::now();
+        let mut state = self.lock();
+        for effect in effects {
+            match effect {
+                Effect::SessionOpened(record) => {
+                    let deadline = now + Duration::from_millis(record.ttl_ms.into());
+                    self.timers
+                        .arm(Deadline::Session(record.id.clone()), deadline);
+                    state.sessions.insert(
+                        record.id.clone(),
+                        SessionEntry {
+                            record,
+                            deadline,
+                            claims: BTreeSet::new(),
+                            pushes: None,
+                        },
+                    );
+                }
+                Effect::SessionClosed(id) => {
+                    self.timers.cancel(&Deadline::Session(id.clone()));
+                    state.sessions.remove(&id);
+                }
+                Effect::Granted(record, max_runtime_s) => {
+                    let Some(session) = state.sessions.get_mut(&record.session_id) else {
+                        tracing::error!(token = %record.token, "grant for a session not in the registry");
+                        continue;
+                    };
+                    let ttl = Duration::from_millis(session.record.ttl_ms.into());
+                    session.claims.insert(record.token.clone());
+                    let deadline = now + ttl;
+                    self.timers
+                        .arm(Deadline::Claim(record.token.clone()), deadline);
+                    if max_runtime_s > 0 {
+                        let at = now + Duration::from_secs(max_runtime_s.into());
+                        self.timers
+                            .arm(Deadline::MaxRuntime(record.token.clone()), at);
+                    }
+                    if let Some(stale) = self.settings.stale_progress {
+                        self.timers
+                            .arm(Deadline::StaleProgress(record.token.clone()), now + stale);
+                    }
+                    *state.load.by_board.entry(record.board.clone()).or_default() += 1;
+                    *state
+                        .load
+                        .by_profile
+                        .entry(record.profile.clone())
+                        .or_default() += 1;
+                    state
+                        .claims
+                        .insert(record.token.clone(), ClaimEntry { record, deadline });
+                }
+                Effect::Revoked(token, cause) => {
+                    self.timers.cancel(&Deadline::MaxRuntime(token.clone()));
+                    self.timers.cancel(&Deadline::StaleProgress(token.clone()));
+                    let Some(claim) = state.claims.get_mut(&token) else {
+                        continue;
+                    };
+                    claim.record.state = ClaimState::Revoking(cause);
+                    let push = Push::Revoked {
+                        token,
+                        task_id: claim.record.task_id.clone(),
+                        cause,
+                    };
+                    let session_id = claim.record.session_id.clone();
+                    if let Some(tx) = state
+                        .sessions
+                        .get(&session_id)
+                        .and_then(|s| s.pushes.as_ref())
+                    {
+                        let _ = tx.try_send(push);
+                    }
+                }
+                Effect::Ended(token) => {
+                    for deadline in [
+                        Deadline::Claim(token.clone()),
+                        Deadline::MaxRuntime(token.clone()),
+                        Deadline::StaleProgress(token.clone()),
+                    ] {
+                        self.timers.cancel(&deadline);
+                    }
+                    if let Some(claim) = state.claims.remove(&token) {
+                        let r = claim.record;
+                        if let Some(session) = state.sessions.get_mut(&r.session_id) {
+                            session.claims.remove(&token);
+                        }
+                        decrement(&mut state.load.by_board, &r.board);
+                        decrement(&mut state.load.by_profile, &r.profile);
+                    }
+                }
+                Effect::Progress(token) => {
+                    if let (Some(stale), true) = (
+                        self.settings.stale_progress,
+                        state.claims.contains_key(&token),
+                    ) {
+                        self.timers.arm(Deadline::StaleProgress(token), now + stale);
+                    }
+                }
+                Effect::Wake(task_id, until_ms) => {
+                    self.timers
+                        .arm(Deadline::Wake { task_id, until_ms }, instant_at(until_ms));
+                }
+                Effect::Cooldown(task_id, until_ms) => {
+                    self.timers
+                        .arm(Deadline::Cooldown { task_id }, instant_at(until_ms));
+                }
+            }
+        }
+        drop(state);
+        self.work.notify_one();
+    }
+
+    /// Renews a session and every live claim it holds; returns the renewed tokens.
+    pub fn renew_session(&self, session_id: &str) -> Result<(u32, Vec<String>), RenewRefused> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let State {
+            sessions, claims, ..
+        } = &mut *state;
+        let session = sessions
+            .get_mut(session_id)
+            .filter(|s| s.deadline > now)
+            .ok_or(RenewRefused::Session)?;
+        let ttl = Duration::from_millis(session.record.ttl_ms.into());
+        session.deadline = now + ttl;
+        self.timers
+            .arm(Deadline::Session(session_id.to_owned()), session.deadline);
+        let mut renewed = Vec::with_capacity(session.claims.len());
+        for token in &session.claims {
+            if let Some(claim) = claims.get_mut(token) {
+                if claim.record.state == ClaimState::Live && claim.deadline > now {
+                    claim.deadline = now + ttl;
+                    self.timers
+                        .arm(Deadline::Claim(token.clone()), claim.deadline);
+                    renewed.push(token.clone());
+                }
+            }
+        }
+        Ok((session.record.ttl_ms, renewed))
+    }
+
+    /// Renews one live claim and its session.
+    pub fn renew_claim(&self, token: &str) -> Result<u32, RenewRefused> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let State {
+            sessions, claims, ..
+        } = &mut *state;
+        let claim = claims.get_mut(token).ok_or(RenewRefused::Claim(None))?;
+        if claim.record.state != ClaimState::Live || claim.deadline <= now {
+            return Err(RenewRefused::Claim(Some(claim.record.state)));
+        }
+        let session = sessions
+            .get_mut(&claim.record.session_id)
+            .filter(|s| s.deadline > now)
+            .ok_or(RenewRefused::Session)?;
+        let ttl = Duration::from_millis(session.record.ttl_ms.into());
+        session.deadline = session.deadline.max(now + ttl);
+        self.timers.arm(
+            Deadline::Session(session.record.id.clone()),
+            session.deadline,
+        );
+        claim.deadline = now + ttl;
+        self.timers
+            .arm(Deadline::Claim(token.to_owned()), claim.deadline);
+        Ok(session.record.ttl_ms)
+    }
+
+    /// The claim of a token, if it is live or being revoked here.
+    pub fn claim(&self, token: &str) -> Option<ClaimRecord> {
+        self.lock().claims.get(token).map(|c| c.record.clone())
+    }
+
+    /// Whether a claim's deadline has passed (it may be released as expired).
+    pub fn claim_overdue(&self, token: &str) -> bool {
+        self.lock()
+            .claims
+            .get(token)
+            .is_some_and(|c| c.deadline <= Instant::now())
+    }
+
+    /// Whether a session's deadline has passed.
+    pub fn session_overdue(&self, session_id: &str) -> bool {
+        self.lock()
+            .sessions
+            .get(session_id)
+            .is_some_and(|s| s.deadline <= Instant::now())
+    }
+
+    /// A session, if open here.
+    pub fn session(&self, session_id: &str) -> Option<SessionRecord> {
+        self.lock()
+            .sessions
+            .get(session_id)
+            .map(|s| s.record.clone())
+    }
+
+    /// Tokens of a session's claims.
+    pub fn session_claims(&self, session_id: &str) -> Vec<String> {
+        self.lock()
+            .sessions
+            .get(session_id)
+            .map(|s| s.claims.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Free slots of a session (0 if it is not open).
+    pub fn free_slots(&self, session_id: &str) -> u32 {
+        self.lock()
+            .sessions
+            .get(session_id)
+            .map_or(0, |s| s.record.slots.saturating_sub(s.claims.len() as u32))
+    }
+
+    /// The running counts and caps the dispatcher needs.
+    pub fn load(&self) -> Load {
+        let mut load = self.lock().load.clone();
+        load.profile_caps = self.settings.profile_caps.clone();
+        load
+    }
+
+    /// Binds a keep-alive stream to a session, replacing an earlier one. Returns the receiver
+    /// of pushes, or `None` if the session is not open.
+    pub fn attach(&self, session_id: &str) -> Option<mpsc::Receiver<Push>> {
+        let mut state = self.lock();
+        let session = state.sessions.get_mut(session_id)?;
+        let (tx, rx) = mpsc::channel(PUSH_CAPACITY);
+        session.pushes = Some(tx);
+        Some(rx)
+    }
+
+    /// Tells every attached session that the service is draining.
+    pub fn drain_all(&self) {
+        for session in self.lock().sessions.values() {
+            if let Some(tx) = &session.pushes {
+                let _ = tx.try_send(Push::Drain);
+            }
+        }
+    }
+
+    /// Counts of live sessions and claims.
+    pub fn counts(&self) -> (usize, usize) {
+        let state = self.lock();
+        (state.sessions.len(), state.claims.len())
+    }
+
+    /// Waits until something changed that may make work claimable.
+    pub async fn work_changed(&self) {
+        self.work.notified().await;
+    }
+
+    /// Wakes the dispatcher (a waiter arrived, or a cooldown ended).
+    pub fn poke(&self) {
+        self.work.notify_one();
+    }
+
+    /// Records the lag from a lease deadline to its committed release.
+    pub fn record_lag(&self, lag: Duration) {
+        let mut samples = self.lag_us.lock().expect("lag lock");
+        if samples.len() >= LAG_SAMPLES {
+            samples.pop_front();
+        }
+        samples.push_back(lag.as_micros() as u64);
+    }
+
+    /// Expiry-lag percentiles: (count, p50, p99, max) in microseconds.
+    pub fn lag_percentiles(&self) -> (u64, u64, u64, u64) {
+        let mut samples: Vec<u64> = self
+            .lag_us
+            .lock()
+            .expect("lag lock")
+            .iter()
+            .copied()
+            .collect();
+        if samples.is_empty() {
+            return (0, 0, 0, 0);
+        }
+        samples.sort_unstable();
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+        (
+            samples.len() as u64,
+            at(0.50),
+            at(0.99),
+            *samples.last().unwrap_or(&0),
+        )
+    }
+}
+
+fn decrement(map: &mut HashMap<String, u32>, key: &str) {
+    if let Some(n) = map.get_mut(key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            map.remove(key);
+        }
+    }
+}
+
+/// The monotonic instant at which the wall clock will read `until_ms` (now if it already does).
+pub fn instant_at(until_ms: i64) -> Instant {
+    let wait = until_ms.saturating_sub(crate::store::now_ms()).max(0) as u64;
+    Instant::now() + Duration::from_millis(wait)
+}
