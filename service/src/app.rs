@@ -187,6 +187,9 @@ impl App {
                         .revoke_claim(token, RevokeCause::StaleProgress)
                         .await
                 }
+                Deadline::Grace(token) => {
+                    self.store.revoke_claim(token, RevokeCause::Reclaimed).await
+                }
             };
             if let Err(err) = result {
                 tracing::warn!(?deadline, error = %err, "acting on a deadline failed");

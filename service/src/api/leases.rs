@@ -204,6 +204,16 @@ async fn keep_alive(
                         task_id,
                         cause: cause_to_pb(cause).into(),
                     })),
+                    Some(Push::CancelRequested { token, task_id, grace }) => {
+                        event(Event::CancelRequested(pb::CancelRequested {
+                            claim_token: token,
+                            task_id,
+                            reason: format!(
+                                "an operator reclaimed the task; stop within {} s or the claim is revoked",
+                                grace.as_secs()
+                            ),
+                        }))
+                    }
                     Some(Push::Drain) => event(Event::Drain(pb::Drain {})),
                     // The session closed or expired, or another stream took it over.
                     None => Err(session_lost(bound.as_deref().unwrap_or_default()).into()),

@@ -240,7 +240,13 @@ impl Tasks for TasksService {
         let req = request.into_inner();
         let id = task_id("id", req.id)?;
         let actor = actor("actor", req.actor)?;
-        self.changed(self.app.store.reclaim(id, actor).await?)
+        validate::at_most(
+            "grace_seconds",
+            req.grace_seconds,
+            limits::RECLAIM_GRACE_MAX,
+        )?;
+        let grace = std::time::Duration::from_secs(req.grace_seconds.into());
+        self.changed(self.app.store.reclaim(id, grace, actor).await?)
     }
 
     async fn reopen_review(

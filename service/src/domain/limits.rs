@@ -35,6 +35,8 @@ pub const MAX_RETRIES_MAX: u32 = 100;
 pub const MAX_RUNTIME_MAX: u32 = 7 * 24 * 3600;
 /// Longest schedule delay, in seconds (a year).
 pub const SCHEDULE_DELAY_MAX: u64 = 365 * 24 * 3600;
+/// Longest grace an operator may give a holder to stop before its claim is revoked, in seconds.
+pub const RECLAIM_GRACE_MAX: u32 = 3600;
 /// Page size when the request says 0.
 pub const PAGE_SIZE_DEFAULT: u32 = 100;
 /// Largest page size.

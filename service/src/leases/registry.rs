@@ -46,6 +46,8 @@ pub enum Deadline {
     MaxRuntime(String),
     /// A claim's stale-progress backstop.
     StaleProgress(String),
+    /// The end of the grace an operator gave a holder to stop before its claim is revoked.
+    Grace(String),
 }
 
 /// A session as stored.
@@ -107,6 +109,9 @@ pub enum Effect {
     Revoked(String, RevokeCause),
     /// A claim ended.
     Ended(String),
+    /// An operator asked the holder to stop within a grace period; the claim is revoked when
+    /// the grace ends.
+    CancelRequested(String, Duration),
     /// A heartbeat arrived: push the stale-progress backstop back.
     Progress(String),
     /// A task was scheduled with a wake-up time.
@@ -126,6 +131,15 @@ pub enum Push {
         task_id: String,
         /// Why.
         cause: RevokeCause,
+    },
+    /// An operator asks the holder to stop soon; the token stays valid until the grace ends.
+    CancelRequested {
+        /// The token.
+        token: String,
+        /// Its task.
+        task_id: String,
+        /// How long the holder has.
+        grace: Duration,
     },
     /// The service is shutting down.
     Drain,
@@ -261,6 +275,7 @@ impl Registry {
                 Effect::Revoked(token, cause) => {
                     self.timers.cancel(&Deadline::MaxRuntime(token.clone()));
                     self.timers.cancel(&Deadline::StaleProgress(token.clone()));
+                    self.timers.cancel(&Deadline::Grace(token.clone()));
                     let Some(claim) = state.claims.get_mut(&token) else {
                         continue;
                     };
@@ -279,11 +294,27 @@ impl Registry {
                         let _ = tx.try_send(push);
                     }
                 }
+                Effect::CancelRequested(token, grace) => {
+                    let Some(claim) = state.claims.get(&token) else {
+                        continue;
+                    };
+                    self.timers.arm(Deadline::Grace(token.clone()), now + grace);
+                    let push = Push::CancelRequested {
+                        token,
+                        task_id: claim.record.task_id.clone(),
+                        grace,
+                    };
+                    let session = state.sessions.get(&claim.record.session_id);
+                    if let Some(tx) = session.and_then(|s| s.pushes.as_ref()) {
+                        let _ = tx.try_send(push);
+                    }
+                }
                 Effect::Ended(token) => {
                     for deadline in [
                         Deadline::Claim(token.clone()),
                         Deadline::MaxRuntime(token.clone()),
                         Deadline::StaleProgress(token.clone()),
+                        Deadline::Grace(token.clone()),
                     ] {
                         self.timers.cancel(&deadline);
                     }

@@ -518,6 +518,38 @@ pub(super) fn revoke_in(
     Ok(())
 }
 
+/// Asks the holder of a running task's live claim to stop within `grace`; the claim is revoked
+/// when the grace ends. A claim already being revoked is left as it is.
+pub(super) fn request_cancel_in(
+    conn: &Connection,
+    task: &Task,
+    grace: std::time::Duration,
+    actor: &str,
+    fx: &mut Vec<Effect>,
+) -> Result<()> {
+    let Some(claim) = unended_for_task(conn, &task.id)? else {
+        return Ok(());
+    };
+    if claim.state != ClaimState::Live {
+        return Ok(());
+    }
+    events::append(
+        conn,
+        NewEvent {
+            board: &task.board,
+            task_id: &task.id,
+            kind: "cancel_requested",
+            actor,
+            details: &[
+                ("run", claim.run_id.clone()),
+                ("grace_seconds", grace.as_secs().to_string()),
+            ],
+        },
+    )?;
+    fx.push(Effect::CancelRequested(claim.token, grace));
+    Ok(())
+}
+
 /// Ready (and review) tasks with what the dispatch rules need, in dispatch order.
 pub(super) fn candidates(
     conn: &Connection,

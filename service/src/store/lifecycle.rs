@@ -1,6 +1,8 @@
 //! Status changes an operator asks for: block, unblock, schedule, wake, promote, archive,
 //! reopen review. Each one asks [`next_status`] first, so the rules stay in `domain`.
 
+use std::time::Duration;
+
 use tokio_rusqlite::rusqlite::{Connection, params};
 
 use super::{
@@ -257,10 +259,16 @@ impl Store {
 
     /// Operator reclaim of a running task: its claim is revoked and the task returns to ready
     /// (with its failure count reset) when the holder confirms or its lease runs out.
-    pub async fn reclaim(&self, id: String, actor: String) -> Result<Task> {
+    ///
+    /// With a `grace`, the holder is first asked to stop (`cancel_requested`) and the claim is
+    /// revoked when the grace ends, unless the holder has finished by then.
+    pub async fn reclaim(&self, id: String, grace: Duration, actor: String) -> Result<Task> {
         self.change_task(id, move |conn, task, fx| {
             apply(conn, task, Op::Requeue, "reclaim")?;
-            claims::revoke_in(conn, task, RevokeCause::Reclaimed, None, &actor, fx)
+            if grace.is_zero() {
+                return claims::revoke_in(conn, task, RevokeCause::Reclaimed, None, &actor, fx);
+            }
+            claims::request_cancel_in(conn, task, grace, &actor, fx)
         })
         .await
     }
