@@ -7,7 +7,8 @@ use std::{path::PathBuf, time::Duration};
 
 use hyper_util::rt::TokioIo;
 use kanband_proto::pb::{
-    admin_client::AdminClient, boards_client::BoardsClient, leases_client::LeasesClient,
+    admin_client::AdminClient, boards_client::BoardsClient, events_client::EventsClient,
+    leases_client::LeasesClient, notifications_client::NotificationsClient,
     tasks_client::TasksClient,
 };
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -101,6 +102,10 @@ pub struct Client {
     pub leases: LeasesClient<Channel>,
     /// `kanban.v1.Admin`.
     pub admin: AdminClient<Channel>,
+    /// `kanban.v1.Events`.
+    pub events: EventsClient<Channel>,
+    /// `kanban.v1.Notifications`.
+    pub notifications: NotificationsClient<Channel>,
 }
 
 impl Client {
@@ -115,7 +120,9 @@ impl Client {
             boards: BoardsClient::new(channel.clone()),
             tasks: TasksClient::new(channel.clone()),
             leases: LeasesClient::new(channel.clone()),
-            admin: AdminClient::new(channel),
+            admin: AdminClient::new(channel.clone()),
+            events: EventsClient::new(channel.clone()),
+            notifications: NotificationsClient::new(channel),
         }
     }
 }
