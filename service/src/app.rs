@@ -2,10 +2,11 @@
 //! timer loop (every deadline) and the dispatcher.
 
 use std::{
+    future::Future,
     path::Path,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -38,6 +39,8 @@ pub struct App {
     pub registry: Arc<Registry>,
     /// Waiting pollers.
     pub dispatcher: Dispatcher,
+    /// Open watch and delivery streams, for their cap.
+    pub watchers: AtomicUsize,
     draining: AtomicBool,
     stopping: watch::Sender<bool>,
 }
@@ -68,19 +71,28 @@ impl App {
             .await
             .map_err(|err| setup("load deadlines", err))?;
         registry.apply(deadlines);
+        let latest = store
+            .latest_event_id()
+            .await
+            .map_err(|err| setup("read the event log", err))?;
+        registry.publish_event_id(latest);
         let (stopping, _) = watch::channel(false);
         Ok(App {
             store,
             registry,
             dispatcher: Dispatcher::default(),
+            watchers: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             stopping,
         })
     }
 
-    /// A receiver that turns true when the service starts shutting down; streams end on it.
-    pub fn stopping(&self) -> watch::Receiver<bool> {
-        self.stopping.subscribe()
+    /// Resolves when the service starts shutting down; streams end on it.
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut stopping = self.stopping.subscribe();
+        async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        }
     }
 
     /// Stops granting: tells every session to drain, answers waiting pollers UNAVAILABLE, and

@@ -14,7 +14,8 @@ use std::{
 };
 
 use kanband_proto::pb::{
-    admin_server::AdminServer, boards_server::BoardsServer, leases_server::LeasesServer,
+    admin_server::AdminServer, boards_server::BoardsServer, events_server::EventsServer,
+    leases_server::LeasesServer, notifications_server::NotificationsServer,
     tasks_server::TasksServer,
 };
 use tokio::{
@@ -27,7 +28,10 @@ use tonic::{codegen::http, server::NamedService, transport::server::TcpIncoming}
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    api::{AdminService, BoardsService, LeasesService, TasksService},
+    api::{
+        AdminService, BoardsService, EventsService, LeasesService, NotificationsService,
+        TasksService,
+    },
     app::App,
     domain::limits,
     leases::registry::LeaseSettings,
@@ -44,6 +48,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 const SERVICES: &[&str] = &[
     <BoardsServer<BoardsService> as NamedService>::NAME,
     <TasksServer<TasksService> as NamedService>::NAME,
+    <LeasesServer<LeasesService> as NamedService>::NAME,
+    <AdminServer<AdminService> as NamedService>::NAME,
+    <EventsServer<EventsService> as NamedService>::NAME,
+    <NotificationsServer<NotificationsService> as NamedService>::NAME,
 ];
 
 /// The listeners to serve on; at least one must be set.
@@ -146,6 +154,14 @@ impl Kanband {
             )
             .add_service(
                 AdminServer::new(AdminService::new(app.clone()))
+                    .max_decoding_message_size(limits::MESSAGE_MAX),
+            )
+            .add_service(
+                EventsServer::new(EventsService::new(app.clone()))
+                    .max_decoding_message_size(limits::MESSAGE_MAX),
+            )
+            .add_service(
+                NotificationsServer::new(NotificationsService::new(app.clone()))
                     .max_decoding_message_size(limits::MESSAGE_MAX),
             );
 

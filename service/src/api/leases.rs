@@ -153,10 +153,7 @@ async fn keep_alive(
     mut inbound: Streaming<pb::KeepAliveRequest>,
     out: mpsc::Sender<Result<pb::KeepAliveResponse, Status>>,
 ) {
-    let mut stopping = app.stopping();
-    let stop = async move {
-        let _ = stopping.wait_for(|stop| *stop).await;
-    };
+    let stop = app.stopped();
     tokio::pin!(stop);
     let mut bound: Option<String> = None;
     let mut pushes: Option<mpsc::Receiver<Push>> = None;

@@ -5,10 +5,14 @@
 mod admin;
 mod boards;
 pub(crate) mod convert;
+mod events;
 mod leases;
+mod notifications;
 mod tasks;
 
 pub use admin::AdminService;
 pub use boards::BoardsService;
+pub use events::EventsService;
 pub use leases::LeasesService;
+pub use notifications::NotificationsService;
 pub use tasks::TasksService;

@@ -16,7 +16,7 @@ use std::{
 };
 
 use tokio::{
-    sync::{Notify, mpsc},
+    sync::{Notify, mpsc, watch},
     time::Instant,
 };
 
@@ -197,6 +197,7 @@ pub struct Registry {
     work: Notify,
     lag_us: Mutex<VecDeque<u64>>,
     settings: LeaseSettings,
+    latest_event: watch::Sender<i64>,
 }
 
 /// Expiry-lag samples kept for the percentiles (the most recent).
@@ -211,6 +212,7 @@ impl Registry {
             work: Notify::new(),
             lag_us: Mutex::default(),
             settings,
+            latest_event: watch::channel(0).0,
         }
     }
 
@@ -491,6 +493,22 @@ impl Registry {
     /// Wakes the dispatcher (a waiter arrived, or a cooldown ended).
     pub fn poke(&self) {
         self.work.notify_one();
+    }
+
+    /// Publishes the id of the newest committed event (watchers wait on it).
+    pub fn publish_event_id(&self, id: i64) {
+        self.latest_event.send_if_modified(|latest| {
+            let newer = id > *latest;
+            if newer {
+                *latest = id;
+            }
+            newer
+        });
+    }
+
+    /// A receiver of the newest committed event id.
+    pub fn event_ids(&self) -> watch::Receiver<i64> {
+        self.latest_event.subscribe()
     }
 
     /// Records the lag from a lease deadline to its committed release.

@@ -65,3 +65,66 @@ impl Store {
         self.call(move |conn| list(conn, &filter)).await
     }
 }
+
+/// Filters of a watch: like [`EventFilter`] plus kinds and the task's current assignee.
+#[derive(Debug, Clone, Default)]
+pub struct WatchFilter {
+    /// Board, if filtered.
+    pub board: Option<String>,
+    /// Task, if filtered.
+    pub task_id: Option<String>,
+    /// Kinds; empty means all.
+    pub kinds: Vec<String>,
+    /// Current assignee of the event's task, if filtered.
+    pub assignee: Option<String>,
+}
+
+impl Store {
+    /// Up to `limit` events after `after_id` that match `filter`, in id order.
+    pub async fn watch_page(
+        &self,
+        filter: WatchFilter,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
+        self.call(move |conn| {
+            let sql = format!(
+                "SELECT {} FROM events
+                 WHERE id > ?1 AND (?2 IS NULL OR board = ?2) AND (?3 IS NULL OR task_id = ?3)
+                   AND (?4 IS NULL OR kind IN (SELECT value FROM json_each(?4)))
+                   AND (?5 IS NULL OR task_id IN (SELECT id FROM tasks WHERE assignee = ?5))
+                 ORDER BY id LIMIT ?6",
+                rows::EVENT_COLUMNS
+            );
+            let kinds = (!filter.kinds.is_empty()).then(|| rows::list_json(&filter.kinds));
+            let events = conn
+                .prepare_cached(&sql)?
+                .query_map(
+                    params![
+                        after_id,
+                        filter.board,
+                        filter.task_id,
+                        kinds,
+                        filter.assignee,
+                        limit
+                    ],
+                    rows::event,
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(events)
+        })
+        .await
+    }
+
+    /// The id of the newest event (0 if none).
+    pub async fn latest_event_id(&self) -> Result<i64> {
+        self.call(|conn| latest_id(conn)).await
+    }
+}
+
+/// The id of the newest event (0 if none).
+pub(super) fn latest_id(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
+        .query_row([], |row| row.get(0))?)
+}

@@ -11,11 +11,12 @@
 
 mod boards;
 pub mod claims;
-mod events;
+pub mod events;
 mod lifecycle;
 mod links;
 mod lock;
 pub mod model;
+pub mod notifications;
 mod rows;
 mod schema;
 mod sessions;
@@ -169,6 +170,7 @@ impl Store {
             let out = op(&tx, &mut effects)?;
             tx.commit()?;
             registry.apply(effects);
+            registry.publish_event_id(events::latest_id(conn)?);
             Ok(out)
         })
         .await

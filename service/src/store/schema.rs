@@ -7,6 +7,7 @@ use tokio_rusqlite::rusqlite::{Connection, TransactionBehavior};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_leases.sql"),
+    include_str!("../../migrations/0003_notifications.sql"),
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,174 @@
+//! `kanban.v1.Events`.
+
+use std::{
+    pin::Pin,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
+
+use kanband_proto::pb::{self, events_server::Events};
+use tokio::sync::mpsc;
+use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tonic::{Request, Response, Status};
+
+use super::convert::{self, task_id};
+use crate::{
+    app::App,
+    domain::{
+        limits::{self, WATCHER_STALL, WATCHERS_MAX},
+        validate,
+    },
+    error::{Error, Result},
+    store::events::WatchFilter,
+};
+
+/// Events buffered per watcher (and read from the database per query).
+const WATCH_BUFFER: usize = 256;
+
+/// The Events service.
+#[derive(Debug, Clone)]
+pub struct EventsService {
+    app: Arc<App>,
+}
+
+impl EventsService {
+    /// Serves events from the shared state.
+    pub fn new(app: Arc<App>) -> Self {
+        EventsService { app }
+    }
+}
+
+/// Holds one of the [`WATCHERS_MAX`] watcher places until dropped.
+#[derive(Debug)]
+pub(crate) struct WatcherSlot(Arc<App>);
+
+impl WatcherSlot {
+    pub(crate) fn take(app: &Arc<App>) -> Result<WatcherSlot> {
+        let taken = app.watchers.fetch_add(1, Ordering::SeqCst);
+        let slot = WatcherSlot(app.clone());
+        if taken >= WATCHERS_MAX {
+            return Err(Error::ResourceExhausted(format!(
+                "{WATCHERS_MAX} streams are already open; close one or try again later"
+            )));
+        }
+        Ok(slot)
+    }
+}
+
+impl Drop for WatcherSlot {
+    fn drop(&mut self) {
+        self.0.watchers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+type Out = mpsc::Sender<Result<pb::Event, Status>>;
+
+/// Sends `item` unless the client stops reading for [`WATCHER_STALL`]; `Err(true)` means the
+/// watcher was cut off for it, `Err(false)` that the client went away.
+pub(crate) async fn send_or_cut<T>(
+    out: &mpsc::Sender<Result<T, Status>>,
+    item: T,
+    last_id: i64,
+) -> Result<(), bool> {
+    match tokio::time::timeout(WATCHER_STALL, out.send(Ok(item))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(false),
+        Err(_) => {
+            let status = Status::resource_exhausted(format!(
+                "this stream fell behind (nothing read for {} s); resume after event id {last_id}",
+                WATCHER_STALL.as_secs()
+            ));
+            // Delivered once the client reads what is buffered, or dropped if it leaves.
+            tokio::select! {
+                _ = out.send(Err(status)) => {}
+                () = out.closed() => {}
+            }
+            Err(true)
+        }
+    }
+}
+
+/// Feeds one watcher: pages from the database, then waits for newer commits.
+async fn watch(app: Arc<App>, _slot: WatcherSlot, filter: WatchFilter, mut cursor: i64, out: Out) {
+    let mut latest = app.registry.event_ids();
+    let stop = app.stopped();
+    tokio::pin!(stop);
+    loop {
+        // Read the newest committed id before querying: every event up to it is visible to the
+        // query, so a short page means nothing matching is left up to it.
+        let upto = *latest.borrow_and_update();
+        let page = match app
+            .store
+            .watch_page(filter.clone(), cursor, WATCH_BUFFER as u32)
+            .await
+        {
+            Ok(page) => page,
+            Err(err) => {
+                let _ = out.send(Err(err.into())).await;
+                return;
+            }
+        };
+        let full = page.len() == WATCH_BUFFER;
+        for event in page {
+            let id = event.id;
+            if send_or_cut(&out, event.into(), cursor).await.is_err() {
+                return;
+            }
+            cursor = id;
+        }
+        if full {
+            continue;
+        }
+        cursor = cursor.max(upto);
+        tokio::select! {
+            changed = latest.changed() => if changed.is_err() { return },
+            () = &mut stop => {
+                let status = Status::unavailable(format!(
+                    "kanband is shutting down; resume after event id {cursor}"
+                ));
+                let _ = tokio::time::timeout(Duration::from_secs(1), out.send(Err(status))).await;
+                return;
+            }
+            () = out.closed() => return,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Events for EventsService {
+    type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
+
+    async fn watch(
+        &self,
+        request: Request<pb::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let req = request.into_inner();
+        let board = if req.board.is_empty() {
+            None
+        } else {
+            Some(convert::board_or_default("board", req.board)?)
+        };
+        let task = if req.task_id.is_empty() {
+            None
+        } else {
+            Some(task_id("task_id", req.task_id)?)
+        };
+        validate::list_len("kinds", &req.kinds)?;
+        for kind in &req.kinds {
+            validate::required_text("kinds", kind, limits::NAME_MAX)?;
+        }
+        validate::profile("assignee", &req.assignee)?;
+        let after = i64::try_from(req.after_id)
+            .map_err(|_| Error::invalid("after_id", "is out of range"))?;
+        let filter = WatchFilter {
+            board,
+            task_id: task,
+            kinds: req.kinds,
+            assignee: Some(req.assignee).filter(|a| !a.is_empty()),
+        };
+        let slot = WatcherSlot::take(&self.app)?;
+        let (out, rx) = mpsc::channel(WATCH_BUFFER);
+        tokio::spawn(watch(self.app.clone(), slot, filter, after, out));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

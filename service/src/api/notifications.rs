@@ -1,0 +1,214 @@
+//! `kanban.v1.Notifications`.
+
+use std::{pin::Pin, sync::Arc, time::Duration};
+
+use kanband_proto::pb::{self, notifications_server::Notifications};
+use tokio::sync::mpsc;
+use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tonic::{Request, Response, Status};
+
+use super::{
+    convert::{task_id, timestamp},
+    events::{WatcherSlot, send_or_cut},
+};
+use crate::{
+    app::App,
+    domain::{ids, limits, validate},
+    error::Error,
+    store::notifications::{Mode, SUBSCRIPTION, Subscription},
+};
+
+/// Notifications read from the database per query.
+const DELIVERY_PAGE: u32 = 256;
+
+/// The Notifications service.
+#[derive(Debug, Clone)]
+pub struct NotificationsService {
+    app: Arc<App>,
+}
+
+impl NotificationsService {
+    /// Serves notifications from the shared state.
+    pub fn new(app: Arc<App>) -> Self {
+        NotificationsService { app }
+    }
+}
+
+fn subscription_to_pb(s: Subscription) -> pb::Subscription {
+    pb::Subscription {
+        id: s.id,
+        task_id: s.task_id,
+        platform: s.platform,
+        chat_id: s.chat_id,
+        thread_id: s.thread_id,
+        owner_profile: s.owner_profile,
+        mode: match s.mode {
+            Mode::Every => pb::DeliveryMode::Every,
+            Mode::Final => pb::DeliveryMode::Final,
+        }
+        .into(),
+        cursor: s.cursor as u64,
+        created_at: Some(timestamp(s.created_at)),
+    }
+}
+
+fn subscription_id(id: String) -> Result<String, Status> {
+    ids::check("id", SUBSCRIPTION, &id)?;
+    Ok(id)
+}
+
+type Out = mpsc::Sender<Result<pb::Notification, Status>>;
+
+/// Feeds one notifier: every unacknowledged notification of its profiles, then new ones.
+async fn deliver(app: Arc<App>, _slot: WatcherSlot, profiles: Vec<String>, out: Out) {
+    let mut latest = app.registry.event_ids();
+    let stop = app.stopped();
+    tokio::pin!(stop);
+    // Highest event id sent on this stream: events are delivered in id order, so everything
+    // at or below it has been sent (acknowledged or not) and is not sent twice here.
+    let mut sent = 0;
+    loop {
+        let upto = *latest.borrow_and_update();
+        let page = match app
+            .store
+            .pending_notifications(profiles.clone(), sent, DELIVERY_PAGE)
+            .await
+        {
+            Ok(page) => page,
+            Err(err) => {
+                let _ = out.send(Err(err.into())).await;
+                return;
+            }
+        };
+        let full = page.len() == DELIVERY_PAGE as usize;
+        for (subscription, event) in page {
+            let id = event.id;
+            let item = pb::Notification {
+                subscription: Some(subscription_to_pb(subscription)),
+                event: Some(event.into()),
+            };
+            if send_or_cut(&out, item, sent).await.is_err() {
+                return;
+            }
+            sent = id;
+        }
+        if full {
+            continue;
+        }
+        sent = sent.max(upto);
+        tokio::select! {
+            changed = latest.changed() => if changed.is_err() { return },
+            () = &mut stop => {
+                let status = Status::unavailable("kanband is shutting down; reconnect to get undelivered notifications");
+                let _ = tokio::time::timeout(Duration::from_secs(1), out.send(Err(status))).await;
+                return;
+            }
+            () = out.closed() => return,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Notifications for NotificationsService {
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<pb::Subscription>, Status> {
+        let req = request.into_inner();
+        let task = task_id("task_id", req.task_id)?;
+        validate::text("platform", &req.platform, limits::NAME_MAX)?;
+        validate::text("chat_id", &req.chat_id, limits::OPTION_MAX)?;
+        validate::text("thread_id", &req.thread_id, limits::OPTION_MAX)?;
+        if req.owner_profile.is_empty() {
+            return Err(Error::invalid("owner_profile", "must not be empty").into());
+        }
+        validate::profile("owner_profile", &req.owner_profile)?;
+        let mode = match pb::DeliveryMode::try_from(req.mode) {
+            Ok(pb::DeliveryMode::Unspecified | pb::DeliveryMode::Every) => Mode::Every,
+            Ok(pb::DeliveryMode::Final) => Mode::Final,
+            Err(_) => {
+                return Err(Error::invalid(
+                    "mode",
+                    format!("{} is not a DeliveryMode value", req.mode),
+                )
+                .into());
+            }
+        };
+        let subscription = self
+            .app
+            .store
+            .subscribe(Subscription {
+                id: String::new(),
+                task_id: task,
+                platform: req.platform,
+                chat_id: req.chat_id,
+                thread_id: req.thread_id,
+                owner_profile: req.owner_profile,
+                mode,
+                cursor: 0,
+                created_at: 0,
+            })
+            .await?;
+        Ok(Response::new(subscription_to_pb(subscription)))
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: Request<pb::UnsubscribeRequest>,
+    ) -> Result<Response<pb::UnsubscribeResponse>, Status> {
+        let id = subscription_id(request.into_inner().id)?;
+        self.app.store.unsubscribe(id).await?;
+        Ok(Response::new(pb::UnsubscribeResponse {}))
+    }
+
+    async fn list_subscriptions(
+        &self,
+        request: Request<pb::ListSubscriptionsRequest>,
+    ) -> Result<Response<pb::ListSubscriptionsResponse>, Status> {
+        let owner = request.into_inner().owner_profile;
+        validate::profile("owner_profile", &owner)?;
+        let list = self.app.store.subscriptions(owner).await?;
+        Ok(Response::new(pb::ListSubscriptionsResponse {
+            subscriptions: list.into_iter().map(subscription_to_pb).collect(),
+        }))
+    }
+
+    type DeliverStream = Pin<Box<dyn Stream<Item = Result<pb::Notification, Status>> + Send>>;
+
+    async fn deliver(
+        &self,
+        request: Request<pb::DeliverRequest>,
+    ) -> Result<Response<Self::DeliverStream>, Status> {
+        let profiles = request.into_inner().profiles;
+        if profiles.is_empty() {
+            return Err(Error::invalid(
+                "profiles",
+                "name at least one profile whose subscriptions to deliver",
+            )
+            .into());
+        }
+        validate::list_len("profiles", &profiles)?;
+        for profile in &profiles {
+            validate::profile("profiles", profile)?;
+        }
+        let slot = WatcherSlot::take(&self.app)?;
+        let (out, rx) = mpsc::channel(DELIVERY_PAGE as usize);
+        tokio::spawn(deliver(self.app.clone(), slot, profiles, out));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn ack(
+        &self,
+        request: Request<pb::AckRequest>,
+    ) -> Result<Response<pb::AckResponse>, Status> {
+        let req = request.into_inner();
+        ids::check("subscription_id", SUBSCRIPTION, &req.subscription_id)?;
+        let event_id = i64::try_from(req.event_id)
+            .map_err(|_| Error::invalid("event_id", "is out of range"))?;
+        let (cursor, removed) = self.app.store.ack(req.subscription_id, event_id).await?;
+        Ok(Response::new(pb::AckResponse {
+            cursor: cursor as u64,
+            removed,
+        }))
+    }
+}
