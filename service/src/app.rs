@@ -188,7 +188,13 @@ impl App {
                             .record_lag(Instant::now().saturating_duration_since(at));
                     }
                 }),
-                Deadline::Session(id) => self.store.expire_session(id).await.map(drop),
+                Deadline::Session(id) => self.store.expire_session(id).await.map(|released| {
+                    // Its claims shared its deadline (one keep-alive renews them all).
+                    let lag = Instant::now().saturating_duration_since(at);
+                    for _ in 0..released {
+                        self.registry.record_lag(lag);
+                    }
+                }),
                 Deadline::MaxRuntime(token) => {
                     self.store
                         .revoke_claim(token, RevokeCause::MaxRuntime)

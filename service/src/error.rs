@@ -6,7 +6,7 @@
 use tokio_rusqlite::rusqlite::{self, ErrorCode};
 
 /// Everything an operation can refuse or fail with.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// Bad input; names the field.
     #[error("{field}: {reason}")]

@@ -159,10 +159,10 @@ pub fn why_not(task: &TaskView, session: &SessionView, load: &Load, now_ms: i64)
     {
         return Some(WhyNot::BoardCap(task.board_max_running));
     }
-    if let Some(cap) = load.profile_caps.get(profile) {
-        if running(&load.by_profile, profile) >= *cap {
-            return Some(WhyNot::ProfileCap(*cap));
-        }
+    if let Some(cap) = load.profile_caps.get(profile)
+        && running(&load.by_profile, profile) >= *cap
+    {
+        return Some(WhyNot::ProfileCap(*cap));
     }
     if session.free_slots == 0 {
         return Some(WhyNot::NoSlot);

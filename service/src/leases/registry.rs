@@ -368,13 +368,14 @@ impl Registry {
             .arm(Deadline::Session(session_id.to_owned()), session.deadline);
         let mut renewed = Vec::with_capacity(session.claims.len());
         for token in &session.claims {
-            if let Some(claim) = claims.get_mut(token) {
-                if claim.record.state == ClaimState::Live && claim.deadline > now {
-                    claim.deadline = now + ttl;
-                    self.timers
-                        .arm(Deadline::Claim(token.clone()), claim.deadline);
-                    renewed.push(token.clone());
-                }
+            if let Some(claim) = claims.get_mut(token)
+                && claim.record.state == ClaimState::Live
+                && claim.deadline > now
+            {
+                claim.deadline = now + ttl;
+                self.timers
+                    .arm(Deadline::Claim(token.clone()), claim.deadline);
+                renewed.push(token.clone());
             }
         }
         Ok((session.record.ttl_ms, renewed))

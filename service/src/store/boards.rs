@@ -41,7 +41,7 @@ impl Store {
     /// Creates a board.
     pub async fn create_board(&self, new: NewBoard, actor: String) -> Result<Board> {
         self.write(move |tx, _| {
-            if get(&tx, &new.slug).is_ok() {
+            if get(tx, &new.slug).is_ok() {
                 return Err(Error::AlreadyExists(format!(
                     "board {:?} already exists",
                     new.slug
@@ -68,7 +68,7 @@ impl Store {
                 ],
             )?;
             events::append(
-                &tx,
+                tx,
                 NewEvent {
                     board: &new.slug,
                     task_id: "",
@@ -77,7 +77,7 @@ impl Store {
                     details: &[],
                 },
             )?;
-            let board = get(&tx, &new.slug)?;
+            let board = get(tx, &new.slug)?;
             Ok(board)
         })
         .await
@@ -112,7 +112,7 @@ impl Store {
         actor: String,
     ) -> Result<Board> {
         self.write(move |tx, _| {
-            let mut board = get(&tx, &slug)?;
+            let mut board = get(tx, &slug)?;
             let mut fields = Vec::new();
             if let Some(name) = changes.display_name {
                 board.display_name = if name.is_empty() { slug.clone() } else { name };
@@ -152,7 +152,7 @@ impl Store {
                 ],
             )?;
             events::append(
-                &tx,
+                tx,
                 NewEvent {
                     board: &slug,
                     task_id: "",
@@ -161,7 +161,7 @@ impl Store {
                     details: &[("fields", fields.join(","))],
                 },
             )?;
-            let board = get(&tx, &slug)?;
+            let board = get(tx, &slug)?;
             Ok(board)
         })
         .await
@@ -193,7 +193,7 @@ impl Store {
                 params![slug, now_ms()],
             )?;
             events::append(
-                &tx,
+                tx,
                 NewEvent {
                     board: &slug,
                     task_id: "",
@@ -202,7 +202,7 @@ impl Store {
                     details: &[("tasks_archived", ids.len().to_string())],
                 },
             )?;
-            let board = get(&tx, &slug)?;
+            let board = get(tx, &slug)?;
             Ok(board)
         })
         .await
@@ -212,7 +212,7 @@ impl Store {
     /// Returns the number of tasks removed and the event id.
     pub async fn reset_board(&self, slug: String, actor: String) -> Result<(u64, i64)> {
         self.write(move |tx, fx| {
-            get(&tx, &slug)?;
+            get(tx, &slug)?;
             for claim in claims::of_board(tx, &slug)? {
                 // A claim whose task an earlier reset deleted is already being revoked.
                 if let Ok(task) = super::tasks::load(tx, &claim.task_id) {
@@ -221,7 +221,7 @@ impl Store {
             }
             let removed = tx.execute("DELETE FROM tasks WHERE board = ?1", [&slug])?;
             let event_id = events::append(
-                &tx,
+                tx,
                 NewEvent {
                     board: &slug,
                     task_id: "",

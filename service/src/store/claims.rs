@@ -778,11 +778,11 @@ impl Store {
                 Ok(())
             };
             // An exit after the holder's own outcome only completes the run's record.
-            if let Some(done) = load(tx, &token)? {
-                if done.state == ClaimState::Ended(EndReason::Outcome) {
-                    record(tx, &done.run_id)?;
-                    return tasks::load(tx, &done.task_id);
-                }
+            if let Some(done) = load(tx, &token)?
+                && done.state == ClaimState::Ended(EndReason::Outcome)
+            {
+                record(tx, &done.run_id)?;
+                return tasks::load(tx, &done.task_id);
             }
             let claim = fenced(tx, &token, Use::Confirm)?;
             let finish = match claim.state {

@@ -152,10 +152,10 @@ impl Store {
         actor: String,
     ) -> Result<(Task, Task)> {
         self.write(move |tx, _| {
-            let parent = tasks::load(&tx, &parent_id)?;
-            let child = tasks::load(&tx, &child_id)?;
-            link_in(&tx, &parent, &child, &actor)?;
-            let pair = (tasks::load(&tx, &parent_id)?, tasks::load(&tx, &child_id)?);
+            let parent = tasks::load(tx, &parent_id)?;
+            let child = tasks::load(tx, &child_id)?;
+            link_in(tx, &parent, &child, &actor)?;
+            let pair = (tasks::load(tx, &parent_id)?, tasks::load(tx, &child_id)?);
             Ok(pair)
         })
         .await
@@ -169,8 +169,8 @@ impl Store {
         actor: String,
     ) -> Result<(Task, Task)> {
         self.write(move |tx, _| {
-            let parent = tasks::load(&tx, &parent_id)?;
-            let child = tasks::load(&tx, &child_id)?;
+            let parent = tasks::load(tx, &parent_id)?;
+            let child = tasks::load(tx, &child_id)?;
             let removed = tx.execute(
                 "DELETE FROM task_links WHERE parent_id = ?1 AND child_id = ?2",
                 params![parent_id, child_id],
@@ -182,7 +182,7 @@ impl Store {
                 ));
             }
             events::append(
-                &tx,
+                tx,
                 NewEvent {
                     board: &child.board,
                     task_id: &child.id,
@@ -191,8 +191,8 @@ impl Store {
                     details: &[("parent", parent.id.clone())],
                 },
             )?;
-            promote_if_ready(&tx, &child_id, &actor)?;
-            let pair = (tasks::load(&tx, &parent_id)?, tasks::load(&tx, &child_id)?);
+            promote_if_ready(tx, &child_id, &actor)?;
+            let pair = (tasks::load(tx, &parent_id)?, tasks::load(tx, &child_id)?);
             Ok(pair)
         })
         .await

@@ -9,6 +9,7 @@
 //! exists and no other process can open the database), `synchronous=FULL`, `foreign_keys=ON`,
 //! then migrate (which takes the exclusive lock at once).
 
+mod batch;
 mod boards;
 pub mod claims;
 pub mod events;
@@ -26,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
-use tokio_rusqlite::rusqlite::{self, Connection, Transaction};
+use tokio_rusqlite::rusqlite::{self, Connection};
 
 pub use boards::DEFAULT_BOARD;
 pub use lock::{DataDirLock, LOCK_FILE, LockError};
@@ -95,6 +96,7 @@ pub struct Store {
     conn: tokio_rusqlite::Connection,
     path: PathBuf,
     registry: Arc<Registry>,
+    batch: Arc<batch::Batch>,
     _lock: DataDirLock,
 }
 
@@ -137,6 +139,7 @@ impl Store {
             conn,
             path,
             registry,
+            batch: Arc::default(),
             _lock: lock,
         })
     }
@@ -146,34 +149,42 @@ impl Store {
         &self.path
     }
 
-    /// Runs `op` on the connection thread.
+    /// Runs `op` on the connection thread, inside the caller's runtime context so that
+    /// `tokio::time::Instant::now()` there reads the same clock as the rest of the service
+    /// (this matters when tests pause time).
     async fn call<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        Ok(self.conn.call(op).await?)
+        let runtime = tokio::runtime::Handle::current();
+        Ok(self
+            .conn
+            .call(move |conn| {
+                let _clock = runtime.enter();
+                op(conn)
+            })
+            .await?)
     }
 
-    /// Runs `op` in one transaction; after the commit, on the connection thread and before any
-    /// other transaction, applies the effects it collected to the lease registry. This keeps
-    /// the registry's changes in exactly the database's commit order.
+    /// Runs `op` as one write: inside its own savepoint of the next group commit (see
+    /// [`batch`]). After the commit, on the connection thread and before any other transaction,
+    /// the effects it collected are applied to the lease registry, so the registry changes in
+    /// exactly the database's commit order. Returns only once the write is committed.
     async fn write<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, &mut Vec<Effect>) -> Result<T> + Send + 'static,
+        F: FnOnce(&Connection, &mut Vec<Effect>) -> Result<T> + Send + 'static,
     {
+        let answer = self.batch.push(op);
+        let batch = self.batch.clone();
         let registry = self.registry.clone();
         self.call(move |conn| {
-            let tx = conn.transaction()?;
-            let mut effects = Vec::new();
-            let out = op(&tx, &mut effects)?;
-            tx.commit()?;
-            registry.apply(effects);
-            registry.publish_event_id(events::latest_id(conn)?);
-            Ok(out)
+            batch.flush(conn, &registry);
+            Ok(())
         })
-        .await
+        .await?;
+        answer.await.unwrap_or(Err(Error::Internal))
     }
 
     /// Checkpoints the WAL into the database and closes the connection; the lock is released

@@ -108,15 +108,15 @@ impl Store {
         self.write(move |tx, fx| close_in(tx, &id, false, fx)).await
     }
 
-    /// Closes a session whose lease ran out, if it still has (a renewal may have won the race).
-    pub async fn expire_session(&self, id: String) -> Result<bool> {
+    /// Closes a session whose lease ran out, if it still has (a renewal may have won the
+    /// race). Returns how many of its claims were released.
+    pub async fn expire_session(&self, id: String) -> Result<u32> {
         let registry = self.registry.clone();
         self.write(move |tx, fx| {
             if !registry.session_overdue(&id) {
-                return Ok(false);
+                return Ok(0);
             }
-            close_in(tx, &id, true, fx)?;
-            Ok(true)
+            close_in(tx, &id, true, fx)
         })
         .await
     }

@@ -121,7 +121,7 @@ impl Store {
     /// Creates a task, or returns the first task with the same idempotency key (`false`).
     pub async fn create_task(&self, new: NewTask) -> Result<(Task, bool)> {
         self.write(move |tx, _| {
-            let created = create_in(&tx, &new)?;
+            let created = create_in(tx, &new)?;
             Ok(created)
         })
         .await
@@ -140,9 +140,9 @@ impl Store {
         rows_max: u32,
     ) -> Result<TaskDetail> {
         self.write(move |tx, _| {
-            let task = load(&tx, &id)?;
-            let parents = links::neighbours(&tx, &id, true)?;
-            let children = links::neighbours(&tx, &id, false)?;
+            let task = load(tx, &id)?;
+            let parents = links::neighbours(tx, &id, true)?;
+            let children = links::neighbours(tx, &id, false)?;
             let comments = tx
                 .prepare_cached(&format!(
                     "SELECT * FROM (SELECT {} FROM comments WHERE task_id = ?1
@@ -242,8 +242,8 @@ impl Store {
         actor: String,
     ) -> Result<Task> {
         self.write(move |tx, _| {
-            let mut task = load(&tx, &id)?;
-            let ctx = lifecycle::context(&tx, &task)?;
+            let mut task = load(tx, &id)?;
+            let ctx = lifecycle::context(tx, &task)?;
             next_status(task.status, Op::Edit, &ctx).map_err(|r| refused(&id, "update", r))?;
             let fields = changes.field_names();
             if fields.is_empty() {
@@ -296,7 +296,7 @@ impl Store {
                 now_ms(),
             ])?;
             events::append(
-                &tx,
+                tx,
                 NewEvent {
                     board: &task.board,
                     task_id: &id,
@@ -305,7 +305,7 @@ impl Store {
                     details: &[("fields", fields.join(","))],
                 },
             )?;
-            let task = load(&tx, &id)?;
+            let task = load(tx, &id)?;
             Ok(task)
         })
         .await
@@ -314,8 +314,8 @@ impl Store {
     /// Sets or clears the assignee and resets the failure count.
     pub async fn assign(&self, id: String, assignee: String, actor: String) -> Result<Task> {
         self.write(move |tx, _| {
-            let task = load(&tx, &id)?;
-            let ctx = lifecycle::context(&tx, &task)?;
+            let task = load(tx, &id)?;
+            let ctx = lifecycle::context(tx, &task)?;
             next_status(task.status, Op::Assign, &ctx).map_err(|r| refused(&id, "assign", r))?;
             tx.execute(
                 "UPDATE tasks SET assignee = ?2, consecutive_failures = 0, updated_at = ?3
@@ -323,7 +323,7 @@ impl Store {
                 params![id, assignee, now_ms()],
             )?;
             events::append(
-                &tx,
+                tx,
                 NewEvent {
                     board: &task.board,
                     task_id: &id,
@@ -332,7 +332,7 @@ impl Store {
                     details: &[("from", task.assignee.clone()), ("to", assignee)],
                 },
             )?;
-            let task = load(&tx, &id)?;
+            let task = load(tx, &id)?;
             Ok(task)
         })
         .await
@@ -346,14 +346,14 @@ impl Store {
         body: String,
     ) -> Result<Comment> {
         self.write(move |tx, _| {
-            let task = load(&tx, &task_id)?;
+            let task = load(tx, &task_id)?;
             tx.execute(
                 "INSERT INTO comments (task_id, author, body, created_at) VALUES (?1, ?2, ?3, ?4)",
                 params![task_id, author, body, now_ms()],
             )?;
             let id = tx.last_insert_rowid();
             events::append(
-                &tx,
+                tx,
                 NewEvent {
                     board: &task.board,
                     task_id: &task_id,

@@ -1,0 +1,122 @@
+//! Group commit: writes that arrive while a commit is in progress share the next transaction.
+//!
+//! Every write is queued as a job, then a flush is scheduled on the connection thread. A flush
+//! takes every queued job, runs each inside its own savepoint (a failing job rolls back alone
+//! and gets its own error), commits once, applies the successful jobs' effects to the lease
+//! registry in order, and only then answers every job. So each acknowledged write is committed
+//! before its reply, one fsync serves many writers under load, and the registry still changes
+//! in exactly the database's commit order.
+
+use std::sync::Mutex;
+
+use tokio::sync::oneshot;
+use tokio_rusqlite::rusqlite::Connection;
+
+use super::events;
+use crate::{
+    error::{Error, Result},
+    leases::registry::{Effect, Registry},
+};
+
+/// Answers a job once the batch's fate is known.
+type Completion = Box<dyn FnOnce(&Result<()>) + Send>;
+
+/// A queued write: runs on the connection (or learns that the batch could not start).
+type Job = Box<dyn FnOnce(Option<&Connection>, &mut Vec<Effect>) -> Completion + Send>;
+
+/// The queue of writes waiting for the next flush.
+#[derive(Default)]
+pub(super) struct Batch {
+    jobs: Mutex<Vec<Job>>,
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch").finish_non_exhaustive()
+    }
+}
+
+impl Batch {
+    /// Queues `op`; the receiver gets its result after the commit that includes it.
+    pub(super) fn push<T, F>(&self, op: F) -> oneshot::Receiver<Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Vec<Effect>) -> Result<T> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn, effects| {
+            let Some(conn) = conn else {
+                return Box::new(move |started: &Result<()>| {
+                    let _ = reply.send(Err(started.clone().err().unwrap_or(Error::Internal)));
+                });
+            };
+            match in_savepoint(conn, op) {
+                Ok((value, mine)) => {
+                    effects.extend(mine);
+                    Box::new(move |committed: &Result<()>| {
+                        let _ = reply.send(committed.clone().map(|()| value));
+                    })
+                }
+                Err(err) => Box::new(move |_: &Result<()>| {
+                    let _ = reply.send(Err(err));
+                }),
+            }
+        });
+        self.jobs.lock().expect("batch lock").push(job);
+        rx
+    }
+
+    /// Runs every queued job in one transaction. Called on the connection thread.
+    pub(super) fn flush(&self, conn: &mut Connection, registry: &Registry) {
+        let jobs = std::mem::take(&mut *self.jobs.lock().expect("batch lock"));
+        if jobs.is_empty() {
+            return;
+        }
+        let mut effects = Vec::new();
+        let tx = match conn.transaction() {
+            Ok(tx) => tx,
+            Err(err) => {
+                let failed = Err(Error::from(err));
+                for job in jobs {
+                    job(None, &mut effects)(&failed);
+                }
+                return;
+            }
+        };
+        let completions: Vec<Completion> = jobs
+            .into_iter()
+            .map(|job| job(Some(&tx), &mut effects))
+            .collect();
+        let committed = tx.commit().map_err(Error::from);
+        if committed.is_ok() {
+            registry.apply(effects);
+            match events::latest_id(conn) {
+                Ok(id) => registry.publish_event_id(id),
+                Err(err) => tracing::warn!(error = %err, "reading the newest event id"),
+            }
+        }
+        for complete in completions {
+            complete(&committed);
+        }
+    }
+}
+
+/// Runs `op` inside a savepoint, rolling back only its own writes if it fails.
+fn in_savepoint<T>(
+    conn: &Connection,
+    op: impl FnOnce(&Connection, &mut Vec<Effect>) -> Result<T>,
+) -> Result<(T, Vec<Effect>)> {
+    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+    let mut effects = Vec::new();
+    match op(conn, &mut effects) {
+        Ok(value) => {
+            conn.prepare_cached("RELEASE job")?.execute([])?;
+            Ok((value, effects))
+        }
+        Err(err) => {
+            conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+            conn.prepare_cached("RELEASE job")?.execute([])?;
+            Err(err)
+        }
+    }
+}
