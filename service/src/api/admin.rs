@@ -92,6 +92,37 @@ impl Admin for AdminService {
         Ok(Response::new(pb::DispatchPreviewResponse { candidates }))
     }
 
+    async fn check_invariants(
+        &self,
+        _request: Request<pb::CheckInvariantsRequest>,
+    ) -> Result<Response<pb::CheckInvariantsResponse>, Status> {
+        let report = self.app.store.check_invariants().await?;
+        Ok(Response::new(pb::CheckInvariantsResponse {
+            ok: report.violations.is_empty(),
+            violations: report
+                .violations
+                .into_iter()
+                .map(|v| pb::Violation {
+                    invariant: v.invariant.to_owned(),
+                    detail: v.detail,
+                })
+                .collect(),
+            tasks: report.tasks,
+            claims: report.claims,
+            events: report.events,
+        }))
+    }
+
+    async fn backup(
+        &self,
+        request: Request<pb::BackupRequest>,
+    ) -> Result<Response<pb::BackupResponse>, Status> {
+        let path = request.into_inner().path;
+        validate::required_text("path", &path, limits::PATH_MAX)?;
+        let bytes = self.app.store.backup(path.into()).await?;
+        Ok(Response::new(pb::BackupResponse { bytes }))
+    }
+
     async fn stats(
         &self,
         _request: Request<pb::StatsRequest>,

@@ -408,6 +408,11 @@ impl Registry {
         Ok(session.record.ttl_ms)
     }
 
+    /// Tokens of every claim in the registry.
+    pub fn claim_tokens(&self) -> Vec<String> {
+        self.lock().claims.keys().cloned().collect()
+    }
+
     /// The claim of a token, if it is live or being revoked here.
     pub fn claim(&self, token: &str) -> Option<ClaimRecord> {
         self.lock().claims.get(token).map(|c| c.record.clone())

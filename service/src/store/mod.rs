@@ -13,6 +13,7 @@ mod batch;
 mod boards;
 pub mod claims;
 pub mod events;
+pub mod invariants;
 mod lifecycle;
 mod links;
 mod lock;
