@@ -170,48 +170,60 @@ impl App {
         }
     }
 
-    /// Acts on deadlines as they pass, until the future is dropped.
-    pub async fn run_timers(&self) {
+    /// Acts on deadlines as they pass, until the future is dropped. Each deadline is handled
+    /// in its own task, so many deadlines passing together (a mass expiry) share group commits
+    /// instead of queueing behind one another.
+    pub async fn run_timers(self: Arc<Self>, stop: impl Future<Output = ()>) {
+        let mut running = tokio::task::JoinSet::new();
+        tokio::pin!(stop);
         loop {
-            let (deadline, at) = self.registry.timers.next_expired().await;
-            let result = match deadline.clone() {
-                Deadline::Wake { task_id, until_ms } => {
-                    self.store.wake(task_id, until_ms).await.map(drop)
+            tokio::select! {
+                (deadline, at) = self.registry.timers.next_expired() => {
+                    running.spawn(self.clone().on_deadline(deadline, at));
                 }
-                Deadline::Cooldown { .. } => {
-                    self.registry.poke();
-                    Ok(())
-                }
-                Deadline::Claim(token) => self.store.expire_claim(token).await.map(|released| {
-                    if released {
-                        self.registry
-                            .record_lag(Instant::now().saturating_duration_since(at));
-                    }
-                }),
-                Deadline::Session(id) => self.store.expire_session(id).await.map(|released| {
-                    // Its claims shared its deadline (one keep-alive renews them all).
-                    let lag = Instant::now().saturating_duration_since(at);
-                    for _ in 0..released {
-                        self.registry.record_lag(lag);
-                    }
-                }),
-                Deadline::MaxRuntime(token) => {
-                    self.store
-                        .revoke_claim(token, RevokeCause::MaxRuntime)
-                        .await
-                }
-                Deadline::StaleProgress(token) => {
-                    self.store
-                        .revoke_claim(token, RevokeCause::StaleProgress)
-                        .await
-                }
-                Deadline::Grace(token) => {
-                    self.store.revoke_claim(token, RevokeCause::Reclaimed).await
-                }
-            };
-            if let Err(err) = result {
-                tracing::warn!(?deadline, error = %err, "acting on a deadline failed");
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                () = &mut stop => break,
             }
+        }
+        running.shutdown().await;
+    }
+
+    async fn on_deadline(self: Arc<Self>, deadline: Deadline, at: Instant) {
+        let lag = |released: u32| {
+            let lag = Instant::now().saturating_duration_since(at);
+            for _ in 0..released {
+                self.registry.record_lag(lag);
+            }
+        };
+        let result = match deadline.clone() {
+            Deadline::Wake { task_id, until_ms } => {
+                self.store.wake(task_id, until_ms).await.map(drop)
+            }
+            Deadline::Cooldown { .. } => {
+                self.registry.poke();
+                Ok(())
+            }
+            Deadline::Claim(token) => self
+                .store
+                .expire_claim(token)
+                .await
+                .map(|released| lag(released.into())),
+            // A session's claims share its deadline (one keep-alive renews them all).
+            Deadline::Session(id) => self.store.expire_session(id).await.map(lag),
+            Deadline::MaxRuntime(token) => {
+                self.store
+                    .revoke_claim(token, RevokeCause::MaxRuntime)
+                    .await
+            }
+            Deadline::StaleProgress(token) => {
+                self.store
+                    .revoke_claim(token, RevokeCause::StaleProgress)
+                    .await
+            }
+            Deadline::Grace(token) => self.store.revoke_claim(token, RevokeCause::Reclaimed).await,
+        };
+        if let Err(err) = result {
+            tracing::warn!(?deadline, error = %err, "acting on a deadline failed");
         }
     }
 

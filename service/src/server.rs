@@ -188,12 +188,12 @@ impl Kanband {
                 router.serve_with_incoming_shutdown(incoming, stop).await
             }));
         }
-        let background = tokio::spawn({
+        let timers = tokio::spawn(self.app.clone().run_timers(stopped()));
+        let dispatcher = tokio::spawn({
             let app = self.app.clone();
             let stop = stopped();
             async move {
                 tokio::select! {
-                    () = app.run_timers() => {}
                     () = app.run_dispatcher() => {}
                     () = stop => {}
                 }
@@ -205,7 +205,7 @@ impl Kanband {
             health,
             stop: stop_tx,
             servers,
-            background,
+            background: [timers, dispatcher],
         }
     }
 }
@@ -224,7 +224,7 @@ pub struct Running {
     health: HealthReporter,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
-    background: JoinHandle<()>,
+    background: [JoinHandle<()>; 2],
 }
 
 impl Running {
@@ -245,9 +245,25 @@ impl Running {
         for server in self.servers {
             server.await??;
         }
-        self.background.await?;
-        let app = Arc::into_inner(self.app)
-            .ok_or_else(|| anyhow::anyhow!("a request still holds the service state"))?;
+        for task in self.background {
+            task.await?;
+        }
+        // Streams end on the drain signal; their tasks drop their handles a moment after the
+        // servers have finished.
+        let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut app = self.app;
+        let app = loop {
+            match Arc::try_unwrap(app) {
+                Ok(app) => break app,
+                Err(_) if tokio::time::Instant::now() > give_up => {
+                    anyhow::bail!("a stream still holds the service state after 5 s");
+                }
+                Err(shared) => {
+                    app = shared;
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            }
+        };
         app.store.close().await?;
         Ok(())
     }

@@ -1,16 +1,14 @@
 //! The authoritative dispatcher (DESIGN.md section 6).
 //!
 //! Waiting `Acquire` calls queue here in arrival order. One task serves the queue whenever work
-//! may have become claimable (any committed change pokes it): it walks the waiters oldest first
-//! and grants each the first task the [`rules`] allow, so waiting supervisors are served fairly
-//! and a task that becomes claimable reaches a waiter within one transaction.
+//! may have become claimable (any committed change pokes it): in one transaction it walks the
+//! waiters oldest first and grants each the first task the [`rules`] allow, so waiting
+//! supervisors are served fairly, a pass costs one commit however many it serves, and a task
+//! that becomes claimable reaches a waiter within one transaction.
 
 pub mod rules;
 
-use std::{
-    collections::{HashSet, VecDeque},
-    sync::Mutex,
-};
+use std::{collections::VecDeque, sync::Mutex};
 
 use tokio::sync::oneshot;
 
@@ -87,34 +85,41 @@ impl Dispatcher {
         }
     }
 
-    /// One pass over the waiters, oldest first.
+    /// One pass over the waiters, oldest first, granting in one transaction.
     async fn serve_once(&self, store: &Store) {
         let waiters: Vec<Waiter> = self
             .queue
             .lock()
             .expect("dispatcher lock")
             .drain(..)
+            .filter(|w| !w.reply.is_closed())
             .collect();
-        let mut keep = Vec::with_capacity(waiters.len());
-        // Sessions that found nothing in this pass; asking again before anything changes is
-        // pointless. (Sessions with identical declarations are still asked: cheap and simple.)
-        let mut found_nothing: HashSet<String> = HashSet::new();
-        for waiter in waiters {
-            if waiter.reply.is_closed() {
-                continue;
+        if waiters.is_empty() {
+            return;
+        }
+        let sessions = waiters.iter().map(|w| w.session_id.clone()).collect();
+        let answers = match store.grant_pass(sessions).await {
+            Ok(answers) => answers,
+            Err(err) => {
+                // The pass failed as a whole (e.g. the disk is full): every waiter hears why.
+                for waiter in waiters {
+                    let _ = waiter.reply.send(Err(err.clone()));
+                }
+                return;
             }
-            if found_nothing.contains(&waiter.session_id) {
-                keep.push(waiter);
-                continue;
-            }
-            match store.try_grant(waiter.session_id.clone()).await {
+        };
+        let mut keep = Vec::new();
+        for (waiter, answer) in waiters.into_iter().zip(answers) {
+            match answer {
                 Ok(Some(grant)) => {
                     if let Err(Ok(Some(grant))) = waiter.reply.send(Ok(Some(grant))) {
                         // The poller gave up between the grant and the answer: hand it back
                         // without counting anything against the task.
-                        let token = grant.claim.token;
                         let drained = Finish::End(Ending::Drained);
-                        if let Err(err) = store.holder_finish(token, Use::Confirm, drained).await {
+                        if let Err(err) = store
+                            .holder_finish(grant.claim.token, Use::Confirm, drained)
+                            .await
+                        {
                             tracing::warn!(error = %err, "returning an unanswered grant");
                         }
                     }
@@ -122,10 +127,7 @@ impl Dispatcher {
                 Ok(None) if waiter.once => {
                     let _ = waiter.reply.send(Ok(None));
                 }
-                Ok(None) => {
-                    found_nothing.insert(waiter.session_id.clone());
-                    keep.push(waiter);
-                }
+                Ok(None) => keep.push(waiter),
                 Err(err) => {
                     let _ = waiter.reply.send(Err(err));
                 }

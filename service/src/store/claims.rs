@@ -1,7 +1,7 @@
 //! Claims: grants, the holder's outcomes, fencing, expiry and revocation, each one
 //! transaction whose effects reach the lease registry right after its commit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tokio_rusqlite::rusqlite::{self, Connection, OptionalExtension as _, Row, params};
 
@@ -12,7 +12,7 @@ use super::{
     now_ms, sessions, tasks,
 };
 use crate::{
-    dispatch::rules::{self as dispatch, SessionView, TaskView},
+    dispatch::rules::{self as dispatch, Load, SessionView, TaskView},
     domain::{
         BlockKind, RunOutcome, Status, ids,
         transitions::{Op, next_status},
@@ -694,42 +694,89 @@ fn grant_in(
 /// Candidates fetched per query while looking for a grant.
 const CANDIDATE_PAGE: u32 = 64;
 
+/// The first task in dispatch order that `view` may claim, paging through the candidates.
+fn first_claimable(
+    conn: &Connection,
+    session: &SessionRecord,
+    view: &SessionView,
+    load: &Load,
+    now: i64,
+) -> Result<Option<TaskView>> {
+    let mut offset = 0;
+    loop {
+        let page = candidates(
+            conn,
+            session.review_lane,
+            Some(&session.profiles),
+            None,
+            CANDIDATE_PAGE,
+            offset,
+        )?;
+        if let Some(task) = dispatch::choose(&page, view, load, now) {
+            return Ok(Some(task.clone()));
+        }
+        if page.len() < CANDIDATE_PAGE as usize {
+            return Ok(None);
+        }
+        offset += CANDIDATE_PAGE;
+    }
+}
+
 impl Store {
-    /// Grants the first claimable task to a session, if any.
-    pub async fn try_grant(&self, session_id: String) -> Result<Option<Grant>> {
+    /// One dispatcher pass in one transaction: for each session in order (oldest waiter
+    /// first), grants the first task the dispatch rules allow, if any. Slots and caps count the
+    /// grants made earlier in the same pass. A session that is not open gets its own error.
+    pub async fn grant_pass(&self, waiters: Vec<String>) -> Result<Vec<Result<Option<Grant>>>> {
         let registry = self.registry.clone();
         self.write(move |tx, fx| {
-            let session = sessions::load_open(tx, &session_id)?;
-            let view = SessionView {
-                profiles: session.profiles.clone(),
-                capabilities: session.capabilities.clone(),
-                machine_id: session.machine_id.clone(),
-                review_lane: session.review_lane,
-                free_slots: registry.free_slots(&session_id),
-            };
-            if view.free_slots == 0 {
-                return Ok(None);
-            }
-            let load = registry.load();
+            let mut load = registry.load();
+            let mut granted: HashMap<String, u32> = HashMap::new();
+            let mut exhausted: HashSet<String> = HashSet::new();
             let now = now_ms();
-            let mut offset = 0;
-            loop {
-                let page = candidates(
-                    tx,
-                    session.review_lane,
-                    Some(&session.profiles),
-                    None,
-                    CANDIDATE_PAGE,
-                    offset,
-                )?;
-                if let Some(task) = dispatch::choose(&page, &view, &load, now) {
-                    return grant_in(tx, task, &session, fx).map(Some);
+            let mut answers = Vec::with_capacity(waiters.len());
+            for session_id in waiters {
+                if exhausted.contains(&session_id) {
+                    answers.push(Ok(None));
+                    continue;
                 }
-                if page.len() < CANDIDATE_PAGE as usize {
-                    return Ok(None);
+                let session = match sessions::load_open(tx, &session_id) {
+                    Ok(session) => session,
+                    Err(err) => {
+                        answers.push(Err(err));
+                        continue;
+                    }
+                };
+                let taken = granted.get(&session_id).copied().unwrap_or(0);
+                let view = SessionView {
+                    profiles: session.profiles.clone(),
+                    capabilities: session.capabilities.clone(),
+                    machine_id: session.machine_id.clone(),
+                    review_lane: session.review_lane,
+                    free_slots: registry.free_slots(&session_id).saturating_sub(taken),
+                };
+                let grant = if view.free_slots == 0 {
+                    None
+                } else {
+                    first_claimable(tx, &session, &view, &load, now)?
+                        .map(|task| grant_in(tx, &task, &session, fx))
+                        .transpose()?
+                };
+                match &grant {
+                    Some(grant) => {
+                        *granted.entry(session_id).or_default() += 1;
+                        *load.by_board.entry(grant.claim.board.clone()).or_default() += 1;
+                        *load
+                            .by_profile
+                            .entry(grant.claim.profile.clone())
+                            .or_default() += 1;
+                    }
+                    None => {
+                        exhausted.insert(session_id);
+                    }
                 }
-                offset += CANDIDATE_PAGE;
+                answers.push(Ok(grant));
             }
+            Ok(answers)
         })
         .await
     }
