@@ -3,167 +3,17 @@
 //! every acknowledged task, no other process can open the database while it runs, and `--help`
 //! documents the configuration.
 //!
-//! The binary belongs to another package, so `CARGO_BIN_EXE_kanband` is not set here, and
-//! `cargo test` does not build it for this package: it is found next to this test's own
-//! executable (`target/<profile>/kanband`), where `scripts/test` builds it (with
-//! `cargo build --workspace --bins`) before running the tests.
+//! The binary is found and run by [`kanband_tests::daemon`].
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::{ExitStatus, Stdio},
-    sync::{Arc, Mutex},
-    time::Duration,
 };
 
 use kanband_gateway::Client;
 use kanband_proto::pb;
-use nix::{sys::signal, unistd::Pid};
-use tokio::{
-    io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader},
-    process::{Child, Command},
-    time::timeout,
-};
-
-/// How long start-up, exit and helper processes may take; generous for a loaded CI machine.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-/// The `kanband` binary built by this workspace.
-fn kanband_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("path of the test executable");
-    // target/<profile>/deps/process-<hash> -> target/<profile>/kanband
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable lives in target/<profile>/deps")
-        .join("kanband");
-    assert!(
-        bin.is_file(),
-        "{} does not exist: run the tests with `scripts/test`, which builds it first, or run \
-         `cargo build -p kanband` (with the same profile) before `cargo test`",
-        bin.display()
-    );
-    bin
-}
-
-/// A `kanband` command with a clean environment for its configuration variables.
-fn kanband_command() -> Command {
-    let mut command = Command::new(kanband_bin());
-    for var in ["KANBAND_DATA_DIR", "KANBAND_LISTEN", "KANBAND_SOCKET"] {
-        command.env_remove(var);
-    }
-    command.env("KANBAND_LOG", "info").kill_on_drop(true);
-    command
-}
-
-/// Collects everything a pipe says into a shared buffer, in the background, so the child never
-/// blocks on a full pipe and a failing test can show what it said.
-fn collect(pipe: impl AsyncRead + Unpin + Send + 'static) -> Arc<Mutex<String>> {
-    let buffer = Arc::new(Mutex::new(String::new()));
-    let sink = buffer.clone();
-    tokio::spawn(async move {
-        let mut pipe = pipe;
-        let mut chunk = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut chunk).await {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .expect("buffer")
-                .push_str(&String::from_utf8_lossy(&chunk[..n]));
-        }
-    });
-    buffer
-}
-
-/// A running `kanband` child process. Dropping it kills the process (`kill_on_drop`), so a
-/// failing test leaves nothing behind.
-#[derive(Debug)]
-struct Daemon {
-    child: Child,
-    /// `http://127.0.0.1:<port>`, from the ready line.
-    tcp_addr: String,
-    /// `unix:<path>`, from the ready line.
-    unix_addr: String,
-    /// Everything the process wrote to stderr so far.
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Daemon {
-    /// Starts kanband on `data_dir` with TCP port 0 and the default socket, and waits for its
-    /// ready line.
-    async fn start(data_dir: &Path) -> Daemon {
-        let mut child = kanband_command()
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kanband");
-        let stderr = collect(child.stderr.take().expect("stderr"));
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        let read = timeout(PATIENCE, stdout.read_line(&mut line)).await;
-        assert!(
-            matches!(read, Ok(Ok(n)) if n > 0),
-            "kanband printed no ready line within {PATIENCE:?} ({read:?}); stderr:\n{}",
-            stderr.lock().expect("buffer")
-        );
-        // Keep draining stdout: a closed pipe would make any later print fail.
-        collect(stdout);
-
-        let line = line.trim_end();
-        let rest = line
-            .strip_prefix("kanband ready: data dir ")
-            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"));
-        let (dir, addresses) = rest
-            .split_once(" listening on ")
-            .unwrap_or_else(|| panic!("no addresses in ready line {line:?}"));
-        assert_eq!(Path::new(dir), data_dir, "ready line names the data dir");
-        let find = |prefix: &str| {
-            addresses
-                .split_whitespace()
-                .find(|a| a.starts_with(prefix))
-                .unwrap_or_else(|| panic!("no {prefix} address in ready line {line:?}"))
-                .to_owned()
-        };
-        Daemon {
-            tcp_addr: find("http://"),
-            unix_addr: find("unix:"),
-            child,
-            stderr,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id().expect("kanband has not been reaped yet")
-    }
-
-    /// Sends SIGTERM and waits for the exit.
-    async fn terminate(mut self) -> ExitStatus {
-        signal::kill(Pid::from_raw(self.pid() as i32), signal::Signal::SIGTERM)
-            .expect("send SIGTERM");
-        let status = timeout(PATIENCE, self.child.wait())
-            .await
-            .unwrap_or_else(|_| panic!("kanband did not exit within {PATIENCE:?} of SIGTERM"))
-            .expect("wait for kanband");
-        assert!(
-            status.success(),
-            "kanband exited with {status} after SIGTERM; stderr:\n{}",
-            self.stderr.lock().expect("buffer")
-        );
-        status
-    }
-}
-
-/// A fresh temporary directory and the (not yet existing) data directory inside it, so the
-/// test also covers kanband creating it.
-fn data_dir() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let data = dir.path().join("data");
-    (dir, data)
-}
+use kanband_tests::daemon::{Daemon, PATIENCE, data_dir, kanband_command};
+use tokio::{process::Command, time::timeout};
 
 async fn create_task(addr: &str, title: &str) -> String {
     let mut client = Client::connect(addr)
