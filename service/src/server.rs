@@ -61,6 +61,8 @@ pub struct Listeners {
     pub tcp: Option<TcpListener>,
     /// The Unix socket.
     pub unix: Option<UnixListener>,
+    /// Where the Unix socket is, to remove it at shutdown.
+    unix_path: Option<PathBuf>,
 }
 
 impl Listeners {
@@ -88,6 +90,7 @@ impl Listeners {
         let listener = UnixListener::bind(path)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         self.unix = Some(listener);
+        self.unix_path = Some(path.to_owned());
         Ok(())
     }
 }
@@ -206,6 +209,7 @@ impl Kanband {
             stop: stop_tx,
             servers,
             background: [timers, dispatcher],
+            socket: listeners.unix_path,
         }
     }
 }
@@ -225,6 +229,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
     background: [JoinHandle<()>; 2],
+    socket: Option<PathBuf>,
 }
 
 impl Running {
@@ -264,6 +269,10 @@ impl Running {
                 }
             }
         };
+        // Removed while the data directory's lock is still held, so it can only be ours.
+        if let Some(socket) = self.socket {
+            let _ = std::fs::remove_file(socket);
+        }
         app.store.close().await?;
         Ok(())
     }
