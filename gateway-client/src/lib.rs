@@ -2,6 +2,9 @@
 //!
 //! - [`connect`]: a channel to `unix:/path` or `http://host:port`, with connect and request
 //!   deadlines, and [`Client`], the typed clients of every `kanban.v1` service on it.
+//! - [`reconnect`]: backoff for (re)connecting, per-call deadlines, reading refusals.
+//! - [`supervisor`]: the runtime that holds a session, takes claims and runs a worker process
+//!   for each ([`Supervisor`]); the `kanband-gateway` binary is a thin shell around it.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -12,6 +15,11 @@ use kanband_proto::pb::{
     tasks_client::TasksClient,
 };
 use tonic::transport::{Channel, Endpoint, Uri};
+
+pub mod reconnect;
+pub mod supervisor;
+
+pub use supervisor::{Supervisor, SupervisorConfig, SupervisorError, SupervisorStatus};
 
 /// How long establishing a connection may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

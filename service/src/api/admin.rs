@@ -123,6 +123,21 @@ impl Admin for AdminService {
         Ok(Response::new(pb::BackupResponse { bytes }))
     }
 
+    async fn set_storage_limit(
+        &self,
+        request: Request<pb::SetStorageLimitRequest>,
+    ) -> Result<Response<pb::SetStorageLimitResponse>, Status> {
+        let (max_bytes, used_bytes) = self
+            .app
+            .store
+            .set_storage_limit(request.into_inner().max_bytes)
+            .await?;
+        Ok(Response::new(pb::SetStorageLimitResponse {
+            max_bytes,
+            used_bytes,
+        }))
+    }
+
     async fn stats(
         &self,
         _request: Request<pb::StatsRequest>,

@@ -21,8 +21,12 @@ use crate::{
 /// Answers a job once the batch's fate is known.
 type Completion = Box<dyn FnOnce(&Result<()>) + Send>;
 
-/// A queued write: runs on the connection (or learns that the batch could not start).
-type Job = Box<dyn FnOnce(Option<&Connection>, &mut Vec<Effect>) -> Completion + Send>;
+/// A queued write: runs on the connection (or, given none, learns that it will not run). Besides
+/// its completion it returns the error that aborted the whole transaction, if its failure did:
+/// for some errors (a full disk, I/O errors) SQLite rolls back the transaction, not just the
+/// statement.
+type Job =
+    Box<dyn FnOnce(Option<&Connection>, &mut Vec<Effect>) -> (Completion, Option<Error>) + Send>;
 
 /// The queue of writes waiting for the next flush.
 #[derive(Default)]
@@ -46,20 +50,26 @@ impl Batch {
         let (reply, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn, effects| {
             let Some(conn) = conn else {
-                return Box::new(move |started: &Result<()>| {
-                    let _ = reply.send(Err(started.clone().err().unwrap_or(Error::Internal)));
+                let refused: Completion = Box::new(move |batch: &Result<()>| {
+                    let _ = reply.send(Err(batch.clone().err().unwrap_or(Error::Internal)));
                 });
+                return (refused, None);
             };
             match in_savepoint(conn, op) {
                 Ok((value, mine)) => {
                     effects.extend(mine);
-                    Box::new(move |committed: &Result<()>| {
+                    let completion: Completion = Box::new(move |committed: &Result<()>| {
                         let _ = reply.send(committed.clone().map(|()| value));
-                    })
+                    });
+                    (completion, None)
                 }
-                Err(err) => Box::new(move |_: &Result<()>| {
-                    let _ = reply.send(Err(err));
-                }),
+                Err(err) => {
+                    let aborted = conn.is_autocommit().then(|| err.clone());
+                    let completion: Completion = Box::new(move |_: &Result<()>| {
+                        let _ = reply.send(Err(err));
+                    });
+                    (completion, aborted)
+                }
             }
         });
         self.jobs.lock().expect("batch lock").push(job);
@@ -78,16 +88,28 @@ impl Batch {
             Err(err) => {
                 let failed = Err(Error::from(err));
                 for job in jobs {
-                    job(None, &mut effects)(&failed);
+                    job(None, &mut effects).0(&failed);
                 }
                 return;
             }
         };
-        let completions: Vec<Completion> = jobs
-            .into_iter()
-            .map(|job| job(Some(&tx), &mut effects))
-            .collect();
-        let committed = tx.commit().map_err(Error::from);
+        let mut completions: Vec<Completion> = Vec::with_capacity(jobs.len());
+        let mut aborted = None;
+        for job in jobs {
+            // Once the transaction is gone, the rest are not run: they fail with its error.
+            let (completion, abort) = job(aborted.is_none().then_some(&*tx), &mut effects);
+            completions.push(completion);
+            aborted = aborted.or(abort);
+        }
+        // An aborted transaction was already rolled back by SQLite: every job in it fails,
+        // including those that had succeeded, none of which was acknowledged.
+        let committed = match aborted {
+            Some(err) => {
+                drop(tx);
+                Err(err)
+            }
+            None => tx.commit().map_err(Error::from),
+        };
         if committed.is_ok() {
             registry.apply(effects);
             match events::latest_id(conn) {
@@ -113,6 +135,7 @@ fn in_savepoint<T>(
             conn.prepare_cached("RELEASE job")?.execute([])?;
             Ok((value, effects))
         }
+        Err(err) if conn.is_autocommit() => Err(err),
         Err(err) => {
             conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
             conn.prepare_cached("RELEASE job")?.execute([])?;

@@ -1,0 +1,165 @@
+//! `kanband-gateway`: the supervisor binary. Parses arguments, sets up logging, and runs
+//! [`kanband_gateway::Supervisor`] until SIGTERM or SIGINT, then drains and exits 0.
+
+use std::{fmt::Write as _, io::IsTerminal as _, path::PathBuf, time::Duration};
+
+use anyhow::Context as _;
+use clap::Parser;
+use kanband_gateway::{
+    Supervisor, SupervisorConfig,
+    supervisor::{WORKER_ENVIRONMENT, template::PLACEHOLDERS},
+};
+use tokio::signal::unix::{SignalKind, signal};
+
+const DEFAULT_COMMAND: &str = r#"hermes -p {profile} --cli chat -q "work kanban task {task}""#;
+
+/// Runs kanband work on this machine: holds a session for the given profiles, takes claims as
+/// slots free up, and runs one worker command per claim in its own process group.
+#[derive(Debug, Parser)]
+#[command(version, after_long_help = after_help())]
+struct Args {
+    /// Where kanband listens: unix:/path/to/kanband.sock or http://host:port.
+    #[arg(long, env = "KANBAN_ADDR", default_value = "http://127.0.0.1:50051")]
+    addr: String,
+
+    /// A profile this supervisor runs (repeat for several).
+    #[arg(
+        long = "profile",
+        env = "KANBAN_GATEWAY_PROFILES",
+        value_delimiter = ',',
+        required = true
+    )]
+    profiles: Vec<String>,
+
+    /// A capability this machine offers (repeat for several).
+    #[arg(
+        long = "capability",
+        env = "KANBAN_GATEWAY_CAPABILITIES",
+        value_delimiter = ','
+    )]
+    capabilities: Vec<String>,
+
+    /// How many workers may run at once.
+    #[arg(long, env = "KANBAN_GATEWAY_SLOTS", default_value_t = 1)]
+    slots: u32,
+
+    /// Stable machine id [default: kept in <workspaces>/.kanband-gateway/machine-id]
+    #[arg(long, env = "KANBAN_GATEWAY_MACHINE_ID")]
+    machine_id: Option<String>,
+
+    /// Host name shown to people [default: the system's]
+    #[arg(long, env = "KANBAN_GATEWAY_HOSTNAME")]
+    hostname: Option<String>,
+
+    /// Root of scratch workspaces (<root>/<task id>) and of the machine-id file
+    /// [default: $XDG_DATA_HOME or ~/.local/share, then kanband-gateway/workspaces]
+    #[arg(long, env = "KANBAN_GATEWAY_WORKSPACES")]
+    workspaces: Option<PathBuf>,
+
+    /// The worker command, run with `sh -c` after its placeholders are replaced (see below).
+    #[arg(long, env = "KANBAN_GATEWAY_COMMAND", default_value = DEFAULT_COMMAND)]
+    command: String,
+
+    /// Lease time of the session and its claims, in milliseconds (1000 to 300000). Workers are
+    /// killed if no renewal is acknowledged within it, less a margin.
+    #[arg(long, env = "KANBAN_GATEWAY_TTL_MS", default_value_t = 15_000)]
+    ttl_ms: u64,
+
+    /// Time a worker gets between SIGTERM and SIGKILL, in milliseconds.
+    #[arg(long, env = "KANBAN_GATEWAY_KILL_GRACE_MS", default_value_t = 10_000)]
+    kill_grace_ms: u64,
+
+    /// On SIGTERM/SIGINT, how long workers may keep running before they are stopped and their
+    /// claims released, in milliseconds.
+    #[arg(long, env = "KANBAN_GATEWAY_DRAIN_LIMIT_MS", default_value_t = 60_000)]
+    drain_limit_ms: u64,
+
+    /// Also take tasks waiting for review (the review lane).
+    #[arg(long, env = "KANBAN_GATEWAY_REVIEW_LANE")]
+    review_lane: bool,
+}
+
+fn after_help() -> String {
+    let mut text = String::from(
+        "Placeholders in --command (replaced by the value, quoted for where it stands: bare or \
+         single-quoted outside quotes, escaped inside double quotes):\n",
+    );
+    for (name, what) in PLACEHOLDERS {
+        let _ = writeln!(text, "  {:<25}{what}", format!("{{{name}}}"));
+    }
+    text.push_str("\nEnvironment of every worker (added to the supervisor's own):\n");
+    for (name, what) in WORKER_ENVIRONMENT {
+        let _ = writeln!(text, "  {name:<25}{what}");
+    }
+    text.push_str(
+        "\nA worker's exit is reported to kanband: exit 0 without an outcome is a protocol \
+         violation, 75 rate limited, 78 a provider error, anything else a crash.\n\
+         Logs go to stderr; set KANBAND_GATEWAY_LOG (e.g. debug, or kanband_gateway=debug).\n\
+         Once its session is open it prints one line to stdout: \
+         kanband-gateway ready: session s_... profiles ...\n",
+    );
+    text
+}
+
+fn default_workspaces() -> anyhow::Result<PathBuf> {
+    let data = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").context("HOME is not set; pass --workspaces")?)
+                .join(".local/share")
+        }
+    };
+    Ok(data.join("kanband-gateway").join("workspaces"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KANBAND_GATEWAY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+
+    let workspaces = match args.workspaces {
+        Some(dir) => dir,
+        None => default_workspaces()?,
+    };
+    let mut config = SupervisorConfig::new(args.addr, args.profiles, workspaces, args.command);
+    config.capabilities = args.capabilities;
+    config.slots = args.slots;
+    config.machine_id = args.machine_id;
+    config.hostname = args.hostname;
+    config.ttl = Duration::from_millis(args.ttl_ms);
+    config.kill_grace = Duration::from_millis(args.kill_grace_ms);
+    config.drain_limit = Duration::from_millis(args.drain_limit_ms);
+    config.review_lane = args.review_lane;
+    let profiles = config.profiles.join(",");
+    let supervisor = Supervisor::new(config)?;
+
+    let mut status = supervisor.status();
+    tokio::spawn(async move {
+        let mut announced: Option<String> = None;
+        while status.changed().await.is_ok() {
+            let session = status.borrow_and_update().session_id.clone();
+            if let Some(id) = session.filter(|id| announced.as_ref() != Some(id)) {
+                println!("kanband-gateway ready: session {id} profiles {profiles}");
+                announced = Some(id);
+            }
+        }
+    });
+
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM: draining"),
+            _ = interrupt.recv() => tracing::info!("SIGINT: draining"),
+        }
+    };
+    supervisor.run(shutdown).await?;
+    Ok(())
+}

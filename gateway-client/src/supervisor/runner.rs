@@ -1,0 +1,834 @@
+//! The supervisor's event loop: one task that owns the session, its keep-alive stream, the
+//! long poll and the table of workers, and reacts to whichever comes first (a push, a renewal
+//! acknowledgement, a worker's exit, a deadline of its own, shutdown).
+//!
+//! - **Session.** Opened with backoff; kept alive over one KeepAlive stream with a message every
+//!   `ttl / 3`. The stream breaking (kanband restarting, a transport error) is not a reason to
+//!   kill anything: the loop reconnects with backoff and re-attaches the *same* session, whose
+//!   claims survive a restart. Only two things end a session: kanband saying it is gone (ABORTED,
+//!   on the stream or from Acquire) and jeopardy (no renewal sent at `T` acknowledged by
+//!   `T + ttl - margin`, on this process's monotonic clock). Both kill the session's workers
+//!   and open a new session. The old session is not closed: that would release its claims at
+//!   once, while its workers may still be dying; it runs out on the server's own deadline.
+//! - **Claims.** Acquire only while attached, with a free slot, not draining. A claim that a
+//!   renewal sent after the grant does not list is no longer live (a revocation pushed while
+//!   the stream was down is never replayed), so its worker is stopped like a revoked one.
+//! - **Stopping a worker** is SIGTERM to its process group, then SIGKILL after `kill_grace`;
+//!   when the lease itself is lost nobody waits for a confirmation and a successor may start
+//!   at the server's deadline, so the grace is capped at the jeopardy margin.
+//! - **Reports.** A worker's exit is reported with ReportExit (which also confirms a
+//!   revocation). A worker the supervisor stopped because it lost the lease or is shutting down
+//!   is reported with Release instead: the worker did not fail, so it must not count as a crash.
+
+use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use kanband_proto::pb::{self, keep_alive_response::Event};
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinHandle,
+    time::Instant,
+};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Code, Status, Streaming};
+
+use super::{
+    Settings, SupervisorError, SupervisorStatus, Worker,
+    child::{self, Control, Exited, Job},
+    jeopardy::{self, Renewals},
+    report::{self, Report},
+    template,
+};
+use crate::{
+    Client,
+    reconnect::{self, Backoff, CALL_TIMEOUT},
+};
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// How long, at the end of a drain, reports may take to reach kanband.
+const REPORT_FLUSH_LIMIT: Duration = Duration::from_secs(10);
+
+/// Keep-alives that may wait on a stalled stream (a stall ends in jeopardy anyway).
+const RENEW_QUEUE: usize = 4;
+
+/// Why the supervisor is stopping a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// kanband revoked the claim.
+    Revoked,
+    /// A renewal no longer listed the claim.
+    NotRenewed,
+    /// kanband said the session is gone.
+    SessionLost,
+    /// No renewal was acknowledged in time.
+    Jeopardy,
+    /// The supervisor is shutting down and the drain limit passed.
+    Shutdown,
+}
+
+impl Stop {
+    /// Whether the claim is handed back with Release rather than ReportExit.
+    fn releases(self) -> bool {
+        matches!(self, Stop::SessionLost | Stop::Jeopardy | Stop::Shutdown)
+    }
+
+    fn reason(self) -> &'static str {
+        match self {
+            Stop::Revoked => "the claim was revoked",
+            Stop::NotRenewed => "the claim was no longer renewed",
+            Stop::SessionLost => "the supervisor's session was lost",
+            Stop::Jeopardy => "the supervisor could not renew its lease in time",
+            Stop::Shutdown => "the supervisor shut down before the worker finished",
+        }
+    }
+}
+
+/// A running worker.
+#[derive(Debug)]
+struct Child {
+    task_id: String,
+    run_id: String,
+    epoch: u64,
+    pid: u32,
+    session_id: String,
+    /// When the grant arrived: renewals sent after it must list the claim.
+    granted_at: Instant,
+    control: mpsc::UnboundedSender<Control>,
+    stop: Option<Stop>,
+}
+
+/// The open session.
+#[derive(Debug)]
+struct Live {
+    id: String,
+    renewals: Renewals,
+    /// The connection, `None` while reconnecting.
+    client: Option<Client>,
+    /// The outbound half of the keep-alive stream, `None` while detached.
+    outbound: Option<mpsc::Sender<pb::KeepAliveRequest>>,
+    next_renewal: Instant,
+    /// When to try attaching again while detached.
+    attach_at: Instant,
+    attach_backoff: Backoff,
+    acquire_at: Instant,
+    acquire_backoff: Backoff,
+    /// kanband said it is shutting down: acquire nothing until the stream is re-attached.
+    server_draining: bool,
+    /// A renewal was acknowledged on the current stream.
+    acked_on_stream: bool,
+}
+
+/// A session kanband just opened.
+struct Opened {
+    client: Client,
+    session: pb::Session,
+    sent: Instant,
+}
+
+/// A keep-alive stream just established.
+struct Attached {
+    client: Client,
+    outbound: mpsc::Sender<pb::KeepAliveRequest>,
+    inbound: Streaming<pb::KeepAliveResponse>,
+    sent: Instant,
+}
+
+/// The event loop's state.
+pub(super) struct Runner {
+    cfg: Arc<Settings>,
+    status: watch::Sender<SupervisorStatus>,
+    children: HashMap<String, Child>,
+    exits_tx: mpsc::UnboundedSender<Exited>,
+    exits: mpsc::UnboundedReceiver<Exited>,
+    reports: mpsc::UnboundedSender<Report>,
+    reporter: JoinHandle<()>,
+    session: Option<Live>,
+    sessions_opened: u64,
+    // In-flight operations, apart from `session` so the loop can poll them side by side.
+    inbound: Option<Streaming<pb::KeepAliveResponse>>,
+    opening: Option<BoxFuture<Result<Opened, SupervisorError>>>,
+    attaching: Option<BoxFuture<Result<Attached, Status>>>,
+    acquiring: Option<BoxFuture<Result<Option<pb::Grant>, Status>>>,
+    stopping: bool,
+    drain_deadline: Option<Instant>,
+}
+
+async fn poll_slot<T>(slot: &mut Option<BoxFuture<T>>) -> T {
+    match slot {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_message(
+    inbound: &mut Option<Streaming<pb::KeepAliveResponse>>,
+) -> Result<Option<pb::KeepAliveResponse>, Status> {
+    match inbound {
+        Some(stream) => stream.message().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Runner {
+    pub(super) fn new(cfg: Arc<Settings>, status: watch::Sender<SupervisorStatus>) -> Runner {
+        let (exits_tx, exits) = mpsc::unbounded_channel();
+        let (reports, reporter) = report::start(cfg.config.addr.clone());
+        Runner {
+            cfg,
+            status,
+            children: HashMap::new(),
+            exits_tx,
+            exits,
+            reports,
+            reporter,
+            session: None,
+            sessions_opened: 0,
+            inbound: None,
+            opening: None,
+            attaching: None,
+            acquiring: None,
+            stopping: false,
+            drain_deadline: None,
+        }
+    }
+
+    pub(super) async fn run(
+        mut self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), SupervisorError> {
+        tokio::pin!(shutdown);
+        self.opening = Some(self.open());
+        while !(self.stopping && self.children.is_empty()) {
+            let now = Instant::now();
+            self.start_due(now);
+            let jeopardy_at = self.session.as_ref().map(|l| l.renewals.deadline());
+            let renew_at = self
+                .session
+                .as_ref()
+                .filter(|l| l.outbound.is_some())
+                .map(|l| l.next_renewal);
+            let wake_at = self.next_wake();
+            tokio::select! {
+                biased;
+                () = &mut shutdown, if !self.stopping => self.begin_drain(),
+                Some(exit) = self.exits.recv() => self.on_exit(exit),
+                message = next_message(&mut self.inbound) => self.on_message(message),
+                () = sleep_until(jeopardy_at) => self.on_jeopardy(),
+                () = sleep_until(renew_at) => self.renew(),
+                opened = poll_slot(&mut self.opening) => {
+                    self.opening = None;
+                    self.on_opened(opened?);
+                }
+                attached = poll_slot(&mut self.attaching) => {
+                    self.attaching = None;
+                    self.on_attached(attached);
+                }
+                granted = poll_slot(&mut self.acquiring) => {
+                    self.acquiring = None;
+                    self.on_acquired(granted);
+                }
+                () = sleep_until(self.drain_deadline) => self.on_drain_limit(),
+                () = sleep_until(wake_at) => {}
+            }
+        }
+        self.finish().await;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Starting things that are due.
+
+    fn can_acquire(&self) -> bool {
+        let Some(live) = &self.session else {
+            return false;
+        };
+        !self.stopping
+            && live.client.is_some()
+            && live.outbound.is_some()
+            && !live.server_draining
+            && self.children.len() < self.cfg.config.slots as usize
+    }
+
+    /// When a retry waits for its backoff: the loop wakes then to start it.
+    fn next_wake(&self) -> Option<Instant> {
+        let live = self.session.as_ref()?;
+        let attach =
+            (live.outbound.is_none() && self.attaching.is_none()).then_some(live.attach_at);
+        let acquire = (self.acquiring.is_none() && self.can_acquire()).then_some(live.acquire_at);
+        attach.into_iter().chain(acquire).min()
+    }
+
+    fn start_due(&mut self, now: Instant) {
+        let can_acquire = self.can_acquire();
+        let Some(live) = &mut self.session else {
+            return;
+        };
+        if live.outbound.is_none() && self.attaching.is_none() && live.attach_at <= now {
+            self.attaching = Some(attach(
+                self.cfg.config.addr.clone(),
+                live.client.take(),
+                live.id.clone(),
+            ));
+        }
+        if can_acquire && self.acquiring.is_none() && live.acquire_at <= now {
+            let mut leases = live.client.clone().expect("attached").leases;
+            let wait = self.cfg.config.acquire_wait;
+            let message = pb::AcquireRequest {
+                session_id: live.id.clone(),
+                wait_ms: wait.as_millis() as i64,
+            };
+            self.acquiring = Some(Box::pin(async move {
+                reconnect::call(wait + CALL_TIMEOUT, message, |r| leases.acquire(r))
+                    .await
+                    .map(|answer| answer.grant)
+            }));
+        }
+    }
+
+    fn open(&self) -> BoxFuture<Result<Opened, SupervisorError>> {
+        let cfg = self.cfg.clone();
+        Box::pin(async move {
+            let mut backoff = Backoff::default();
+            loop {
+                let mut client = reconnect::connect_with_backoff(&cfg.config.addr, &mut backoff)
+                    .await
+                    .map_err(|err| SupervisorError::Config(err.to_string()))?;
+                let c = &cfg.config;
+                let message = pb::OpenSessionRequest {
+                    machine_id: cfg.machine_id.clone(),
+                    hostname: cfg.hostname.clone(),
+                    profiles: c.profiles.clone(),
+                    capabilities: c.capabilities.clone(),
+                    slots: c.slots,
+                    ttl_ms: c.ttl.as_millis() as u32,
+                    review_lane: c.review_lane,
+                };
+                let sent = Instant::now();
+                match reconnect::call(CALL_TIMEOUT, message, |r| client.leases.open_session(r))
+                    .await
+                {
+                    Ok(session) => {
+                        return Ok(Opened {
+                            client,
+                            session,
+                            sent,
+                        });
+                    }
+                    Err(status) if status.code() == Code::InvalidArgument => {
+                        return Err(SupervisorError::Refused(status.message().to_owned()));
+                    }
+                    Err(status) => {
+                        let delay = backoff.next_delay();
+                        tracing::warn!(code = ?status.code(), error = %status.message(), ?delay, "cannot open a session; retrying");
+                        tokio::time::sleep(delay).await;
+                    }
+                }
+            }
+        })
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // The session and its stream.
+
+    fn on_opened(&mut self, opened: Opened) {
+        let now = Instant::now();
+        let ttl = Duration::from_millis(opened.session.ttl_ms.into());
+        tracing::info!(session = %opened.session.id, ?ttl, "session open");
+        self.sessions_opened += 1;
+        self.session = Some(Live {
+            id: opened.session.id,
+            renewals: Renewals::new(opened.sent, ttl),
+            client: Some(opened.client),
+            outbound: None,
+            next_renewal: now,
+            attach_at: now,
+            attach_backoff: Backoff::default(),
+            acquire_at: now,
+            acquire_backoff: Backoff::default(),
+            server_draining: false,
+            acked_on_stream: false,
+        });
+        self.publish();
+    }
+
+    fn on_attached(&mut self, attached: Result<Attached, Status>) {
+        let now = Instant::now();
+        let Some(live) = &mut self.session else {
+            return;
+        };
+        match attached {
+            Ok(a) => {
+                tracing::info!(session = %live.id, "keep-alive stream attached");
+                live.renewals.sent(a.sent);
+                live.next_renewal = a.sent + jeopardy::renew_interval(live.renewals.ttl());
+                live.client = Some(a.client);
+                live.outbound = Some(a.outbound);
+                live.server_draining = false;
+                live.acquire_backoff.reset();
+                live.acquire_at = now;
+                self.inbound = Some(a.inbound);
+            }
+            Err(status) if status.code() == Code::Aborted => {
+                self.abandon_session(Stop::SessionLost, status.message());
+            }
+            Err(status) => {
+                let delay = live.attach_backoff.next_delay();
+                live.attach_at = now + delay;
+                tracing::info!(session = %live.id, error = %status.message(), ?delay, "cannot attach the keep-alive stream; retrying");
+            }
+        }
+    }
+
+    fn renew(&mut self) {
+        let now = Instant::now();
+        let Some(live) = &mut self.session else {
+            return;
+        };
+        let Some(outbound) = &live.outbound else {
+            return;
+        };
+        live.next_renewal = now + jeopardy::renew_interval(live.renewals.ttl());
+        let message = pb::KeepAliveRequest {
+            session_id: live.id.clone(),
+        };
+        match outbound.try_send(message) {
+            Ok(()) => live.renewals.sent(now),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(session = %live.id, "keep-alive stream is backed up; skipping a renewal");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.stream_lost("the stream closed"),
+        }
+    }
+
+    fn on_message(&mut self, message: Result<Option<pb::KeepAliveResponse>, Status>) {
+        match message {
+            Ok(Some(pb::KeepAliveResponse { event: Some(event) })) => self.on_event(event),
+            Ok(Some(_)) => {}
+            Ok(None) => self.stream_lost("kanband ended the stream"),
+            Err(status) if status.code() == Code::Aborted => {
+                self.abandon_session(Stop::SessionLost, status.message());
+            }
+            Err(status) => self.stream_lost(status.message()),
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        let Some(live) = &mut self.session else {
+            return;
+        };
+        match event {
+            Event::Renewed(renewed) => {
+                let Some(sent) = live.renewals.acked() else {
+                    return;
+                };
+                live.attach_backoff.reset();
+                let first = !live.acked_on_stream;
+                live.acked_on_stream = true;
+                if renewed.ttl_ms > 0 {
+                    live.renewals
+                        .set_ttl(Duration::from_millis(renewed.ttl_ms.into()));
+                }
+                let session_id = live.id.clone();
+                let lost: Vec<String> = self
+                    .children
+                    .iter()
+                    .filter(|(token, c)| {
+                        c.session_id == session_id
+                            && c.stop.is_none()
+                            && c.granted_at < sent
+                            && !renewed.claim_tokens.contains(token)
+                    })
+                    .map(|(token, _)| token.clone())
+                    .collect();
+                for token in lost {
+                    self.stop_child(&token, Stop::NotRenewed);
+                }
+                if first {
+                    self.publish();
+                }
+            }
+            Event::Revoked(revoked) => {
+                tracing::info!(task = %revoked.task_id, cause = ?revoked.cause(), "claim revoked");
+                if self.children.contains_key(&revoked.claim_token) {
+                    self.stop_child(&revoked.claim_token, Stop::Revoked);
+                } else {
+                    // No worker runs for it (it ended already, or never started): confirm.
+                    let _ = self.reports.send(Report::Release {
+                        token: revoked.claim_token,
+                        task_id: revoked.task_id,
+                        reason: "revoked while no worker ran for it".into(),
+                    });
+                }
+            }
+            Event::CancelRequested(cancel) => {
+                tracing::info!(task = %cancel.task_id, reason = %cancel.reason, "cancel requested; interrupting the worker");
+                if let Some(child) = self.children.get(&cancel.claim_token) {
+                    let _ = child.control.send(Control::Interrupt);
+                }
+            }
+            Event::Drain(_) => {
+                tracing::info!(session = %live.id, "kanband is draining; acquiring nothing until it is back");
+                live.server_draining = true;
+            }
+        }
+    }
+
+    /// The stream broke: reconnect and re-attach the same session; the workers keep running.
+    fn stream_lost(&mut self, why: &str) {
+        let now = Instant::now();
+        self.inbound = None;
+        let Some(live) = &mut self.session else {
+            return;
+        };
+        live.outbound = None;
+        live.client = None;
+        live.acked_on_stream = false;
+        live.renewals.stream_lost();
+        let delay = live.attach_backoff.next_delay();
+        live.attach_at = now + delay;
+        tracing::warn!(session = %live.id, why, ?delay, "keep-alive stream lost; re-attaching the same session");
+        self.publish();
+    }
+
+    fn on_jeopardy(&mut self) {
+        if let Some(live) = &self.session {
+            tracing::error!(
+                session = %live.id,
+                ttl = ?live.renewals.ttl(),
+                "no renewal acknowledged within ttl minus margin: the lease may be gone; killing its workers"
+            );
+        }
+        self.abandon_session(Stop::Jeopardy, "jeopardy");
+    }
+
+    /// The session is gone (or may be): stop its workers and open a new one.
+    fn abandon_session(&mut self, why: Stop, detail: &str) {
+        let Some(live) = self.session.take() else {
+            return;
+        };
+        if why != Stop::Jeopardy {
+            tracing::warn!(session = %live.id, detail, "session lost; stopping its workers");
+        }
+        self.inbound = None;
+        self.attaching = None;
+        self.acquiring = None;
+        let tokens: Vec<String> = self
+            .children
+            .iter()
+            .filter(|(_, c)| c.session_id == live.id)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for token in tokens {
+            self.stop_child(&token, why);
+        }
+        if !self.stopping {
+            self.opening = Some(self.open());
+        }
+        self.publish();
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Workers.
+
+    fn on_acquired(&mut self, granted: Result<Option<pb::Grant>, Status>) {
+        let now = Instant::now();
+        match granted {
+            Ok(Some(grant)) => {
+                if let Some(live) = &mut self.session {
+                    live.acquire_backoff.reset();
+                    live.acquire_at = now;
+                }
+                self.start_worker(grant, now);
+            }
+            Ok(None) => {
+                if let Some(live) = &mut self.session {
+                    live.acquire_at = now;
+                }
+            }
+            Err(status) if status.code() == Code::Aborted => {
+                self.abandon_session(Stop::SessionLost, status.message());
+            }
+            Err(status) => {
+                if let Some(live) = &mut self.session {
+                    let delay = live.acquire_backoff.next_delay();
+                    live.acquire_at = now + delay;
+                    tracing::info!(code = ?status.code(), error = %status.message(), ?delay, "acquire failed; retrying");
+                }
+            }
+        }
+    }
+
+    fn start_worker(&mut self, grant: pb::Grant, granted_at: Instant) {
+        let task = grant.task.clone().unwrap_or_default();
+        let Some(session_id) = self.session.as_ref().map(|l| l.id.clone()) else {
+            return;
+        };
+        let spawn_failed = |tail: String| Report::Exit {
+            token: grant.claim_token.clone(),
+            task_id: task.id.clone(),
+            exit: pb::report_exit_request::Exit::SpawnFailed(true),
+            tail,
+        };
+        let cwd = match child::workspace_for(&self.cfg.config.workspaces_root, &task) {
+            Ok(cwd) => cwd,
+            Err(err) => {
+                tracing::warn!(task = %task.id, error = %err, "cannot prepare the workspace");
+                let _ = self
+                    .reports
+                    .send(spawn_failed(format!("cannot prepare the workspace: {err}")));
+                return;
+            }
+        };
+        let workspace = cwd.display().to_string();
+        let epoch = grant.epoch.to_string();
+        let script = template::render(&self.cfg.config.command, |name| match name {
+            "task" => Some(task.id.as_str()),
+            "profile" => Some(grant.profile.as_str()),
+            "board" => Some(task.board.as_str()),
+            "run" => Some(grant.run_id.as_str()),
+            "workspace" => Some(workspace.as_str()),
+            "epoch" => Some(epoch.as_str()),
+            _ => None,
+        });
+        let options = task.worker_options.clone().unwrap_or_default();
+        let env = vec![
+            ("KANBAN_ADDR", self.cfg.config.addr.clone()),
+            ("KANBAN_BOARD", task.board.clone()),
+            ("KANBAN_TASK", task.id.clone()),
+            ("KANBAN_RUN_ID", grant.run_id.clone()),
+            ("KANBAN_CLAIM_TOKEN", grant.claim_token.clone()),
+            ("KANBAN_EPOCH", epoch.clone()),
+            ("KANBAN_WORKSPACE", workspace.clone()),
+            ("KANBAN_PROFILE", grant.profile.clone()),
+            (
+                "KANBAN_REVIEW",
+                if grant.review { "1" } else { "0" }.to_owned(),
+            ),
+            ("KANBAN_SKILLS", options.skills.join(",")),
+            ("KANBAN_MODEL", options.model),
+            ("KANBAN_PROVIDER", options.provider),
+            ("KANBAN_REASONING_EFFORT", options.reasoning_effort),
+            ("HERMES_KANBAN_TASK", task.id.clone()),
+            ("HERMES_KANBAN_RUN_ID", grant.run_id.clone()),
+            ("HERMES_KANBAN_BOARD", task.board.clone()),
+            ("HERMES_KANBAN_WORKSPACE", workspace.clone()),
+        ];
+        let job = Job {
+            token: grant.claim_token.clone(),
+            script,
+            cwd,
+            env,
+        };
+        match child::spawn(job, self.exits_tx.clone()) {
+            Ok(spawned) => {
+                tracing::info!(task = %task.id, run = %grant.run_id, epoch = grant.epoch, pid = spawned.pid, %workspace, "worker started");
+                self.children.insert(
+                    grant.claim_token,
+                    Child {
+                        task_id: task.id,
+                        run_id: grant.run_id,
+                        epoch: grant.epoch,
+                        pid: spawned.pid,
+                        session_id,
+                        granted_at,
+                        control: spawned.control,
+                        stop: None,
+                    },
+                );
+                self.publish();
+            }
+            Err(err) => {
+                tracing::warn!(task = %task.id, error = %err, "cannot start the worker");
+                let _ = self.reports.send(spawn_failed(err));
+            }
+        }
+    }
+
+    fn stop_child(&mut self, token: &str, why: Stop) {
+        let grace = match why {
+            Stop::Revoked | Stop::Shutdown => self.cfg.config.kill_grace,
+            Stop::NotRenewed | Stop::SessionLost | Stop::Jeopardy => {
+                let ttl = self.cfg.config.ttl;
+                self.cfg.config.kill_grace.min(jeopardy::margin(ttl))
+            }
+        };
+        let Some(child) = self.children.get_mut(token) else {
+            return;
+        };
+        tracing::info!(task = %child.task_id, pid = child.pid, why = why.reason(), ?grace, "stopping the worker");
+        // A release decided earlier stays a release.
+        if !child.stop.is_some_and(Stop::releases) {
+            child.stop = Some(why);
+        }
+        let _ = child.control.send(Control::Terminate(grace));
+        self.publish();
+    }
+
+    fn on_exit(&mut self, exit: Exited) {
+        let Some(child) = self.children.remove(&exit.token) else {
+            return;
+        };
+        tracing::info!(task = %child.task_id, run = %child.run_id, ending = ?exit.ending, stopped = ?child.stop, "worker exited");
+        let report = match child.stop {
+            Some(stop) if stop.releases() => Report::Release {
+                token: exit.token,
+                task_id: child.task_id,
+                reason: stop.reason().to_owned(),
+            },
+            _ => Report::Exit {
+                token: exit.token,
+                task_id: child.task_id,
+                exit: exit.ending.to_pb(),
+                tail: exit.tail,
+            },
+        };
+        let _ = self.reports.send(report);
+        self.publish();
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Shutdown.
+
+    fn begin_drain(&mut self) {
+        tracing::info!(
+            workers = self.children.len(),
+            limit = ?self.cfg.config.drain_limit,
+            "draining: acquiring nothing more, letting workers finish"
+        );
+        self.stopping = true;
+        self.acquiring = None;
+        self.opening = None;
+        self.drain_deadline = Some(Instant::now() + self.cfg.config.drain_limit);
+        self.publish();
+    }
+
+    fn on_drain_limit(&mut self) {
+        self.drain_deadline = None;
+        let tokens: Vec<String> = self.children.keys().cloned().collect();
+        if !tokens.is_empty() {
+            tracing::warn!(
+                workers = tokens.len(),
+                "drain limit reached; stopping the remaining workers"
+            );
+        }
+        for token in tokens {
+            self.stop_child(&token, Stop::Shutdown);
+        }
+    }
+
+    /// Delivers the last reports, then closes the session so its claims are released at once.
+    async fn finish(self) {
+        let Runner {
+            cfg,
+            status,
+            reports,
+            mut reporter,
+            session,
+            ..
+        } = self;
+        drop(reports);
+        if tokio::time::timeout(REPORT_FLUSH_LIMIT, &mut reporter)
+            .await
+            .is_err()
+        {
+            tracing::warn!("kanband did not take every report in time; their claims will expire");
+            reporter.abort();
+        }
+        if let Some(live) = session {
+            let client = match live.client {
+                Some(client) => Ok(client),
+                None => Client::connect(&cfg.config.addr).await,
+            };
+            let message = pb::CloseSessionRequest {
+                session_id: live.id.clone(),
+            };
+            let closed = match client {
+                Ok(mut client) => {
+                    reconnect::call(CALL_TIMEOUT, message, |r| client.leases.close_session(r)).await
+                }
+                Err(err) => Err(Status::unavailable(err.to_string())),
+            };
+            match closed {
+                Ok(answer) => {
+                    tracing::info!(session = %live.id, released = answer.released, "session closed")
+                }
+                Err(status) => {
+                    tracing::warn!(session = %live.id, error = %status.message(), "cannot close the session; it will expire")
+                }
+            }
+        }
+        status.send_modify(|s| {
+            s.session_id = None;
+            s.workers.clear();
+        });
+    }
+
+    fn publish(&self) {
+        let mut workers: Vec<Worker> = self
+            .children
+            .values()
+            .map(|c| Worker {
+                task_id: c.task_id.clone(),
+                run_id: c.run_id.clone(),
+                epoch: c.epoch,
+                pid: c.pid,
+                stopping: c.stop.is_some(),
+            })
+            .collect();
+        workers.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+        let next = SupervisorStatus {
+            session_id: self.session.as_ref().map(|l| l.id.clone()),
+            sessions_opened: self.sessions_opened,
+            attached: self.session.as_ref().is_some_and(|l| l.acked_on_stream),
+            workers,
+            draining: self.stopping,
+        };
+        self.status.send_if_modified(|s| {
+            let changed = *s != next;
+            *s = next;
+            changed
+        });
+    }
+}
+
+/// Connects (unless a client is given) and opens the keep-alive stream for `session_id`, its
+/// first message already sent.
+fn attach(
+    addr: String,
+    client: Option<Client>,
+    session_id: String,
+) -> BoxFuture<Result<Attached, Status>> {
+    Box::pin(async move {
+        let mut client = match client {
+            Some(client) => client,
+            None => Client::connect(&addr)
+                .await
+                .map_err(|err| Status::unavailable(err.to_string()))?,
+        };
+        let (outbound, rx) = mpsc::channel(RENEW_QUEUE);
+        let sent = Instant::now();
+        outbound
+            .try_send(pb::KeepAliveRequest { session_id })
+            .map_err(|_| Status::internal("a fresh channel is full"))?;
+        // No grpc-timeout on the stream itself: it lives as long as the session.
+        let response = tokio::time::timeout(
+            CALL_TIMEOUT,
+            client.leases.keep_alive(ReceiverStream::new(rx)),
+        )
+        .await
+        .map_err(|_| Status::deadline_exceeded("no answer to KeepAlive"))??;
+        Ok(Attached {
+            client,
+            outbound,
+            inbound: response.into_inner(),
+            sent,
+        })
+    })
+}

@@ -1,0 +1,101 @@
+//! A full disk, rehearsed with SQLite's page-count limit (Admin.SetStorageLimit): writes fail
+//! with RESOURCE_EXHAUSTED and a clear message, reads keep working, nothing acknowledged is
+//! lost, and writes resume once space returns.
+
+use kanband_proto::pb;
+use kanband_tests::spawn_service;
+
+#[tokio::test]
+async fn writes_fail_cleanly_when_full_and_resume_when_space_returns() {
+    let service = spawn_service().await;
+    let mut client = service.tcp.clone();
+    let create = |body: String| pb::CreateTaskRequest {
+        title: "fill".into(),
+        body,
+        ..Default::default()
+    };
+    let mut acknowledged = Vec::new();
+    for _ in 0..10 {
+        let task = client
+            .tasks
+            .create_task(create(String::new()))
+            .await
+            .unwrap();
+        acknowledged.push(task.into_inner().task.unwrap().id);
+    }
+
+    let limit = client
+        .admin
+        .set_storage_limit(pb::SetStorageLimitRequest { max_bytes: 1 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        limit.max_bytes > 0 && limit.max_bytes <= limit.used_bytes,
+        "{limit:?}"
+    );
+
+    let big = "x".repeat(60 * 1024);
+    let refusal = loop {
+        match client.tasks.create_task(create(big.clone())).await {
+            Ok(created) => acknowledged.push(created.into_inner().task.unwrap().id),
+            Err(status) => break status,
+        }
+        assert!(acknowledged.len() < 500, "the cap never bit");
+    };
+    assert_eq!(
+        refusal.code(),
+        tonic::Code::ResourceExhausted,
+        "{refusal:?}"
+    );
+    assert!(
+        refusal.message().contains("disk is full"),
+        "{}",
+        refusal.message()
+    );
+
+    // Reads keep working, and every acknowledged write is there.
+    for id in &acknowledged {
+        let task = client
+            .tasks
+            .get_task(pb::GetTaskRequest {
+                id: id.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|status| panic!("read {id} while full: {status}"));
+        assert_eq!(task.into_inner().task.unwrap().id, *id);
+    }
+    let listed = client
+        .tasks
+        .list_tasks(pb::ListTasksRequest {
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        listed.tasks.len(),
+        acknowledged.len(),
+        "no refused write left a trace"
+    );
+
+    client
+        .admin
+        .set_storage_limit(pb::SetStorageLimitRequest { max_bytes: 0 })
+        .await
+        .unwrap();
+    client
+        .tasks
+        .create_task(create(big))
+        .await
+        .expect("writes resume once space returns");
+    let report = client
+        .admin
+        .check_invariants(pb::CheckInvariantsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(report.ok, "{:?}", report.violations);
+}
