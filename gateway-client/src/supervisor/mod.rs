@@ -9,12 +9,16 @@
 //!
 //! - [`template`]: the command template and its shell quoting.
 //! - [`jeopardy`]: the holder-side lease arithmetic.
-//! - `child`: workspaces, spawning, output tails, process-group signals.
+//! - `runner`: the event loop; `calls`: the session calls it polls (open, attach, acquire,
+//!   close).
+//! - `grant`: what a grant becomes (workspace, command, environment); `child`: workspaces,
+//!   spawning, output tails, process-group signals.
 //! - `report`: ReportExit and Release, retried across kanband restarts.
 //! - `machine`: the stable machine id and the host name.
-//! - `runner`: the event loop.
 
+mod calls;
 mod child;
+mod grant;
 pub mod jeopardy;
 mod machine;
 mod report;

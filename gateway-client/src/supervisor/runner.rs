@@ -20,7 +20,7 @@
 //!   revocation). A worker the supervisor stopped because it lost the lease or is shutting down
 //!   is reported with Release instead: the worker did not fail, so it must not count as a crash.
 
-use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use kanband_proto::pb::{self, keep_alive_response::Event};
 use tokio::{
@@ -28,28 +28,20 @@ use tokio::{
     task::JoinHandle,
     time::Instant,
 };
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Status, Streaming};
 
 use super::{
     Settings, SupervisorError, SupervisorStatus, Worker,
-    child::{self, Control, Exited, Job},
+    calls::{self, Attached, BoxFuture, Opened},
+    child::{self, Control, Exited},
+    grant,
     jeopardy::{self, Renewals},
     report::{self, Report},
-    template,
 };
-use crate::{
-    Client,
-    reconnect::{self, Backoff, CALL_TIMEOUT},
-};
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+use crate::{Client, reconnect::Backoff};
 
 /// How long, at the end of a drain, reports may take to reach kanband.
 const REPORT_FLUSH_LIMIT: Duration = Duration::from_secs(10);
-
-/// Keep-alives that may wait on a stalled stream (a stall ends in jeopardy anyway).
-const RENEW_QUEUE: usize = 4;
 
 /// Why the supervisor is stopping a worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,21 +108,6 @@ struct Live {
     server_draining: bool,
     /// A renewal was acknowledged on the current stream.
     acked_on_stream: bool,
-}
-
-/// A session kanband just opened.
-struct Opened {
-    client: Client,
-    session: pb::Session,
-    sent: Instant,
-}
-
-/// A keep-alive stream just established.
-struct Attached {
-    client: Client,
-    outbound: mpsc::Sender<pb::KeepAliveRequest>,
-    inbound: Streaming<pb::KeepAliveResponse>,
-    sent: Instant,
 }
 
 /// The event loop's state.
@@ -204,7 +181,7 @@ impl Runner {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), SupervisorError> {
         tokio::pin!(shutdown);
-        self.opening = Some(self.open());
+        self.opening = Some(calls::open(self.cfg.clone()));
         while !(self.stopping && self.children.is_empty()) {
             let now = Instant::now();
             self.start_due(now);
@@ -271,67 +248,17 @@ impl Runner {
             return;
         };
         if live.outbound.is_none() && self.attaching.is_none() && live.attach_at <= now {
-            self.attaching = Some(attach(
+            self.attaching = Some(calls::attach(
                 self.cfg.config.addr.clone(),
                 live.client.take(),
                 live.id.clone(),
             ));
         }
         if can_acquire && self.acquiring.is_none() && live.acquire_at <= now {
-            let mut leases = live.client.clone().expect("attached").leases;
+            let client = live.client.clone().expect("attached");
             let wait = self.cfg.config.acquire_wait;
-            let message = pb::AcquireRequest {
-                session_id: live.id.clone(),
-                wait_ms: wait.as_millis() as i64,
-            };
-            self.acquiring = Some(Box::pin(async move {
-                reconnect::call(wait + CALL_TIMEOUT, message, |r| leases.acquire(r))
-                    .await
-                    .map(|answer| answer.grant)
-            }));
+            self.acquiring = Some(calls::acquire(client, live.id.clone(), wait));
         }
-    }
-
-    fn open(&self) -> BoxFuture<Result<Opened, SupervisorError>> {
-        let cfg = self.cfg.clone();
-        Box::pin(async move {
-            let mut backoff = Backoff::default();
-            loop {
-                let mut client = reconnect::connect_with_backoff(&cfg.config.addr, &mut backoff)
-                    .await
-                    .map_err(|err| SupervisorError::Config(err.to_string()))?;
-                let c = &cfg.config;
-                let message = pb::OpenSessionRequest {
-                    machine_id: cfg.machine_id.clone(),
-                    hostname: cfg.hostname.clone(),
-                    profiles: c.profiles.clone(),
-                    capabilities: c.capabilities.clone(),
-                    slots: c.slots,
-                    ttl_ms: c.ttl.as_millis() as u32,
-                    review_lane: c.review_lane,
-                };
-                let sent = Instant::now();
-                match reconnect::call(CALL_TIMEOUT, message, |r| client.leases.open_session(r))
-                    .await
-                {
-                    Ok(session) => {
-                        return Ok(Opened {
-                            client,
-                            session,
-                            sent,
-                        });
-                    }
-                    Err(status) if status.code() == Code::InvalidArgument => {
-                        return Err(SupervisorError::Refused(status.message().to_owned()));
-                    }
-                    Err(status) => {
-                        let delay = backoff.next_delay();
-                        tracing::warn!(code = ?status.code(), error = %status.message(), ?delay, "cannot open a session; retrying");
-                        tokio::time::sleep(delay).await;
-                    }
-                }
-            }
-        })
     }
 
     // ------------------------------------------------------------------------------------------
@@ -529,7 +456,7 @@ impl Runner {
             self.stop_child(&token, why);
         }
         if !self.stopping {
-            self.opening = Some(self.open());
+            self.opening = Some(calls::open(self.cfg.clone()));
         }
         self.publish();
     }
@@ -576,56 +503,15 @@ impl Runner {
             exit: pb::report_exit_request::Exit::SpawnFailed(true),
             tail,
         };
-        let cwd = match child::workspace_for(&self.cfg.config.workspaces_root, &task) {
-            Ok(cwd) => cwd,
+        let job = match grant::job(&self.cfg.config, &grant) {
+            Ok(job) => job,
             Err(err) => {
-                tracing::warn!(task = %task.id, error = %err, "cannot prepare the workspace");
-                let _ = self
-                    .reports
-                    .send(spawn_failed(format!("cannot prepare the workspace: {err}")));
+                tracing::warn!(task = %task.id, error = %err, "cannot start the worker");
+                let _ = self.reports.send(spawn_failed(err));
                 return;
             }
         };
-        let workspace = cwd.display().to_string();
-        let epoch = grant.epoch.to_string();
-        let script = template::render(&self.cfg.config.command, |name| match name {
-            "task" => Some(task.id.as_str()),
-            "profile" => Some(grant.profile.as_str()),
-            "board" => Some(task.board.as_str()),
-            "run" => Some(grant.run_id.as_str()),
-            "workspace" => Some(workspace.as_str()),
-            "epoch" => Some(epoch.as_str()),
-            _ => None,
-        });
-        let options = task.worker_options.clone().unwrap_or_default();
-        let env = vec![
-            ("KANBAN_ADDR", self.cfg.config.addr.clone()),
-            ("KANBAN_BOARD", task.board.clone()),
-            ("KANBAN_TASK", task.id.clone()),
-            ("KANBAN_RUN_ID", grant.run_id.clone()),
-            ("KANBAN_CLAIM_TOKEN", grant.claim_token.clone()),
-            ("KANBAN_EPOCH", epoch.clone()),
-            ("KANBAN_WORKSPACE", workspace.clone()),
-            ("KANBAN_PROFILE", grant.profile.clone()),
-            (
-                "KANBAN_REVIEW",
-                if grant.review { "1" } else { "0" }.to_owned(),
-            ),
-            ("KANBAN_SKILLS", options.skills.join(",")),
-            ("KANBAN_MODEL", options.model),
-            ("KANBAN_PROVIDER", options.provider),
-            ("KANBAN_REASONING_EFFORT", options.reasoning_effort),
-            ("HERMES_KANBAN_TASK", task.id.clone()),
-            ("HERMES_KANBAN_RUN_ID", grant.run_id.clone()),
-            ("HERMES_KANBAN_BOARD", task.board.clone()),
-            ("HERMES_KANBAN_WORKSPACE", workspace.clone()),
-        ];
-        let job = Job {
-            token: grant.claim_token.clone(),
-            script,
-            cwd,
-            env,
-        };
+        let workspace = job.cwd.display().to_string();
         match child::spawn(job, self.exits_tx.clone()) {
             Ok(spawned) => {
                 tracing::info!(task = %task.id, run = %grant.run_id, epoch = grant.epoch, pid = spawned.pid, %workspace, "worker started");
@@ -742,27 +628,7 @@ impl Runner {
             reporter.abort();
         }
         if let Some(live) = session {
-            let client = match live.client {
-                Some(client) => Ok(client),
-                None => Client::connect(&cfg.config.addr).await,
-            };
-            let message = pb::CloseSessionRequest {
-                session_id: live.id.clone(),
-            };
-            let closed = match client {
-                Ok(mut client) => {
-                    reconnect::call(CALL_TIMEOUT, message, |r| client.leases.close_session(r)).await
-                }
-                Err(err) => Err(Status::unavailable(err.to_string())),
-            };
-            match closed {
-                Ok(answer) => {
-                    tracing::info!(session = %live.id, released = answer.released, "session closed")
-                }
-                Err(status) => {
-                    tracing::warn!(session = %live.id, error = %status.message(), "cannot close the session; it will expire")
-                }
-            }
+            calls::close(&cfg.config.addr, live.client, live.id).await;
         }
         status.send_modify(|s| {
             s.session_id = None;
@@ -796,39 +662,4 @@ impl Runner {
             changed
         });
     }
-}
-
-/// Connects (unless a client is given) and opens the keep-alive stream for `session_id`, its
-/// first message already sent.
-fn attach(
-    addr: String,
-    client: Option<Client>,
-    session_id: String,
-) -> BoxFuture<Result<Attached, Status>> {
-    Box::pin(async move {
-        let mut client = match client {
-            Some(client) => client,
-            None => Client::connect(&addr)
-                .await
-                .map_err(|err| Status::unavailable(err.to_string()))?,
-        };
-        let (outbound, rx) = mpsc::channel(RENEW_QUEUE);
-        let sent = Instant::now();
-        outbound
-            .try_send(pb::KeepAliveRequest { session_id })
-            .map_err(|_| Status::internal("a fresh channel is full"))?;
-        // No grpc-timeout on the stream itself: it lives as long as the session.
-        let response = tokio::time::timeout(
-            CALL_TIMEOUT,
-            client.leases.keep_alive(ReceiverStream::new(rx)),
-        )
-        .await
-        .map_err(|_| Status::deadline_exceeded("no answer to KeepAlive"))??;
-        Ok(Attached {
-            client,
-            outbound,
-            inbound: response.into_inner(),
-            sent,
-        })
-    })
 }
