@@ -3,6 +3,7 @@
 //! - [`connect`]: a channel to `unix:/path` or `http://host:port`, with connect and request
 //!   deadlines, and [`Client`], the typed clients of every `kanban.v1` service on it.
 //! - [`reconnect`]: backoff for (re)connecting, per-call deadlines, reading refusals.
+//! - [`notifier`]: a reconnecting stream of notifications, each acknowledged after delivery.
 //! - [`supervisor`]: the runtime that holds a session, takes claims and runs a worker process
 //!   for each ([`Supervisor`]); the `kanband-gateway` binary is a thin shell around it.
 
@@ -16,6 +17,7 @@ use kanband_proto::pb::{
 };
 use tonic::transport::{Channel, Endpoint, Uri};
 
+pub mod notifier;
 pub mod reconnect;
 pub mod supervisor;
 
