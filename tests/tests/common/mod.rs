@@ -284,3 +284,219 @@ pub(crate) async fn wait_for_status(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Leases and dispatch (used by leases.rs, dispatch.rs and stress.rs).
+
+/// The profile most lease tests run as.
+pub(crate) const CODER: &str = "coder";
+
+/// A claim token that is well formed but was never issued.
+pub(crate) const MADE_UP_TOKEN: &str = "c_0123456789abcdef";
+
+/// An `OpenSessionRequest` for one profile with a TTL, 4 slots and machine `m1`.
+pub(crate) fn session_request(profile: &str, ttl_ms: u32) -> pb::OpenSessionRequest {
+    pb::OpenSessionRequest {
+        machine_id: "m1".into(),
+        hostname: "host-1".into(),
+        profiles: vec![profile.to_owned()],
+        capabilities: vec![],
+        slots: 4,
+        ttl_ms,
+        review_lane: false,
+    }
+}
+
+/// Opens a session from a full request.
+pub(crate) async fn open_session_with(
+    client: &mut Client,
+    request: pb::OpenSessionRequest,
+) -> pb::Session {
+    client
+        .leases
+        .open_session(request)
+        .await
+        .expect("OpenSession")
+        .into_inner()
+}
+
+/// Opens a session for one profile with a TTL (4 slots, machine `m1`).
+pub(crate) async fn open_session(client: &mut Client, profile: &str, ttl_ms: u32) -> pb::Session {
+    open_session_with(client, session_request(profile, ttl_ms)).await
+}
+
+/// Creates a ready task on a board, assigned to a profile.
+pub(crate) async fn create_assigned(
+    client: &mut Client,
+    board: &str,
+    title: &str,
+    assignee: &str,
+) -> pb::Task {
+    let request = pb::CreateTaskRequest {
+        assignee: assignee.to_owned(),
+        ..new_task(board, title)
+    };
+    create_with(client, request).await.task.expect("task")
+}
+
+/// Acquire as sent: the whole result.
+pub(crate) async fn try_acquire(
+    client: &mut Client,
+    session_id: &str,
+    wait_ms: i64,
+) -> Result<Option<pb::Grant>, Status> {
+    client
+        .leases
+        .acquire(pb::AcquireRequest {
+            session_id: session_id.to_owned(),
+            wait_ms,
+        })
+        .await
+        .map(|response| response.into_inner().grant)
+}
+
+/// Acquire that must succeed; returns the grant, if any.
+pub(crate) async fn acquire(
+    client: &mut Client,
+    session_id: &str,
+    wait_ms: i64,
+) -> Option<pb::Grant> {
+    try_acquire(client, session_id, wait_ms)
+        .await
+        .expect("Acquire")
+}
+
+/// Acquire (no wait) that must grant; returns the grant.
+pub(crate) async fn acquire_now(client: &mut Client, session_id: &str) -> pb::Grant {
+    acquire(client, session_id, 0)
+        .await
+        .expect("Acquire grants a claimable task")
+}
+
+/// The task id of a grant.
+pub(crate) fn granted_task(grant: &pb::Grant) -> &str {
+    &grant.task.as_ref().expect("a grant carries its task").id
+}
+
+/// The `kanban-lease-lost` trailer of a refusal, if any.
+pub(crate) fn lost_reason(status: &Status) -> Option<&str> {
+    status
+        .metadata()
+        .get("kanban-lease-lost")
+        .and_then(|v| v.to_str().ok())
+}
+
+/// The `kanban-current-epoch` trailer of a refusal, if any.
+pub(crate) fn lost_epoch(status: &Status) -> Option<u64> {
+    status
+        .metadata()
+        .get("kanban-current-epoch")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Asserts a holder call was refused with ABORTED and the given `kanban-lease-lost` reason.
+pub(crate) fn assert_lost<T: Debug>(result: Result<T, Status>, reason: &str) -> Status {
+    let status = refused(result, Code::Aborted);
+    assert_eq!(
+        lost_reason(&status),
+        Some(reason),
+        "lease-lost trailer of {status:?}"
+    );
+    status
+}
+
+/// Complete with a token.
+pub(crate) async fn complete(client: &mut Client, token: &str) -> Result<pb::Task, Status> {
+    client
+        .leases
+        .complete(pb::CompleteRequest {
+            claim_token: token.to_owned(),
+            result: "done".into(),
+            summary: "all done".into(),
+            metadata: Default::default(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Release with a token.
+pub(crate) async fn release(client: &mut Client, token: &str) -> Result<pb::Task, Status> {
+    client
+        .leases
+        .release(pb::ReleaseRequest {
+            claim_token: token.to_owned(),
+            reason: "giving it back".into(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Renew (unary) with a token; returns the granted TTL.
+pub(crate) async fn renew(client: &mut Client, token: &str) -> Result<u32, Status> {
+    client
+        .leases
+        .renew(pb::RenewRequest {
+            claim_token: token.to_owned(),
+        })
+        .await
+        .map(|r| r.into_inner().ttl_ms)
+}
+
+/// Heartbeat with a token.
+pub(crate) async fn heartbeat(client: &mut Client, token: &str) -> Result<(), Status> {
+    client
+        .leases
+        .heartbeat(pb::HeartbeatRequest {
+            claim_token: token.to_owned(),
+            note: "working".into(),
+        })
+        .await
+        .map(drop)
+}
+
+/// ReportExit with a token and an exit.
+pub(crate) async fn report_exit(
+    client: &mut Client,
+    token: &str,
+    exit: Option<pb::report_exit_request::Exit>,
+) -> Result<pb::Task, Status> {
+    client
+        .leases
+        .report_exit(pb::ReportExitRequest {
+            claim_token: token.to_owned(),
+            exit,
+            output_tail: String::new(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Admin.Stats.
+pub(crate) async fn stats(client: &mut Client) -> pb::StatsResponse {
+    client
+        .admin
+        .stats(pb::StatsRequest {})
+        .await
+        .expect("Stats")
+        .into_inner()
+}
+
+/// The id of the latest event in the log (0 if none).
+pub(crate) async fn last_event_id(client: &mut Client) -> u64 {
+    all_events(client).await.last().map_or(0, |e| e.id)
+}
+
+/// The runs of a task, oldest first.
+pub(crate) async fn runs(client: &mut Client, id: &str) -> Vec<pb::Run> {
+    detail(client, id).await.runs
+}
+
+/// The outcome of a task's latest run.
+pub(crate) async fn last_outcome(client: &mut Client, id: &str) -> pb::RunOutcome {
+    runs(client, id)
+        .await
+        .last()
+        .expect("the task has a run")
+        .outcome()
+}
