@@ -1,0 +1,404 @@
+//! The command line, as clap-derive types.
+//!
+//! Two audiences share one binary. Worker and verifier subprocesses use the top-level verbs
+//! (`show`, `complete`, `block`, ...), which take their task and claim token from the
+//! environment the supervisor sets, so a prompt can say "run `kanbanctl complete --summary ...`"
+//! without passing secrets on the command line. People and scripts use the `board`, `task`,
+//! `watch`, `stats` and `dispatch` groups, which name tasks explicitly.
+
+use clap::{Args, Parser, Subcommand};
+use kanband_proto::pb::{BlockKind, TaskStatus};
+
+use crate::names::{parse_block_kind, parse_status};
+
+/// Where kanband listens by default (its TCP listener, `service/src/server.rs`).
+pub const DEFAULT_ADDR: &str = "http://127.0.0.1:50051";
+/// The board every kanband has.
+pub const DEFAULT_BOARD: &str = "default";
+
+/// The opening of `kanbanctl --help`; the exit-code table ([`crate::exit::HELP`]) follows it.
+const INTRO: &str = "\
+kanbanctl talks to kanband, the kanban coordination service.
+
+Workers and verifiers run the top-level verbs (show, complete, block, heartbeat, comment,
+request-review, request-changes, create, link, unblock, list) inside the environment their
+supervisor sets: KANBAN_TASK, KANBAN_CLAIM_TOKEN, KANBAN_RUN_ID, KANBAN_EPOCH, KANBAN_BOARD,
+KANBAN_ADDR. Operators use board, task, watch, stats and dispatch.
+
+With --json every command prints one JSON value on stdout (watch: one object per line).
+Errors go to stderr as `kanbanctl: <message>`.";
+
+/// `kanbanctl`: the command line of kanband.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kanbanctl",
+    version,
+    about = "Command line of kanband: worker verbs and operator commands",
+    long_about = format!("{INTRO}\n\n{}", crate::exit::HELP),
+)]
+pub struct Cli {
+    /// Where kanband listens: unix:/path/to/kanband.sock or http://host:port.
+    #[arg(long, env = "KANBAN_ADDR", default_value = DEFAULT_ADDR, global = true)]
+    pub addr: String,
+    /// Board to work on (the supervisor sets KANBAN_BOARD to the task's board).
+    #[arg(long, env = "KANBAN_BOARD", default_value = DEFAULT_BOARD, global = true)]
+    pub board: String,
+    /// Print machine-readable JSON on stdout: one value per command, one object per line for
+    /// watch.
+    #[arg(long, env = "KANBAN_JSON", global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the current task (KANBAN_TASK), or the task ID.
+    Show(ShowArgs),
+    /// Finish the current task: it becomes done.
+    Complete(CompleteArgs),
+    /// Stop work on the current task because something is in the way.
+    Block(HolderBlockArgs),
+    /// Record progress on the current task (keeps the stale-progress check quiet).
+    Heartbeat(HeartbeatArgs),
+    /// Comment on the current task.
+    Comment(CommentArgs),
+    /// Hand the current task to the review lane.
+    RequestReview(RequestReviewArgs),
+    /// As a reviewer, send the current task back to its worker.
+    RequestChanges(RequestChangesArgs),
+    /// Create a task on the board (prints its id).
+    Create(CreateArgs),
+    /// Make PARENT a parent of CHILD: CHILD waits until PARENT is done.
+    Link(LinkArgs),
+    /// Unblock a blocked task.
+    Unblock(IdArg),
+    /// List the board's tasks.
+    List(ListArgs),
+    /// Operator commands on boards.
+    #[command(subcommand)]
+    Board(BoardCommand),
+    /// Operator commands on tasks.
+    #[command(subcommand)]
+    Task(TaskCommand),
+    /// Follow the event stream, reconnecting without gaps or duplicates (Ctrl-C ends it).
+    Watch(WatchArgs),
+    /// Counts and latencies of the running service.
+    Stats,
+    /// What the dispatcher would do.
+    #[command(subcommand)]
+    Dispatch(DispatchCommand),
+}
+
+/// The claim a worker holds, from the environment its supervisor sets. Flags override the
+/// environment for testing by hand; the token is best left in the environment, where `ps`
+/// does not show it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ClaimArgs {
+    /// Task this worker runs.
+    #[arg(long = "task", env = "KANBAN_TASK", value_name = "ID")]
+    pub task: Option<String>,
+    /// Claim token every holder call carries.
+    #[arg(
+        long,
+        env = "KANBAN_CLAIM_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub claim_token: Option<String>,
+    /// Run id of this attempt (shown by `show`).
+    #[arg(long, env = "KANBAN_RUN_ID", value_name = "ID")]
+    pub run_id: Option<String>,
+    /// Fencing epoch of the claim (shown by `show`, to compare with the task's).
+    #[arg(long, env = "KANBAN_EPOCH", value_name = "N")]
+    pub epoch: Option<u64>,
+}
+
+/// `show [ID]`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Task to show; default: the current task.
+    pub id: Option<String>,
+    /// The current claim.
+    #[command(flatten)]
+    pub claim: ClaimArgs,
+}
+
+/// `complete`.
+#[derive(Debug, Args)]
+pub struct CompleteArgs {
+    /// What was done, in a few lines.
+    #[arg(long)]
+    pub summary: String,
+    /// The full result; `-` reads it from standard input.
+    #[arg(long, default_value = "")]
+    pub result: String,
+    /// The current claim.
+    #[command(flatten)]
+    pub claim: ClaimArgs,
+}
+
+/// `block` by the holder.
+#[derive(Debug, Args)]
+pub struct HolderBlockArgs {
+    /// Why the task cannot go on.
+    #[arg(long)]
+    pub reason: String,
+    /// dependency, needs_input, capability, transient or none.
+    #[arg(long, value_parser = parse_block_kind, default_value = "none")]
+    pub kind: BlockKind,
+    /// The current claim.
+    #[command(flatten)]
+    pub claim: ClaimArgs,
+}
+
+/// `heartbeat`.
+#[derive(Debug, Args)]
+pub struct HeartbeatArgs {
+    /// What the worker is doing now.
+    #[arg(long, default_value = "")]
+    pub note: String,
+    /// The current claim.
+    #[command(flatten)]
+    pub claim: ClaimArgs,
+}
+
+/// `comment` on the current task.
+#[derive(Debug, Args)]
+pub struct CommentArgs {
+    /// The comment.
+    #[arg(long)]
+    pub body: String,
+    /// Who writes it; default: KANBAN_PROFILE, else USER.
+    #[arg(long)]
+    pub author: Option<String>,
+    /// The current claim.
+    #[command(flatten)]
+    pub claim: ClaimArgs,
+}
+
+/// `request-review`.
+#[derive(Debug, Args)]
+pub struct RequestReviewArgs {
+    /// What the reviewer should look at.
+    #[arg(long, default_value = "")]
+    pub summary: String,
+    /// The current claim.
+    #[command(flatten)]
+    pub claim: ClaimArgs,
+}
+
+/// `request-changes`.
+#[derive(Debug, Args)]
+pub struct RequestChangesArgs {
+    /// What must change.
+    #[arg(long)]
+    pub reason: String,
+    /// The current claim.
+    #[command(flatten)]
+    pub claim: ClaimArgs,
+}
+
+/// `create` and `task create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// One line saying what to do.
+    #[arg(long)]
+    pub title: String,
+    /// Profile that may run it; default: the board's default assignee.
+    #[arg(long)]
+    pub assignee: Option<String>,
+    /// Longer description.
+    #[arg(long, default_value = "")]
+    pub body: String,
+    /// Higher runs first (-1000 to 1000).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub priority: i32,
+    /// A task that must finish first (repeatable).
+    #[arg(long = "parent", value_name = "ID")]
+    pub parents: Vec<String>,
+    /// Returns the existing task instead of creating a second one with the same key.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// A capability a supervisor must offer to run it (repeatable).
+    #[arg(long = "capability", value_name = "C")]
+    pub capabilities: Vec<String>,
+}
+
+/// `link PARENT CHILD`.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// The task that must finish first.
+    pub parent: String,
+    /// The task that waits for it.
+    pub child: String,
+}
+
+/// A command that names one task.
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// Task id (`t_...`).
+    pub id: String,
+}
+
+/// `list` and `task list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only tasks in this status (repeatable); default: all but archived.
+    #[arg(long = "status", value_name = "S", value_parser = parse_status)]
+    pub statuses: Vec<TaskStatus>,
+    /// Only tasks assigned to this profile.
+    #[arg(long)]
+    pub assignee: Option<String>,
+}
+
+/// `board ...`.
+#[derive(Debug, Subcommand)]
+pub enum BoardCommand {
+    /// Create a board.
+    Create {
+        /// Slug of the new board (`^[a-z0-9][a-z0-9_-]{0,63}$`).
+        slug: String,
+        /// Human-readable name; default: the slug.
+        #[arg(long)]
+        name: Option<String>,
+        /// Profile that unassigned tasks are dispatched to.
+        #[arg(long)]
+        default_assignee: Option<String>,
+    },
+    /// List boards.
+    List {
+        /// Also list archived boards.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show one board.
+    Show {
+        /// Slug of the board.
+        slug: String,
+    },
+    /// Archive a board and every task on it.
+    Archive {
+        /// Slug of the board.
+        slug: String,
+    },
+    /// Delete every task of a board (history is kept).
+    Reset {
+        /// Slug of the board.
+        slug: String,
+    },
+}
+
+/// `task ...`.
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// Create a task (prints its id).
+    Create(CreateArgs),
+    /// Show a task with its parents, children, runs, comments and recent events.
+    Show(IdArg),
+    /// List tasks (every page).
+    List(ListArgs),
+    /// Set the profile that may run a task ("" unassigns).
+    Assign {
+        /// Task id.
+        id: String,
+        /// Profile.
+        profile: String,
+    },
+    /// Promote a task to ready.
+    Promote(IdArg),
+    /// Archive a task.
+    Archive(IdArg),
+    /// Take a running task back from its holder.
+    Reclaim {
+        /// Task id.
+        id: String,
+        /// Seconds the holder gets to stop on its own first.
+        #[arg(long, default_value_t = 0)]
+        grace: u32,
+    },
+    /// Park a task, optionally until a delay has passed.
+    Schedule {
+        /// Task id.
+        id: String,
+        /// Seconds until it becomes ready again; 0 parks it until promoted.
+        #[arg(long, default_value_t = 0)]
+        delay: u64,
+    },
+    /// Block a task that is not running.
+    Block {
+        /// Task id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// dependency, needs_input, capability, transient or none.
+        #[arg(long, value_parser = parse_block_kind, default_value = "none")]
+        kind: BlockKind,
+    },
+    /// Unblock a blocked task.
+    Unblock(IdArg),
+    /// Comment on a task.
+    Comment {
+        /// Task id.
+        id: String,
+        /// The comment.
+        #[arg(long)]
+        body: String,
+        /// Who writes it; default: KANBAN_PROFILE, else USER.
+        #[arg(long)]
+        author: Option<String>,
+    },
+}
+
+/// `watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Start after this event id (0: from the beginning of the history).
+    #[arg(long, default_value_t = 0)]
+    pub after: u64,
+    /// Only events of this task.
+    #[arg(long, value_name = "ID")]
+    pub task: Option<String>,
+    /// Only events of this kind, such as `completed` (repeatable).
+    #[arg(long = "kind", value_name = "K")]
+    pub kinds: Vec<String>,
+    /// Only events of tasks assigned to this profile.
+    #[arg(long)]
+    pub assignee: Option<String>,
+    /// Events of every board, not only --board.
+    #[arg(long)]
+    pub all_boards: bool,
+}
+
+/// `dispatch ...`.
+#[derive(Debug, Subcommand)]
+pub enum DispatchCommand {
+    /// What would be granted to a session like this, and why every other task would not.
+    Preview(PreviewArgs),
+}
+
+/// `dispatch preview`.
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// A profile the session runs (repeatable).
+    #[arg(long = "profile", value_name = "P")]
+    pub profiles: Vec<String>,
+    /// A capability the session offers (repeatable).
+    #[arg(long = "capability", value_name = "C")]
+    pub capabilities: Vec<String>,
+    /// Machine id of the session.
+    #[arg(long)]
+    pub machine: Option<String>,
+    /// The session also takes review-lane tasks.
+    #[arg(long)]
+    pub review: bool,
+    /// Preview for an open session instead (the flags above are then ignored).
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// Tasks of every board, not only --board.
+    #[arg(long)]
+    pub all_boards: bool,
+}

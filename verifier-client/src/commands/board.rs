@@ -1,0 +1,102 @@
+//! Board commands. These name their board as an argument; `--board` does not apply.
+
+use kanband_proto::pb::{
+    ArchiveBoardRequest, Board, CreateBoardRequest, GetBoardRequest, ListBoardsRequest,
+    ResetBoardRequest,
+};
+use serde_json::json;
+
+use super::{Ctx, identity};
+use crate::{Result, render};
+
+/// Prints a board as one line, or as JSON.
+fn print_board(ctx: &Ctx, board: &Board) -> Result<()> {
+    ctx.out
+        .print(&render::board_line(board), &render::board(board))?;
+    Ok(())
+}
+
+/// `board create SLUG [--name N] [--default-assignee P]`.
+pub(crate) async fn create(
+    ctx: &Ctx,
+    slug: String,
+    name: Option<String>,
+    default_assignee: Option<String>,
+) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let board = client
+        .boards
+        .create_board(CreateBoardRequest {
+            slug,
+            display_name: name.unwrap_or_default(),
+            default_assignee: default_assignee.unwrap_or_default(),
+            ..CreateBoardRequest::default()
+        })
+        .await?
+        .into_inner();
+    print_board(ctx, &board)
+}
+
+/// `board list [--all]`.
+pub(crate) async fn list(ctx: &Ctx, include_archived: bool) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let boards = client
+        .boards
+        .list_boards(ListBoardsRequest { include_archived })
+        .await?
+        .into_inner()
+        .boards;
+    ctx.out
+        .print_list(&boards, render::board, render::board_line)?;
+    Ok(())
+}
+
+/// `board show SLUG`.
+pub(crate) async fn show(ctx: &Ctx, slug: String) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let board = client
+        .boards
+        .get_board(GetBoardRequest { slug })
+        .await?
+        .into_inner();
+    print_board(ctx, &board)
+}
+
+/// `board archive SLUG`: the board and every task on it.
+pub(crate) async fn archive(ctx: &Ctx, slug: String) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let board = client
+        .boards
+        .archive_board(ArchiveBoardRequest {
+            slug,
+            actor: identity(None),
+        })
+        .await?
+        .into_inner();
+    print_board(ctx, &board)
+}
+
+/// `board reset SLUG`: deletes every task in one transaction inside kanband (never a file
+/// operation), leaving the board and its history.
+pub(crate) async fn reset(ctx: &Ctx, slug: String) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let reset = client
+        .boards
+        .reset_board(ResetBoardRequest {
+            slug: slug.clone(),
+            actor: identity(None),
+        })
+        .await?
+        .into_inner();
+    let text = format!(
+        "{slug}: {} tasks removed (event #{})",
+        reset.tasks_removed, reset.event_id
+    );
+    let json = json!({
+        "slug": slug,
+        "tasks_removed": reset.tasks_removed,
+        "event_id": reset.event_id,
+    });
+    ctx.out.print(&text, &json)?;
+    Ok(())
+}

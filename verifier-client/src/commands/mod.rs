@@ -1,0 +1,109 @@
+//! One function per command, grouped by audience.
+//!
+//! - `worker`: the verbs a worker or verifier runs on its own claim.
+//! - `task`: task commands (also the orchestrating worker's `create`, `link`, `unblock`,
+//!   `list`).
+//! - `board`: board commands.
+//! - `admin`: `stats` and `dispatch preview`.
+//! - `watch`: following the event stream across reconnects.
+//!
+//! Every command checks its own arguments and environment before it connects, so a usage
+//! error is reported as one (exit 2) even where nothing listens.
+
+mod admin;
+mod board;
+mod task;
+mod watch;
+mod worker;
+
+use kanband_gateway::Client;
+
+use crate::{
+    Result,
+    cli::{BoardCommand, Cli, Command, DispatchCommand, TaskCommand},
+    output::Output,
+};
+
+/// What every command needs: where to connect, which board, how to print.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    /// `--addr`.
+    addr: String,
+    /// `--board`.
+    board: String,
+    /// `--json` or not.
+    out: Output,
+}
+
+impl Ctx {
+    /// Connects to kanband; a malformed address is a usage error, no answer is "unavailable".
+    async fn connect(&self) -> Result<Client> {
+        Ok(Client::connect(&self.addr).await?)
+    }
+}
+
+/// Who is acting, for comments, `created_by` and the event log: the explicit value, else the
+/// profile a supervisor runs this worker as (`KANBAN_PROFILE`), else the login name (`USER`).
+fn identity(explicit: Option<&str>) -> String {
+    let from_env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    explicit
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .or_else(|| from_env("KANBAN_PROFILE"))
+        .or_else(|| from_env("USER"))
+        .unwrap_or_else(|| "kanbanctl".to_owned())
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let ctx = Ctx {
+        addr: cli.addr,
+        board: cli.board,
+        out: Output { json: cli.json },
+    };
+    match cli.command {
+        Command::Show(args) => worker::show(&ctx, args).await,
+        Command::Complete(args) => worker::complete(&ctx, args).await,
+        Command::Block(args) => worker::block(&ctx, args).await,
+        Command::Heartbeat(args) => worker::heartbeat(&ctx, args).await,
+        Command::Comment(args) => {
+            let id = args.claim.task_id()?.to_owned();
+            task::comment(&ctx, id, args.body, args.author).await
+        }
+        Command::RequestReview(args) => worker::request_review(&ctx, args).await,
+        Command::RequestChanges(args) => worker::request_changes(&ctx, args).await,
+        Command::Create(args) => task::create(&ctx, args).await,
+        Command::Link(args) => task::link(&ctx, args).await,
+        Command::Unblock(args) => task::unblock(&ctx, args.id).await,
+        Command::List(args) => task::list(&ctx, args).await,
+        Command::Board(command) => match command {
+            BoardCommand::Create {
+                slug,
+                name,
+                default_assignee,
+            } => board::create(&ctx, slug, name, default_assignee).await,
+            BoardCommand::List { all } => board::list(&ctx, all).await,
+            BoardCommand::Show { slug } => board::show(&ctx, slug).await,
+            BoardCommand::Archive { slug } => board::archive(&ctx, slug).await,
+            BoardCommand::Reset { slug } => board::reset(&ctx, slug).await,
+        },
+        Command::Task(command) => match command {
+            TaskCommand::Create(args) => task::create(&ctx, args).await,
+            TaskCommand::Show(args) => task::show(&ctx, args.id).await,
+            TaskCommand::List(args) => task::list(&ctx, args).await,
+            TaskCommand::Assign { id, profile } => task::assign(&ctx, id, profile).await,
+            TaskCommand::Promote(args) => task::promote(&ctx, args.id).await,
+            TaskCommand::Archive(args) => task::archive(&ctx, args.id).await,
+            TaskCommand::Reclaim { id, grace } => task::reclaim(&ctx, id, grace).await,
+            TaskCommand::Schedule { id, delay } => task::schedule(&ctx, id, delay).await,
+            TaskCommand::Block { id, reason, kind } => task::block(&ctx, id, reason, kind).await,
+            TaskCommand::Unblock(args) => task::unblock(&ctx, args.id).await,
+            TaskCommand::Comment { id, body, author } => {
+                task::comment(&ctx, id, body, author).await
+            }
+        },
+        Command::Watch(args) => watch::watch(&ctx, args).await,
+        Command::Stats => admin::stats(&ctx).await,
+        Command::Dispatch(DispatchCommand::Preview(args)) => admin::preview(&ctx, args).await,
+    }
+}

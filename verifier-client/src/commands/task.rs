@@ -1,0 +1,246 @@
+//! Task commands: the operator's `task ...` group, and the orchestrating worker's `create`,
+//! `link`, `unblock`, `list` and `comment`, which are the same calls.
+
+use kanband_proto::pb::{
+    AddCommentRequest, ArchiveTaskRequest, AssignTaskRequest, BlockKind, BlockTaskRequest,
+    CreateTaskRequest, GetTaskRequest, LinkTasksRequest, ListTasksRequest, PromoteTaskRequest,
+    ReclaimTaskRequest, ScheduleTaskRequest, Task, UnblockTaskRequest,
+};
+use serde_json::json;
+
+use super::{Ctx, identity};
+use crate::{
+    Result,
+    cli::{CreateArgs, LinkArgs, ListArgs},
+    render,
+};
+
+/// The largest page the service serves; `list` follows pages until the last.
+const PAGE_SIZE: u32 = 1000;
+
+/// Prints a task as one line, or as JSON.
+fn print_task(ctx: &Ctx, task: &Task) -> Result<()> {
+    ctx.out
+        .print(&render::task_line(task), &render::task(task))?;
+    Ok(())
+}
+
+/// `create` / `task create`: prints only the id, so `id=$(kanbanctl task create ...)` works;
+/// with `--json` the task with `created` (false when an idempotency key found an earlier task).
+pub(crate) async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let response = client
+        .tasks
+        .create_task(CreateTaskRequest {
+            board: ctx.board.clone(),
+            title: args.title,
+            body: args.body,
+            assignee: args.assignee.unwrap_or_default(),
+            priority: args.priority,
+            created_by: identity(None),
+            idempotency_key: args.idempotency_key.unwrap_or_default(),
+            parents: args.parents,
+            required_capabilities: args.capabilities,
+            ..CreateTaskRequest::default()
+        })
+        .await?
+        .into_inner();
+    let task = response.task.unwrap_or_default();
+    let json = render::task_with(&task, json!({ "created": response.created }));
+    ctx.out.print(&task.id, &json)?;
+    Ok(())
+}
+
+/// `task show ID`.
+pub(crate) async fn show(ctx: &Ctx, id: String) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let detail = client
+        .tasks
+        .get_task(GetTaskRequest {
+            id,
+            recent_events: 0,
+        })
+        .await?
+        .into_inner();
+    ctx.out
+        .print(&render::detail_text(&detail), &render::detail(&detail))?;
+    Ok(())
+}
+
+/// `list` / `task list`: every page, in creation order.
+pub(crate) async fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let mut tasks = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .tasks
+            .list_tasks(ListTasksRequest {
+                board: ctx.board.clone(),
+                statuses: args.statuses.iter().map(|&s| s.into()).collect(),
+                assignee: args.assignee.clone().unwrap_or_default(),
+                tenant: String::new(),
+                page_size: PAGE_SIZE,
+                page_token,
+            })
+            .await?
+            .into_inner();
+        tasks.extend(page.tasks);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    ctx.out
+        .print_list(&tasks, render::task, render::task_line)?;
+    Ok(())
+}
+
+/// `link PARENT CHILD`.
+pub(crate) async fn link(ctx: &Ctx, args: LinkArgs) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let linked = client
+        .tasks
+        .link_tasks(LinkTasksRequest {
+            parent_id: args.parent,
+            child_id: args.child,
+            actor: identity(None),
+        })
+        .await?
+        .into_inner();
+    let parent = linked.parent.unwrap_or_default();
+    let child = linked.child.unwrap_or_default();
+    let text = format!(
+        "{}\n  waits for {}",
+        render::task_line(&child),
+        render::task_line(&parent)
+    );
+    let json = json!({ "parent": render::task(&parent), "child": render::task(&child) });
+    ctx.out.print(&text, &json)?;
+    Ok(())
+}
+
+/// `unblock ID` / `task unblock ID`.
+pub(crate) async fn unblock(ctx: &Ctx, id: String) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let task = client
+        .tasks
+        .unblock_task(UnblockTaskRequest {
+            id,
+            actor: identity(None),
+        })
+        .await?
+        .into_inner();
+    print_task(ctx, &task)
+}
+
+/// `comment` / `task comment ID`.
+pub(crate) async fn comment(
+    ctx: &Ctx,
+    task_id: String,
+    body: String,
+    author: Option<String>,
+) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let comment = client
+        .tasks
+        .add_comment(AddCommentRequest {
+            task_id,
+            author: identity(author.as_deref()),
+            body,
+        })
+        .await?
+        .into_inner();
+    let text = format!("comment {} on {}", comment.id, comment.task_id);
+    ctx.out.print(&text, &render::comment(&comment))?;
+    Ok(())
+}
+
+/// `task assign ID PROFILE`.
+pub(crate) async fn assign(ctx: &Ctx, id: String, assignee: String) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let task = client
+        .tasks
+        .assign_task(AssignTaskRequest {
+            id,
+            assignee,
+            actor: identity(None),
+        })
+        .await?
+        .into_inner();
+    print_task(ctx, &task)
+}
+
+/// `task promote ID`.
+pub(crate) async fn promote(ctx: &Ctx, id: String) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let task = client
+        .tasks
+        .promote_task(PromoteTaskRequest {
+            id,
+            actor: identity(None),
+        })
+        .await?
+        .into_inner();
+    print_task(ctx, &task)
+}
+
+/// `task archive ID`.
+pub(crate) async fn archive(ctx: &Ctx, id: String) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let task = client
+        .tasks
+        .archive_task(ArchiveTaskRequest {
+            id,
+            actor: identity(None),
+        })
+        .await?
+        .into_inner();
+    print_task(ctx, &task)
+}
+
+/// `task reclaim ID [--grace SECONDS]`.
+pub(crate) async fn reclaim(ctx: &Ctx, id: String, grace_seconds: u32) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let task = client
+        .tasks
+        .reclaim_task(ReclaimTaskRequest {
+            id,
+            actor: identity(None),
+            grace_seconds,
+        })
+        .await?
+        .into_inner();
+    print_task(ctx, &task)
+}
+
+/// `task schedule ID [--delay SECONDS]`.
+pub(crate) async fn schedule(ctx: &Ctx, id: String, delay_seconds: u64) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let task = client
+        .tasks
+        .schedule_task(ScheduleTaskRequest {
+            id,
+            delay_seconds,
+            actor: identity(None),
+        })
+        .await?
+        .into_inner();
+    print_task(ctx, &task)
+}
+
+/// `task block ID --reason R [--kind K]`.
+pub(crate) async fn block(ctx: &Ctx, id: String, reason: String, kind: BlockKind) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let task = client
+        .tasks
+        .block_task(BlockTaskRequest {
+            id,
+            reason,
+            kind: kind.into(),
+            actor: identity(None),
+        })
+        .await?
+        .into_inner();
+    print_task(ctx, &task)
+}

@@ -1,0 +1,77 @@
+//! Exit codes, and the one function that picks one for an error.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | ok |
+//! | 1 | failed: any error not listed below (invalid argument, illegal transition, ...) |
+//! | 2 | usage: bad arguments (clap), a worker verb outside a worker (`KANBAN_TASK` or `KANBAN_CLAIM_TOKEN` unset), a malformed `--addr` |
+//! | 3 | lease lost or fenced: the service refused the claim token (ABORTED); stderr names the reason and the current epoch |
+//! | 4 | not found: the task or board does not exist (NOT_FOUND) |
+//! | 5 | service unavailable: nothing answers at `--addr`, or kanband is starting or draining (UNAVAILABLE) |
+//!
+//! Why these: a worker or a supervisor script must tell "stop, someone else owns this task now"
+//! (3) from "retry later" (5) from "my mistake" (2, 4) without reading the message.
+
+use kanband_gateway::ConnectError;
+use tonic::Code;
+
+use crate::Error;
+
+/// Success.
+pub const OK: u8 = 0;
+/// Any failure without a more specific code.
+pub const FAILED: u8 = 1;
+/// Bad usage; also what clap exits with on a parse error.
+pub const USAGE: u8 = 2;
+/// The claim token was refused (ABORTED): lease expired, revoked, superseded, reset.
+pub const LEASE_LOST: u8 = 3;
+/// The named task or board does not exist (NOT_FOUND).
+pub const NOT_FOUND: u8 = 4;
+/// kanband cannot be reached or is starting or draining (UNAVAILABLE).
+pub const UNAVAILABLE: u8 = 5;
+
+/// The exit-code table as shown at the end of `kanbanctl --help`.
+pub const HELP: &str = "\
+Exit codes:
+  0  ok
+  1  failed (any other error)
+  2  usage (bad arguments; a worker verb without KANBAN_TASK or KANBAN_CLAIM_TOKEN)
+  3  lease lost or fenced (the claim token was refused; stderr names the reason and epoch)
+  4  not found (no such task or board)
+  5  service unavailable (cannot connect, or kanband is starting or draining)";
+
+/// The exit code for an error: the only place errors are mapped to codes.
+pub fn exit_code(err: &Error) -> u8 {
+    match err {
+        Error::Usage(_) | Error::Connect(ConnectError::BadAddress(_)) => USAGE,
+        Error::Connect(ConnectError::Unreachable { .. }) => UNAVAILABLE,
+        Error::Rpc(status) => match status.code() {
+            Code::Aborted => LEASE_LOST,
+            Code::NotFound => NOT_FOUND,
+            Code::Unavailable => UNAVAILABLE,
+            _ => FAILED,
+        },
+        Error::Output(_) => FAILED,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Status;
+
+    use super::*;
+
+    #[test]
+    fn codes() {
+        assert_eq!(exit_code(&Error::usage("x")), USAGE);
+        assert_eq!(
+            exit_code(&Error::Connect(ConnectError::BadAddress("x".into()))),
+            USAGE
+        );
+        assert_eq!(exit_code(&Status::aborted("x").into()), LEASE_LOST);
+        assert_eq!(exit_code(&Status::not_found("x").into()), NOT_FOUND);
+        assert_eq!(exit_code(&Status::unavailable("x").into()), UNAVAILABLE);
+        assert_eq!(exit_code(&Status::invalid_argument("x").into()), FAILED);
+        assert_eq!(exit_code(&Status::failed_precondition("x").into()), FAILED);
+    }
+}

@@ -1,0 +1,624 @@
+//! The real `kanbanctl` binary against a real kanband started in this process
+//! (`kanband_tests::spawn_service`): output shapes, exit codes, the worker flow with a claim
+//! taken by the Rust client, and `watch` following the event stream across a restart.
+
+use std::{process::Stdio, time::Duration};
+
+use kanband_gateway::Client;
+use kanband_proto::pb;
+use kanband_tests::{TestService, spawn_service, spawn_service_in};
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt as _, BufReader, Lines},
+    process::{Child, ChildStdout, Command},
+};
+
+/// How long any one expected line of `watch` output may take.
+const LINE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Environment variables kanbanctl reads; cleared so the caller's shell cannot leak in.
+const KANBAN_ENV: [&str; 8] = [
+    "KANBAN_ADDR",
+    "KANBAN_BOARD",
+    "KANBAN_JSON",
+    "KANBAN_TASK",
+    "KANBAN_CLAIM_TOKEN",
+    "KANBAN_RUN_ID",
+    "KANBAN_EPOCH",
+    "KANBAN_PROFILE",
+];
+
+/// What one run of kanbanctl did.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Stdout parsed as one JSON value.
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
+    }
+
+    /// Asserts the exit code and returns self.
+    #[track_caller]
+    fn expect(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "exit code of {self:?}");
+        self
+    }
+}
+
+/// A kanbanctl command with a clean environment, talking to `addr`.
+fn command(addr: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kanbanctl"));
+    for name in KANBAN_ENV {
+        cmd.env_remove(name);
+    }
+    cmd.env("KANBAN_ADDR", addr).args(args).kill_on_drop(true);
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    cmd
+}
+
+/// Runs kanbanctl to the end.
+async fn kanbanctl_env(addr: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let output = command(addr, args, env)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("kanbanctl runs");
+    Run {
+        code: output.status.code().expect("kanbanctl exited, not killed"),
+        stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
+        stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
+    }
+}
+
+/// Runs kanbanctl without extra environment.
+async fn kanbanctl(addr: &str, args: &[&str]) -> Run {
+    kanbanctl_env(addr, args, &[]).await
+}
+
+/// An address where nothing listens: a port that was just free.
+fn dead_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    let port = listener.local_addr().expect("address").port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Creates a task with kanbanctl and returns its id.
+async fn create(svc: &TestService, args: &[&str]) -> String {
+    let mut all = vec!["task", "create"];
+    all.extend_from_slice(args);
+    let run = kanbanctl(&svc.tcp_addr, &all).await.expect(0);
+    let id = run.stdout.trim().to_owned();
+    assert!(id.starts_with("t_"), "task create prints the id: {run:?}");
+    id
+}
+
+/// The status of a task, as `task show --json` reports it.
+async fn status(svc: &TestService, id: &str) -> String {
+    let run = kanbanctl(&svc.tcp_addr, &["task", "show", id, "--json"])
+        .await
+        .expect(0);
+    run.json()["status"]
+        .as_str()
+        .expect("status is a string")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_create_prints_an_id_and_show_reports_ready() {
+    let svc = spawn_service().await;
+    let id = create(&svc, &["--title", "first task"]).await;
+    let shown = kanbanctl(&svc.tcp_addr, &["task", "show", &id, "--json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(shown["id"], id.as_str());
+    assert_eq!(shown["status"], "ready");
+    assert_eq!(shown["title"], "first task");
+    for list in ["parents", "children", "runs", "comments", "recent_events"] {
+        assert!(shown[list].is_array(), "{list} in {shown}");
+    }
+    assert_eq!(shown["recent_events"][0]["kind"], "created");
+
+    let human = kanbanctl(&svc.tcp_addr, &["task", "show", &id])
+        .await
+        .expect(0);
+    assert!(
+        human
+            .stdout
+            .starts_with(&format!("{id} ready \"first task\"")),
+        "{human:?}"
+    );
+
+    // With --json, create answers with the task itself, `id` included.
+    let created = kanbanctl(
+        &svc.tcp_addr,
+        &["task", "create", "--title", "second", "--json"],
+    )
+    .await
+    .expect(0)
+    .json();
+    assert!(created["id"].as_str().unwrap().starts_with("t_"));
+    assert_eq!(created["status"], "ready");
+    assert_eq!(created["created"], true);
+
+    // A child of an unfinished parent waits in todo; done parents promote it.
+    let child = create(&svc, &["--title", "child", "--parent", &id]).await;
+    assert_eq!(status(&svc, &child).await, "todo");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_outputs_parse() {
+    let svc = spawn_service().await;
+    let addr = svc.tcp_addr.as_str();
+    let board = kanbanctl(
+        addr,
+        &[
+            "board",
+            "create",
+            "ops",
+            "--name",
+            "Operations",
+            "--default-assignee",
+            "p",
+            "--json",
+        ],
+    )
+    .await
+    .expect(0)
+    .json();
+    assert_eq!(board["slug"], "ops");
+    assert_eq!(board["default_assignee"], "p");
+
+    let boards = kanbanctl(addr, &["board", "list", "--json"])
+        .await
+        .expect(0)
+        .json();
+    let slugs: Vec<&str> = boards
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["default", "ops"]);
+    kanbanctl(addr, &["board", "show", "ops", "--json"])
+        .await
+        .expect(0)
+        .json();
+
+    // Tasks on another board, through --board and KANBAN_BOARD.
+    let high = kanbanctl(
+        addr,
+        &[
+            "--board",
+            "ops",
+            "task",
+            "create",
+            "--title",
+            "high",
+            "--priority",
+            "5",
+        ],
+    )
+    .await
+    .expect(0)
+    .stdout
+    .trim()
+    .to_owned();
+    kanbanctl_env(
+        addr,
+        &["create", "--title", "low", "--priority", "-5"],
+        &[("KANBAN_BOARD", "ops")],
+    )
+    .await
+    .expect(0);
+    let listed = kanbanctl(
+        addr,
+        &[
+            "task", "list", "--board", "ops", "--status", "ready", "--json",
+        ],
+    )
+    .await
+    .expect(0)
+    .json();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(listed[0]["id"], high.as_str());
+    let todo = kanbanctl(
+        addr,
+        &["list", "--board", "ops", "--status", "todo", "--json"],
+    )
+    .await
+    .expect(0)
+    .json();
+    assert_eq!(todo, Value::Array(vec![]));
+
+    let stats = kanbanctl(addr, &["stats", "--json"]).await.expect(0).json();
+    assert_eq!(stats["tasks_by_status"]["ready"], 2, "{stats}");
+    let preview = kanbanctl(
+        addr,
+        &[
+            "dispatch",
+            "preview",
+            "--board",
+            "ops",
+            "--profile",
+            "p",
+            "--json",
+        ],
+    )
+    .await
+    .expect(0)
+    .json();
+    assert_eq!(preview[0]["id"], high.as_str(), "{preview}");
+    assert_eq!(preview[0]["would_grant"], true);
+
+    // Operator transitions print the task.
+    let blocked = kanbanctl(
+        addr,
+        &[
+            "task",
+            "block",
+            &high,
+            "--reason",
+            "waiting for a person",
+            "--kind",
+            "needs_input",
+            "--json",
+        ],
+    )
+    .await
+    .expect(0)
+    .json();
+    assert_eq!(blocked["status"], "blocked");
+    assert_eq!(blocked["block_kind"], "needs_input");
+    let unblocked = kanbanctl(addr, &["task", "unblock", &high]).await.expect(0);
+    assert!(unblocked.stdout.contains(" ready "), "{unblocked:?}");
+    let comment = kanbanctl(
+        addr,
+        &[
+            "task",
+            "comment",
+            &high,
+            "--body",
+            "looks fine",
+            "--author",
+            "op",
+            "--json",
+        ],
+    )
+    .await
+    .expect(0)
+    .json();
+    assert_eq!(comment["author"], "op");
+    let archived = kanbanctl(addr, &["task", "archive", &high, "--json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(archived["status"], "archived");
+
+    let reset = kanbanctl(addr, &["board", "reset", "ops", "--json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(reset["tasks_removed"], 2, "{reset}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_things_exit_4() {
+    let svc = spawn_service().await;
+    let run = kanbanctl(&svc.tcp_addr, &["task", "show", "t_00000000deadbeef"])
+        .await
+        .expect(4);
+    assert!(run.stderr.starts_with("kanbanctl: "), "{run:?}");
+    assert!(run.stderr.contains("not found"), "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+    kanbanctl(&svc.tcp_addr, &["board", "show", "nosuchboard"])
+        .await
+        .expect(4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_listening_exits_5() {
+    let run = kanbanctl(&dead_addr(), &["task", "list"]).await.expect(5);
+    assert!(
+        run.stderr.starts_with("kanbanctl: cannot reach kanband"),
+        "{run:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let socket = format!("unix:{}", dir.path().join("none.sock").display());
+    kanbanctl(&socket, &["stats"]).await.expect(5);
+    // The watcher must connect once before it starts retrying.
+    kanbanctl(&dead_addr(), &["watch"]).await.expect(5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_usage_exits_2_before_connecting() {
+    let dead = dead_addr();
+    for args in [
+        &["frobnicate"][..],
+        &["task", "show"],
+        &["task", "list", "--status", "finished"],
+        &["block", "--reason", "x", "--kind", "sideways"],
+        &["complete"],
+    ] {
+        let run = kanbanctl(&dead, args).await;
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+    }
+    kanbanctl("localhost:50051", &["stats"]).await.expect(2);
+
+    // Worker verbs outside a worker: a clear message, not a connection error.
+    for args in [
+        &["show"][..],
+        &["complete", "--summary", "ok"],
+        &["heartbeat"],
+        &["comment", "--body", "hi"],
+        &["request-review"],
+    ] {
+        let run = kanbanctl(&dead, args).await.expect(2);
+        assert!(run.stderr.contains("KANBAN_TASK is not set"), "{run:?}");
+    }
+    let run = kanbanctl_env(
+        &dead,
+        &["complete", "--summary", "ok"],
+        &[("KANBAN_TASK", "t_0000000000000001")],
+    )
+    .await
+    .expect(2);
+    assert!(
+        run.stderr.contains("KANBAN_CLAIM_TOKEN is not set"),
+        "{run:?}"
+    );
+
+    // --help documents the exit codes.
+    let help = kanbanctl(&dead, &["--help"]).await.expect(0);
+    assert!(help.stdout.contains("3  lease lost"), "{help:?}");
+}
+
+/// Opens a session for profile `p` and claims the one claimable task.
+async fn claim(client: &mut Client) -> pb::Grant {
+    let session = client
+        .leases
+        .open_session(pb::OpenSessionRequest {
+            machine_id: "m1".into(),
+            hostname: "test".into(),
+            profiles: vec!["p".into()],
+            capabilities: vec![],
+            slots: 1,
+            ttl_ms: 30_000,
+            review_lane: false,
+        })
+        .await
+        .expect("OpenSession")
+        .into_inner();
+    client
+        .leases
+        .acquire(pb::AcquireRequest {
+            session_id: session.id,
+            wait_ms: 0,
+        })
+        .await
+        .expect("Acquire")
+        .into_inner()
+        .grant
+        .expect("a grant for the ready task")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_flow_heartbeat_complete_then_fenced() {
+    let svc = spawn_service().await;
+    let id = create(&svc, &["--title", "work", "--assignee", "p"]).await;
+    let mut client = svc.tcp.clone();
+    let grant = claim(&mut client).await;
+    assert_eq!(grant.task.as_ref().unwrap().id, id);
+    let epoch = grant.epoch.to_string();
+    // The worker talks over the Unix socket, as a local supervisor's worker would.
+    let env = [
+        ("KANBAN_TASK", id.as_str()),
+        ("KANBAN_CLAIM_TOKEN", grant.claim_token.as_str()),
+        ("KANBAN_RUN_ID", grant.run_id.as_str()),
+        ("KANBAN_EPOCH", epoch.as_str()),
+        ("KANBAN_PROFILE", "p"),
+    ];
+    let addr = svc.unix_addr.as_str();
+
+    let shown = kanbanctl_env(addr, &["show", "--json"], &env)
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(shown["id"], id.as_str());
+    assert_eq!(shown["status"], "running");
+    assert_eq!(shown["claim"]["epoch"], grant.epoch);
+    kanbanctl_env(addr, &["heartbeat", "--note", "halfway"], &env)
+        .await
+        .expect(0);
+    let comment = kanbanctl_env(addr, &["comment", "--body", "found it", "--json"], &env)
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(comment["author"], "p");
+    let done = kanbanctl_env(addr, &["complete", "--summary", "ok"], &env)
+        .await
+        .expect(0);
+    assert!(done.stdout.starts_with(&format!("{id} done ")), "{done:?}");
+    assert_eq!(status(&svc, &id).await, "done");
+    let detail = kanbanctl(&svc.tcp_addr, &["task", "show", &id, "--json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(detail["summary"], "ok");
+    assert_eq!(detail["runs"][0]["outcome"], "completed");
+    assert_eq!(detail["runs"][0]["last_heartbeat_note"], "halfway");
+    assert_eq!(detail["comments"][0]["body"], "found it");
+
+    // The claim ended with its outcome: the same token is refused, exit 3, reason on stderr.
+    let again = kanbanctl_env(addr, &["complete", "--summary", "ok"], &env)
+        .await
+        .expect(3);
+    assert!(
+        again.stderr.starts_with("kanbanctl: lease lost ("),
+        "{again:?}"
+    );
+    assert!(
+        ["expired", "revoked", "superseded", "board_reset", "unknown"]
+            .iter()
+            .any(|reason| again.stderr.contains(&format!("({reason}, current epoch "))),
+        "{again:?}"
+    );
+    kanbanctl_env(addr, &["heartbeat"], &env).await.expect(3);
+}
+
+/// A running `kanbanctl watch --json` and its output lines.
+struct Watcher {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Watcher {
+    fn spawn(addr: &str, args: &[&str]) -> Watcher {
+        let mut all = vec!["watch", "--json"];
+        all.extend_from_slice(args);
+        let mut child = command(addr, &all, &[])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("kanbanctl watch starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        Watcher {
+            child,
+            lines: BufReader::new(stdout).lines(),
+        }
+    }
+
+    /// The next event printed.
+    async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(LINE_TIMEOUT, self.lines.next_line())
+            .await
+            .expect("watch prints an event in time")
+            .expect("read stdout")
+            .expect("watch still running");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    /// Events until (and including) the `created` event of `task`.
+    async fn until_created(&mut self, task: &str) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            let event = self.next().await;
+            let found = event["kind"] == "created" && event["task_id"] == task;
+            seen.push(event);
+            if found {
+                return seen;
+            }
+        }
+    }
+}
+
+/// The ids of every event of the default board, as the service lists them.
+async fn listed_event_ids(client: &mut Client) -> Vec<u64> {
+    let mut ids = Vec::new();
+    let mut after_id = 0;
+    loop {
+        let page = client
+            .tasks
+            .list_events(pb::ListEventsRequest {
+                board: "default".into(),
+                task_id: String::new(),
+                after_id,
+                page_size: 1000,
+            })
+            .await
+            .expect("ListEvents")
+            .into_inner();
+        if page.events.is_empty() {
+            return ids;
+        }
+        ids.extend(page.events.iter().map(|e| e.id));
+        after_id = page.next_after_id;
+    }
+}
+
+fn ids(events: &[Value]) -> Vec<u64> {
+    events.iter().map(|e| e["id"].as_u64().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_json_prints_events_and_ctrl_c_exits_0() {
+    let svc = spawn_service().await;
+    let first = create(&svc, &["--title", "one"]).await;
+    let mut watcher = Watcher::spawn(&svc.tcp_addr, &[]);
+    let mut seen = watcher.until_created(&first).await;
+    let second = create(&svc, &["--title", "two"]).await;
+    seen.extend(watcher.until_created(&second).await);
+    for event in &seen {
+        assert!(
+            event["kind"].is_string() && event["created_at"].is_string(),
+            "{event}"
+        );
+        assert_eq!(event["board"], "default");
+    }
+    let mut client = svc.tcp.clone();
+    let printed = ids(&seen);
+    let listed = listed_event_ids(&mut client).await;
+    assert_eq!(
+        printed,
+        listed[..printed.len()],
+        "every event, in order, once"
+    );
+
+    // Filters, and a resume point.
+    let mut only_second = Watcher::spawn(
+        &svc.tcp_addr,
+        &["--task", &second, "--kind", "created", "--after", "0"],
+    );
+    let event = only_second.next().await;
+    assert_eq!(event["task_id"], second.as_str());
+    only_second.child.kill().await.expect("kill the watcher");
+
+    // Ctrl-C ends a watch cleanly.
+    let pid = watcher.child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let exit = tokio::time::timeout(LINE_TIMEOUT, watcher.child.wait())
+        .await
+        .expect("watch ends on SIGINT")
+        .expect("wait");
+    assert_eq!(exit.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_resumes_across_a_restart_without_gap_or_duplicate() {
+    let svc = spawn_service().await;
+    // The Unix socket keeps its path across a restart on the same data directory.
+    let addr = svc.unix_addr.clone();
+    let before = create(&svc, &["--title", "before"]).await;
+    let mut watcher = Watcher::spawn(&addr, &[]);
+    let mut seen = watcher.until_created(&before).await;
+
+    let dir = svc.stop().await;
+    let svc = spawn_service_in(dir).await;
+    assert_eq!(svc.unix_addr, addr);
+    let after = create(&svc, &["--title", "after"]).await;
+    seen.extend(watcher.until_created(&after).await);
+
+    let printed = ids(&seen);
+    let mut client = svc.tcp.clone();
+    let listed = listed_event_ids(&mut client).await;
+    let upto = listed
+        .iter()
+        .position(|&id| id == *printed.last().unwrap())
+        .expect("the last printed event is listed");
+    assert_eq!(printed, listed[..=upto], "no gap, no duplicate");
+    watcher.child.kill().await.expect("kill the watcher");
+}
