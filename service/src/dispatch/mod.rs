@@ -8,7 +8,13 @@
 
 pub mod rules;
 
-use std::{collections::VecDeque, sync::Mutex};
+use std::{
+    collections::VecDeque,
+    sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use tokio::sync::oneshot;
 
@@ -39,6 +45,8 @@ struct Waiter {
 #[derive(Debug, Default)]
 pub struct Dispatcher {
     queue: Mutex<VecDeque<Waiter>>,
+    /// Waiters taken out of the queue by the pass in progress.
+    in_pass: AtomicUsize,
     closed: Mutex<bool>,
 }
 
@@ -62,9 +70,11 @@ impl Dispatcher {
         Ok(rx)
     }
 
-    /// Pollers waiting now.
+    /// Pollers waiting now (a poller whose wait has passed is not counted, even before the
+    /// next pass drops it).
     pub fn waiting(&self) -> usize {
-        self.queue.lock().expect("dispatcher lock").len()
+        let queued = self.queue.lock().expect("dispatcher lock");
+        queued.iter().filter(|w| !w.reply.is_closed()).count() + self.in_pass.load(Ordering::SeqCst)
     }
 
     /// Answers every waiter with UNAVAILABLE and accepts no more (shutdown).
@@ -97,8 +107,11 @@ impl Dispatcher {
         if waiters.is_empty() {
             return;
         }
+        self.in_pass.store(waiters.len(), Ordering::SeqCst);
         let sessions = waiters.iter().map(|w| w.session_id.clone()).collect();
-        let answers = match store.grant_pass(sessions).await {
+        let answers = store.grant_pass(sessions).await;
+        self.in_pass.store(0, Ordering::SeqCst);
+        let answers = match answers {
             Ok(answers) => answers,
             Err(err) => {
                 // The pass failed as a whole (e.g. the disk is full): every waiter hears why.

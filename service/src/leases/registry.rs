@@ -118,6 +118,9 @@ pub enum Effect {
     Wake(String, i64),
     /// A task cools down until a time (Unix ms).
     Cooldown(String, i64),
+    /// Something changed that may make work claimable: wake the dispatcher. Every write says
+    /// so except a dispatcher pass, which only takes work (else it would wake itself forever).
+    Poke,
 }
 
 /// What the server pushes on a session's keep-alive stream.
@@ -224,6 +227,7 @@ impl Registry {
     /// connection thread right after the commit.
     pub fn apply(&self, effects: Vec<Effect>) {
         let now = Instant::now();
+        let mut poke = false;
         let mut state = self.lock();
         for effect in effects {
             match effect {
@@ -345,10 +349,13 @@ impl Registry {
                     self.timers
                         .arm(Deadline::Cooldown { task_id }, instant_at(until_ms));
                 }
+                Effect::Poke => poke = true,
             }
         }
         drop(state);
-        self.work.notify_one();
+        if poke {
+            self.work.notify_one();
+        }
     }
 
     /// Renews a session and every live claim it holds; returns the renewed tokens.

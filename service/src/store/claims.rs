@@ -728,7 +728,7 @@ impl Store {
     /// grants made earlier in the same pass. A session that is not open gets its own error.
     pub async fn grant_pass(&self, waiters: Vec<String>) -> Result<Vec<Result<Option<Grant>>>> {
         let registry = self.registry.clone();
-        self.write(move |tx, fx| {
+        self.write_quietly(move |tx, fx| {
             let mut load = registry.load();
             let mut granted: HashMap<String, u32> = HashMap::new();
             let mut exhausted: HashSet<String> = HashSet::new();

@@ -171,8 +171,23 @@ impl Store {
     /// Runs `op` as one write: inside its own savepoint of the next group commit (see
     /// [`batch`]). After the commit, on the connection thread and before any other transaction,
     /// the effects it collected are applied to the lease registry, so the registry changes in
-    /// exactly the database's commit order. Returns only once the write is committed.
+    /// exactly the database's commit order, and the dispatcher is woken. Returns only once the
+    /// write is committed.
     async fn write<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Vec<Effect>) -> Result<T> + Send + 'static,
+    {
+        self.write_quietly(move |conn, fx| {
+            let out = op(conn, fx)?;
+            fx.push(Effect::Poke);
+            Ok(out)
+        })
+        .await
+    }
+
+    /// [`Store::write`] without waking the dispatcher: for the dispatcher's own passes.
+    async fn write_quietly<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &mut Vec<Effect>) -> Result<T> + Send + 'static,
