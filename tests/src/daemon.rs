@@ -23,22 +23,31 @@ use tokio::{
 /// How long start-up, exit and helper processes may take; generous for a loaded CI machine.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
-/// The `kanband` binary built by this workspace.
-pub fn kanband_bin() -> PathBuf {
+/// The directory of this workspace's binaries: `target/<profile>`.
+pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("path of the test executable");
-    // target/<profile>/deps/process-<hash> -> target/<profile>/kanband
-    let bin = exe
-        .parent()
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>
+    exe.parent()
         .and_then(Path::parent)
         .expect("test executable lives in target/<profile>/deps")
-        .join("kanband");
+        .to_owned()
+}
+
+/// A binary of this workspace (`kanband`, `kanband-gateway`, `kanbanctl`).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let bin = bin_dir().join(name);
     assert!(
         bin.is_file(),
-        "{} does not exist: run the tests with `scripts/test`, which builds it first, or run \
-         `cargo build -p kanband` (with the same profile) before `cargo test`",
+        "{} does not exist: run the tests with `scripts/test`, which builds every binary first, \
+         or run `cargo build --workspace --bins` (with the same profile) before `cargo test`",
         bin.display()
     );
     bin
+}
+
+/// The `kanband` binary built by this workspace.
+pub fn kanband_bin() -> PathBuf {
+    workspace_bin("kanband")
 }
 
 /// A `kanband` command with a clean environment for its configuration variables.
@@ -178,4 +187,74 @@ pub fn data_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let data = dir.path().join("data");
     (dir, data)
+}
+
+/// A running `kanband-gateway` supervisor. Dropping it kills the process.
+#[derive(Debug)]
+pub struct Gateway {
+    /// The process.
+    pub child: Child,
+    /// The session id from its ready line.
+    pub session: String,
+    /// Everything it wrote to stderr so far.
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Gateway {
+    /// Starts a supervisor for `profile` against `addr` with a worker `command`, slots and
+    /// extra arguments; the workspace binaries are on the workers' PATH. Waits for its ready
+    /// line.
+    pub async fn start(
+        addr: &str,
+        profile: &str,
+        command: &str,
+        workspaces: &Path,
+        extra: &[&str],
+    ) -> Gateway {
+        let path = format!(
+            "{}:{}",
+            bin_dir().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut child = Command::new(workspace_bin("kanband-gateway"))
+            .args(["--addr", addr, "--profile", profile, "--command", command])
+            .arg("--workspaces")
+            .arg(workspaces)
+            .args(extra)
+            .env("PATH", path)
+            .env("KANBAND_GATEWAY_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn kanband-gateway");
+        let stderr = collect(child.stderr.take().expect("stderr"));
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        let read = timeout(PATIENCE, stdout.read_line(&mut line)).await;
+        assert!(
+            matches!(read, Ok(Ok(n)) if n > 0),
+            "kanband-gateway printed no ready line within {PATIENCE:?}; stderr:\n{}",
+            stderr.lock().expect("buffer")
+        );
+        collect(stdout);
+        let session = line
+            .split_whitespace()
+            .find(|word| word.starts_with("s_"))
+            .unwrap_or_else(|| panic!("no session in ready line {line:?}"))
+            .to_owned();
+        Gateway {
+            child,
+            session,
+            stderr,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child
+            .id()
+            .expect("kanband-gateway has not been reaped yet")
+    }
 }
