@@ -87,6 +87,10 @@ pub enum Command {
     Watch(WatchArgs),
     /// Counts and latencies of the running service.
     Stats,
+    /// Verify the service's invariants on the live service (exit 1 if any is broken): no task
+    /// running without a live claim, no two live claims on a task, epochs only grow, every
+    /// ended run has one outcome, the event log has no gaps, memory agrees with the database.
+    Check,
     /// What the dispatcher would do.
     #[command(subcommand)]
     Dispatch(DispatchCommand),

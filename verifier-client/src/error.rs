@@ -31,6 +31,9 @@ pub enum Error {
     /// The service refused or failed a call (boxed: a `Status` is large).
     #[error("{}", describe(.0))]
     Rpc(Box<Status>),
+    /// `check` found broken invariants (they were printed).
+    #[error("{0} invariant violation(s) found")]
+    Violations(usize),
     /// Writing the output failed.
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),

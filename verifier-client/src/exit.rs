@@ -51,7 +51,7 @@ pub fn exit_code(err: &Error) -> u8 {
             Code::Unavailable => UNAVAILABLE,
             _ => FAILED,
         },
-        Error::Output(_) => FAILED,
+        Error::Output(_) | Error::Violations(_) => FAILED,
     }
 }
 

@@ -622,3 +622,18 @@ async fn watch_resumes_across_a_restart_without_gap_or_duplicate() {
     assert_eq!(printed, listed[..=upto], "no gap, no duplicate");
     watcher.child.kill().await.expect("kill the watcher");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_the_invariants() {
+    let svc = spawn_service().await;
+    create(&svc, &["--title", "checked"]).await;
+    let run = kanbanctl(&svc.tcp_addr, &["check"]).await.expect(0);
+    assert!(run.stdout.starts_with("ok: 1 tasks"), "{run:?}");
+    let report = kanbanctl(&svc.unix_addr, &["--json", "check"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["violations"].as_array().map(Vec::len), Some(0));
+    assert!(report["events"].as_u64().unwrap() >= 1);
+}

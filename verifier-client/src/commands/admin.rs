@@ -1,9 +1,10 @@
-//! `stats` and `dispatch preview`: read-only questions about the running service.
+//! `stats`, `check` and `dispatch preview`: read-only questions about the running service.
 
-use kanband_proto::pb::{DispatchPreviewRequest, StatsRequest};
+use kanband_proto::pb::{CheckInvariantsRequest, DispatchPreviewRequest, StatsRequest};
+use serde_json::json;
 
 use super::Ctx;
-use crate::{Result, cli::PreviewArgs, render};
+use crate::{Error, Result, cli::PreviewArgs, render};
 
 /// `stats`.
 pub(crate) async fn stats(ctx: &Ctx) -> Result<()> {
@@ -12,6 +13,44 @@ pub(crate) async fn stats(ctx: &Ctx) -> Result<()> {
     ctx.out
         .print(&render::stats_text(&stats), &render::stats(&stats))?;
     Ok(())
+}
+
+/// `check`: the invariant report; broken invariants make the command fail (exit 1).
+pub(crate) async fn check(ctx: &Ctx) -> Result<()> {
+    let mut client = ctx.connect().await?;
+    let report = client
+        .admin
+        .check_invariants(CheckInvariantsRequest {})
+        .await?
+        .into_inner();
+    let violations: Vec<_> = report
+        .violations
+        .iter()
+        .map(|v| json!({"invariant": v.invariant, "detail": v.detail}))
+        .collect();
+    let mut text = format!(
+        "{}: {} tasks, {} claims, {} events checked\n",
+        if report.ok { "ok" } else { "BROKEN" },
+        report.tasks,
+        report.claims,
+        report.events
+    );
+    for v in &report.violations {
+        text.push_str(&format!("  {}: {}\n", v.invariant, v.detail));
+    }
+    let value = json!({
+        "ok": report.ok,
+        "tasks": report.tasks,
+        "claims": report.claims,
+        "events": report.events,
+        "violations": violations,
+    });
+    ctx.out.print(&text, &value)?;
+    if report.ok {
+        Ok(())
+    } else {
+        Err(Error::Violations(report.violations.len()))
+    }
 }
 
 /// `dispatch preview`: candidates in dispatch order, `*` on the one that would be granted.

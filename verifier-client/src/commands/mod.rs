@@ -4,7 +4,7 @@
 //! - `task`: task commands (also the orchestrating worker's `create`, `link`, `unblock`,
 //!   `list`).
 //! - `board`: board commands.
-//! - `admin`: `stats` and `dispatch preview`.
+//! - `admin`: `stats`, `check` and `dispatch preview`.
 //! - `watch`: following the event stream across reconnects.
 //!
 //! Every command checks its own arguments and environment before it connects, so a usage
@@ -104,6 +104,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         },
         Command::Watch(args) => watch::watch(&ctx, args).await,
         Command::Stats => admin::stats(&ctx).await,
+        Command::Check => admin::check(&ctx).await,
         Command::Dispatch(DispatchCommand::Preview(args)) => admin::preview(&ctx, args).await,
     }
 }
