@@ -18,9 +18,10 @@ use crate::{
     domain::ids,
     error::{Error, Result},
     leases::{
-        registry::{Deadline, LeaseSettings, Registry, RenewRefused},
+        registry::{Deadline, Registry, RenewRefused},
         rules::{LeaseLost, RevokeCause, WAIT_MAX_MS},
     },
+    settings::Settings,
     store::{
         OpenError, Store,
         claims::{self, Grant, TOKEN},
@@ -39,6 +40,8 @@ pub struct App {
     pub registry: Arc<Registry>,
     /// Waiting pollers.
     pub dispatcher: Dispatcher,
+    /// How long a stream may leave its buffer full before it is cut off.
+    pub watcher_stall: Duration,
     /// Open watch and delivery streams, for their cap.
     pub watchers: AtomicUsize,
     draining: AtomicBool,
@@ -47,7 +50,8 @@ pub struct App {
 
 impl App {
     /// Opens the store in `data_dir` and restores every live lease and recorded deadline.
-    pub async fn open(data_dir: &Path, settings: LeaseSettings) -> Result<App, OpenError> {
+    pub async fn open(data_dir: &Path, settings: Settings) -> Result<App, OpenError> {
+        let watcher_stall = settings.watcher_stall;
         let registry = Arc::new(Registry::new(settings));
         let store = Store::open(data_dir, registry.clone()).await?;
         let setup = |what: &str, err: Error| OpenError::Setup {
@@ -81,6 +85,7 @@ impl App {
             store,
             registry,
             dispatcher: Dispatcher::default(),
+            watcher_stall,
             watchers: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             stopping,

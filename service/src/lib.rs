@@ -18,7 +18,9 @@ pub mod domain;
 pub mod error;
 pub mod leases;
 pub mod server;
+pub mod settings;
 pub mod store;
 pub mod timers;
 
 pub use server::{DEFAULT_LISTEN, Kanband, Listeners, Running, SOCKET_FILE};
+pub use settings::Settings;

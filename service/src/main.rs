@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use kanband::{DEFAULT_LISTEN, Kanband, Listeners, SOCKET_FILE, leases::registry::LeaseSettings};
+use kanband::{DEFAULT_LISTEN, Kanband, Listeners, SOCKET_FILE, Settings};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// kanband: the coordination service for a multi-agent kanban board.
@@ -82,10 +82,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(dir) => dir,
         None => default_data_dir()?,
     };
-    let settings = LeaseSettings {
+    let settings = Settings {
         stale_progress: (args.stale_progress_seconds > 0)
             .then(|| Duration::from_secs(args.stale_progress_seconds)),
         profile_caps: args.profile_caps.into_iter().collect(),
+        ..Settings::default()
     };
     let kanband = Kanband::open(&data_dir, settings).await?;
 

@@ -34,7 +34,7 @@ use crate::{
     },
     app::App,
     domain::limits,
-    leases::registry::LeaseSettings,
+    settings::Settings,
     store::OpenError,
 };
 
@@ -105,7 +105,7 @@ pub struct Kanband {
 impl Kanband {
     /// Takes ownership of `data_dir`: lock, open and migrate the database, restore leases and
     /// arm every recorded deadline.
-    pub async fn open(data_dir: &Path, settings: LeaseSettings) -> Result<Kanband, OpenError> {
+    pub async fn open(data_dir: &Path, settings: Settings) -> Result<Kanband, OpenError> {
         let app = Arc::new(App::open(data_dir, settings).await?);
         Ok(Kanband {
             app,

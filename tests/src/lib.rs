@@ -6,7 +6,7 @@ pub mod daemon;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Once};
 
-use kanband::{Kanband, Listeners, Running, SOCKET_FILE, leases::registry::LeaseSettings};
+use kanband::{Kanband, Listeners, Running, SOCKET_FILE, Settings};
 use kanband_gateway::Client;
 use tempfile::TempDir;
 
@@ -47,9 +47,14 @@ pub async fn spawn_service() -> TestService {
 
 /// Starts kanband on an existing temporary directory (for restart tests).
 pub async fn spawn_service_in(dir: TempDir) -> TestService {
+    spawn_service_with(dir, Settings::default()).await
+}
+
+/// Starts kanband on an existing temporary directory with non-default settings.
+pub async fn spawn_service_with(dir: TempDir, settings: Settings) -> TestService {
     init_logging();
     let data_dir = dir.path().join("data");
-    let kanband = Kanband::open(&data_dir, LeaseSettings::default())
+    let kanband = Kanband::open(&data_dir, settings)
         .await
         .expect("kanband opens its data directory");
     let mut listeners = Listeners::default();

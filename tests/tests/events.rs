@@ -249,3 +249,83 @@ async fn notifications_survive_a_service_restart() {
         .into_inner();
     assert!(left.subscriptions.is_empty());
 }
+
+#[tokio::test]
+async fn a_watcher_that_stops_reading_is_cut_off_and_can_resume() {
+    let settings = kanband::Settings {
+        watcher_stall: Duration::from_millis(300),
+        ..kanband::Settings::default()
+    };
+    let service = kanband_tests::spawn_service_with(tempfile::tempdir().unwrap(), settings).await;
+    let mut client = service.unix.clone();
+    // Enough events (with long titles) to fill the stream's buffer and HTTP/2 windows.
+    let title = "x".repeat(400);
+    let creates: Vec<_> = (0..40)
+        .map(|_| {
+            let mut client = client.clone();
+            let title = title.clone();
+            tokio::spawn(async move {
+                for _ in 0..100 {
+                    create(&mut client, &title).await;
+                }
+            })
+        })
+        .collect();
+    for handle in creates {
+        handle.await.unwrap();
+    }
+    // A watcher with small HTTP/2 windows, so the server's buffer fills while it does not read.
+    let channel = tonic::transport::Endpoint::from_shared(service.tcp_addr.clone())
+        .unwrap()
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(65_535)
+        .connect()
+        .await
+        .unwrap();
+    let mut stream = pb::events_client::EventsClient::new(channel)
+        .watch(pb::WatchRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    // Not reading: the server's buffer fills and, after the stall limit, it gives up.
+    let stall_end = tokio::time::Instant::now() + Duration::from_secs(2);
+    tokio::time::sleep_until(stall_end).await;
+
+    let mut last = 0;
+    let status = loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+            Ok(Some(Ok(event))) => {
+                assert_eq!(event.id, last + 1, "no gap before the cut");
+                last = event.id;
+            }
+            Ok(Some(Err(status))) => break status,
+            Ok(None) => panic!("the stream ended without a status after event {last}"),
+            Err(_) => panic!("the stream was not cut off (stuck after event {last})"),
+        }
+    };
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains(&format!("resume after event id {last}")),
+        "{}",
+        status.message()
+    );
+    assert!(
+        last < 4_000,
+        "the cut came before the end of the log ({last})"
+    );
+
+    // Resuming from the last id delivers the rest, once and in order.
+    let mut resumed = client
+        .events
+        .watch(pb::WatchRequest {
+            after_id: last,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let next = next(&mut resumed).await;
+    assert_eq!(next.id, last + 1);
+}

@@ -15,7 +15,7 @@ use super::convert::{self, task_id};
 use crate::{
     app::App,
     domain::{
-        limits::{self, WATCHER_STALL, WATCHERS_MAX},
+        limits::{self, WATCHERS_MAX},
         validate,
     },
     error::{Error, Result},
@@ -63,20 +63,21 @@ impl Drop for WatcherSlot {
 
 type Out = mpsc::Sender<Result<pb::Event, Status>>;
 
-/// Sends `item` unless the client stops reading for [`WATCHER_STALL`]; `Err(true)` means the
-/// watcher was cut off for it, `Err(false)` that the client went away.
+/// Sends `item` unless the client stops reading for `stall`; `Err(true)` means the watcher was
+/// cut off for it, `Err(false)` that the client went away.
 pub(crate) async fn send_or_cut<T>(
+    stall: Duration,
     out: &mpsc::Sender<Result<T, Status>>,
     item: T,
     last_id: i64,
 ) -> Result<(), bool> {
-    match tokio::time::timeout(WATCHER_STALL, out.send(Ok(item))).await {
+    match tokio::time::timeout(stall, out.send(Ok(item))).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(false),
         Err(_) => {
             let status = Status::resource_exhausted(format!(
                 "this stream fell behind (nothing read for {} s); resume after event id {last_id}",
-                WATCHER_STALL.as_secs()
+                stall.as_secs_f64()
             ));
             // Delivered once the client reads what is buffered, or dropped if it leaves.
             tokio::select! {
@@ -111,7 +112,10 @@ async fn watch(app: Arc<App>, _slot: WatcherSlot, filter: WatchFilter, mut curso
         let full = page.len() == WATCH_BUFFER;
         for event in page {
             let id = event.id;
-            if send_or_cut(&out, event.into(), cursor).await.is_err() {
+            if send_or_cut(app.watcher_stall, &out, event.into(), cursor)
+                .await
+                .is_err()
+            {
                 return;
             }
             cursor = id;

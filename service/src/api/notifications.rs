@@ -87,7 +87,10 @@ async fn deliver(app: Arc<App>, _slot: WatcherSlot, profiles: Vec<String>, out: 
                 subscription: Some(subscription_to_pb(subscription)),
                 event: Some(event.into()),
             };
-            if send_or_cut(&out, item, sent).await.is_err() {
+            if send_or_cut(app.watcher_stall, &out, item, sent)
+                .await
+                .is_err()
+            {
                 return;
             }
             sent = id;

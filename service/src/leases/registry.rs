@@ -21,7 +21,7 @@ use tokio::{
 };
 
 use super::rules::{ClaimState, RevokeCause};
-use crate::{dispatch::rules::Load, timers::Timers};
+use crate::{dispatch::rules::Load, settings::Settings, timers::Timers};
 
 /// A deadline the service acts on when it passes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -173,15 +173,6 @@ struct State {
     load: Load,
 }
 
-/// Settings of the lease machinery.
-#[derive(Debug, Clone, Default)]
-pub struct LeaseSettings {
-    /// Revoke a claim whose holder sent no progress heartbeat for this long; `None` disables.
-    pub stale_progress: Option<Duration>,
-    /// Running caps per profile.
-    pub profile_caps: HashMap<String, u32>,
-}
-
 /// Why a renewal was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RenewRefused {
@@ -199,7 +190,7 @@ pub struct Registry {
     pub timers: Timers<Deadline>,
     work: Notify,
     lag_us: Mutex<VecDeque<u64>>,
-    settings: LeaseSettings,
+    settings: Settings,
     latest_event: watch::Sender<i64>,
 }
 
@@ -208,7 +199,7 @@ const LAG_SAMPLES: usize = 100_000;
 
 impl Registry {
     /// An empty registry.
-    pub fn new(settings: LeaseSettings) -> Self {
+    pub fn new(settings: Settings) -> Self {
         Registry {
             state: Mutex::default(),
             timers: Timers::default(),
