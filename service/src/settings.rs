@@ -1,0 +1,27 @@
+//! The service's tunable settings (the `kanband` binary fills them from its flags).
+
+use std::{collections::HashMap, time::Duration};
+
+use crate::domain::limits;
+
+/// Settings of a running service.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Revoke a claim whose holder sent no progress heartbeat for this long; `None` disables.
+    pub stale_progress: Option<Duration>,
+    /// Running caps per profile.
+    pub profile_caps: HashMap<String, u32>,
+    /// How long a watch or delivery stream may leave its buffer full (its client not reading)
+    /// before it is cut off with RESOURCE_EXHAUSTED.
+    pub watcher_stall: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            stale_progress: None,
+            profile_caps: HashMap::new(),
+            watcher_stall: limits::WATCHER_STALL,
+        }
+    }
+}
