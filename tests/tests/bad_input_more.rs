@@ -407,7 +407,7 @@ async fn snapshot(client: &mut Client, fx: &Fixture) -> Snapshot {
         details.push((detail.runs, detail.comments));
     }
     let mut subscriptions = Vec::new();
-    for owner in [NOTIFIER, ""] {
+    for owner in [NOTIFIER] {
         subscriptions.extend(
             client
                 .notifications
@@ -1156,7 +1156,21 @@ fn cases(fx: &Fixture) -> Vec<Case> {
                 owner_profile: "p".repeat(65),
             }),
         ),
+        invalid(
+            "ListSubscriptions without an owner",
+            "owner_profile",
+            ListSubscriptions(pb::ListSubscriptionsRequest {
+                owner_profile: String::new(),
+            }),
+        ),
         // Notifications.Deliver
+        invalid(
+            "Deliver with an empty profile name",
+            "profiles",
+            Deliver(pb::DeliverRequest {
+                profiles: vec![String::new()],
+            }),
+        ),
         invalid(
             "Deliver without profiles",
             "profiles",
@@ -1219,6 +1233,27 @@ fn cases(fx: &Fixture) -> Vec<Case> {
             }),
         ),
         // Admin.DispatchPreview
+        invalid(
+            "DispatchPreview describing a session without profiles",
+            "profiles",
+            DispatchPreview(preview()),
+        ),
+        invalid(
+            "DispatchPreview with an empty profile name",
+            "profiles",
+            DispatchPreview(pb::DispatchPreviewRequest {
+                profiles: vec![String::new()],
+                ..preview()
+            }),
+        ),
+        invalid(
+            "DispatchPreview with 65 profiles",
+            "profiles",
+            DispatchPreview(pb::DispatchPreviewRequest {
+                profiles: many(65, "p"),
+                ..preview()
+            }),
+        ),
         invalid(
             "DispatchPreview with profile \"a b\"",
             "profiles",

@@ -34,9 +34,7 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::DispatchPreviewResponse>, Status> {
         let req = request.into_inner();
         let session = if req.session_id.is_empty() {
-            for profile in &req.profiles {
-                validate::profile("profiles", profile)?;
-            }
+            validate::profiles("profiles", &req.profiles)?;
             validate::text("machine_id", &req.machine_id, limits::NAME_MAX)?;
             SessionView {
                 profiles: req.profiles,

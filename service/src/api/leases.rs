@@ -67,22 +67,7 @@ fn cause_to_pb(cause: RevokeCause) -> pb::RevokeCause {
 fn new_session(req: pb::OpenSessionRequest) -> Result<SessionRecord, Error> {
     validate::required_text("machine_id", &req.machine_id, limits::NAME_MAX)?;
     validate::text("hostname", &req.hostname, limits::OPTION_MAX)?;
-    if req.profiles.is_empty() {
-        return Err(Error::invalid(
-            "profiles",
-            "a session must declare at least one profile it runs",
-        ));
-    }
-    validate::list_len("profiles", &req.profiles)?;
-    for profile in &req.profiles {
-        if profile.is_empty() {
-            return Err(Error::invalid(
-                "profiles",
-                "an empty profile name is not a profile",
-            ));
-        }
-        validate::profile("profiles", profile)?;
-    }
+    validate::profiles("profiles", &req.profiles)?;
     if !(1..=rules::SLOTS_MAX).contains(&req.slots) {
         return Err(Error::invalid(
             "slots",

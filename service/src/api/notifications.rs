@@ -169,7 +169,7 @@ impl Notifications for NotificationsService {
         request: Request<pb::ListSubscriptionsRequest>,
     ) -> Result<Response<pb::ListSubscriptionsResponse>, Status> {
         let owner = request.into_inner().owner_profile;
-        validate::profile("owner_profile", &owner)?;
+        validate::profiles("owner_profile", std::slice::from_ref(&owner))?;
         let list = self.app.store.subscriptions(owner).await?;
         Ok(Response::new(pb::ListSubscriptionsResponse {
             subscriptions: list.into_iter().map(subscription_to_pb).collect(),
@@ -183,17 +183,7 @@ impl Notifications for NotificationsService {
         request: Request<pb::DeliverRequest>,
     ) -> Result<Response<Self::DeliverStream>, Status> {
         let profiles = request.into_inner().profiles;
-        if profiles.is_empty() {
-            return Err(Error::invalid(
-                "profiles",
-                "name at least one profile whose subscriptions to deliver",
-            )
-            .into());
-        }
-        validate::list_len("profiles", &profiles)?;
-        for profile in &profiles {
-            validate::profile("profiles", profile)?;
-        }
+        validate::profiles("profiles", &profiles)?;
         let slot = WatcherSlot::take(&self.app)?;
         let (out, rx) = mpsc::channel(DELIVERY_PAGE as usize);
         tokio::spawn(deliver(self.app.clone(), slot, profiles, out));

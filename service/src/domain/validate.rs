@@ -39,6 +39,24 @@ pub fn profile(field: &'static str, value: &str) -> Result<(), Error> {
     }
 }
 
+/// Checks a list of profiles a session runs or a notifier serves: 1 to 64 names, none empty.
+pub fn profiles(field: &'static str, list: &[String]) -> Result<(), Error> {
+    if list.is_empty() {
+        return Err(Error::invalid(field, "name at least one profile"));
+    }
+    list_len(field, list)?;
+    for name in list {
+        if name.is_empty() {
+            return Err(Error::invalid(
+                field,
+                "an empty profile name is not a profile",
+            ));
+        }
+        profile(field, name)?;
+    }
+    Ok(())
+}
+
 /// Checks a capability name: `^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`.
 pub fn capability(field: &'static str, value: &str) -> Result<(), Error> {
     if is_token(value, b"._:-") {
