@@ -550,10 +550,20 @@ pub(super) fn request_cancel_in(
     Ok(())
 }
 
-/// Ready (and review) tasks with what the dispatch rules need, in dispatch order.
+/// The statuses a session claims from: ready, and review for the review lane.
+fn lanes(review_lane: bool) -> &'static [Status] {
+    if review_lane {
+        &[Status::Ready, Status::Review]
+    } else {
+        &[Status::Ready]
+    }
+}
+
+/// One lane's tasks (`status` ready or review) with what the dispatch rules need, in dispatch
+/// order. Served by the `tasks_dispatch` index, so a page costs about as many rows as it holds.
 pub(super) fn candidates(
     conn: &Connection,
-    review_lane: bool,
+    lane: Status,
     profiles: Option<&[String]>,
     board: Option<&str>,
     limit: u32,
@@ -565,7 +575,7 @@ pub(super) fn candidates(
                                   WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived')),
                       t.cooldown_until, t.required_capabilities, t.target_machine
                FROM tasks t JOIN boards b ON b.slug = t.board
-               WHERE t.status IN ('ready', CASE WHEN ?1 THEN 'review' END) AND NOT b.archived
+               WHERE t.status = ?1 AND NOT b.archived
                  AND (?2 IS NULL
                       OR t.assignee IN (SELECT value FROM json_each(?2))
                       OR (t.assignee = '' AND b.default_assignee IN (SELECT value FROM json_each(?2))))
@@ -576,14 +586,14 @@ pub(super) fn candidates(
     let views = conn
         .prepare_cached(sql)?
         .query_map(
-            params![review_lane, profiles, board, limit, offset],
+            params![lane.as_str(), profiles, board, limit, offset],
             |row| {
                 let status: String = row.get(2)?;
                 let caps: String = row.get(10)?;
                 Ok(TaskView {
                     id: row.get(0)?,
                     board: row.get(1)?,
-                    status: Status::parse(&status).unwrap_or(Status::Ready),
+                    status: Status::parse(&status).unwrap_or(lane),
                     priority: row.get(3)?,
                     created_at: row.get(4)?,
                     assignee: row.get(5)?,
@@ -702,24 +712,36 @@ fn first_claimable(
     load: &Load,
     now: i64,
 ) -> Result<Option<TaskView>> {
-    let mut offset = 0;
-    loop {
-        let page = candidates(
-            conn,
-            session.review_lane,
-            Some(&session.profiles),
-            None,
-            CANDIDATE_PAGE,
-            offset,
-        )?;
-        if let Some(task) = dispatch::choose(&page, view, load, now) {
-            return Ok(Some(task.clone()));
+    let mut best: Option<TaskView> = None;
+    for &lane in lanes(session.review_lane) {
+        let mut offset = 0;
+        let found = loop {
+            let page = candidates(
+                conn,
+                lane,
+                Some(&session.profiles),
+                None,
+                CANDIDATE_PAGE,
+                offset,
+            )?;
+            if let Some(task) = dispatch::choose(&page, view, load, now) {
+                break Some(task.clone());
+            }
+            if page.len() < CANDIDATE_PAGE as usize {
+                break None;
+            }
+            offset += CANDIDATE_PAGE;
+        };
+        if let Some(task) = found {
+            if best
+                .as_ref()
+                .is_none_or(|b| task.order_key() < b.order_key())
+            {
+                best = Some(task);
+            }
         }
-        if page.len() < CANDIDATE_PAGE as usize {
-            return Ok(None);
-        }
-        offset += CANDIDATE_PAGE;
     }
+    Ok(best)
 }
 
 impl Store {
@@ -930,7 +952,12 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<(TaskView, Task)>> {
         self.call(move |conn| {
-            let views = candidates(conn, review_lane, None, board.as_deref(), limit, 0)?;
+            let mut views = Vec::new();
+            for &lane in lanes(review_lane) {
+                views.extend(candidates(conn, lane, None, board.as_deref(), limit, 0)?);
+            }
+            dispatch::sort(&mut views);
+            views.truncate(limit as usize);
             views
                 .into_iter()
                 .map(|view| {
