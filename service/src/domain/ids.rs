@@ -1,5 +1,12 @@
-//! Identifiers the service assigns: tasks `t_` and runs `r_`, each followed by 16 lowercase hex
-//! digits of randomness, so ids reveal nothing and never collide across boards.
+//! Identifiers the service assigns: a prefix and 16 lowercase hex digits.
+//!
+//! Task (`t_`) and run (`r_`) ids are *ordered*: a millisecond timestamp in the high 48 bits and
+//! a counter in the low 16, strictly increasing within the process and started above every id
+//! already stored. New rows then land at the end of their indexes instead of on a random page,
+//! which roughly halves the pages a group commit writes. Claim tokens, session and subscription
+//! ids stay random ([`fresh`]): a claim token is a bearer credential and must not be guessable.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Error;
 
@@ -8,7 +15,35 @@ pub const TASK: &str = "t_";
 /// Prefix of run ids.
 pub const RUN: &str = "r_";
 
-/// A fresh id with the given prefix.
+/// The last ordered id handed out (as a number).
+static LAST_ORDERED: AtomicU64 = AtomicU64::new(0);
+
+/// Makes every later ordered id larger than `id` (an ordered id already stored).
+pub fn ordered_after(id: &str) {
+    let Some(value) = id
+        .get(2..)
+        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+    else {
+        return;
+    };
+    LAST_ORDERED.fetch_max(value, Ordering::SeqCst);
+}
+
+/// A fresh ordered id (tasks, runs): larger than every earlier one.
+pub fn ordered(prefix: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let floor = now << 16;
+    let previous = LAST_ORDERED
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+            Some(floor.max(last + 1))
+        })
+        .expect("the update always succeeds");
+    format!("{prefix}{:016x}", floor.max(previous + 1))
+}
+
+/// A fresh random id with the given prefix.
 pub fn fresh(prefix: &str) -> String {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).expect("the operating system's random source is available");
@@ -50,6 +85,17 @@ mod tests {
         assert_eq!(id.len(), 18);
         check("id", TASK, &id).unwrap();
         assert_ne!(fresh(TASK), id);
+    }
+
+    #[test]
+    fn ordered_ids_increase_and_stay_above_stored_ones() {
+        let a = ordered(TASK);
+        let b = ordered(TASK);
+        assert!(b > a, "{b} > {a}");
+        check("id", TASK, &b).unwrap();
+        ordered_after("t_ffff000000000000");
+        let c = ordered(RUN);
+        assert!(c.as_str() > "r_ffff000000000000", "{c}");
     }
 
     #[test]

@@ -634,7 +634,7 @@ fn grant_in(
         next_status(task.status, Op::Claim, &ctx).map_err(|r| refused(&task.id, "claim", r))?;
     let profile = view.profile().unwrap_or_default().to_owned();
     let epoch = task.epoch + 1;
-    let run_id = ids::fresh(ids::RUN);
+    let run_id = ids::ordered(ids::RUN);
     let token = ids::fresh(TOKEN);
     let now = now_ms();
     conn.prepare_cached(
@@ -732,13 +732,12 @@ fn first_claimable(
             }
             offset += CANDIDATE_PAGE;
         };
-        if let Some(task) = found {
-            if best
+        if let Some(task) = found
+            && best
                 .as_ref()
                 .is_none_or(|b| task.order_key() < b.order_key())
-            {
-                best = Some(task);
-            }
+        {
+            best = Some(task);
         }
     }
     Ok(best)

@@ -124,9 +124,22 @@ impl Store {
         conn.call(move |conn| {
             configure(conn, &db_path)?;
             schema::migrate(conn).map_err(|source| OpenError::Migration {
-                path: db_path,
+                path: db_path.clone(),
                 source,
-            })
+            })?;
+            // New ordered ids start above every stored one.
+            for sql in ["SELECT max(id) FROM tasks", "SELECT max(id) FROM runs"] {
+                let newest: Option<String> =
+                    conn.query_row(sql, [], |row| row.get(0))
+                        .map_err(|source| OpenError::Sqlite {
+                            path: db_path.clone(),
+                            source,
+                        })?;
+                if let Some(id) = newest {
+                    crate::domain::ids::ordered_after(&id);
+                }
+            }
+            Ok(())
         })
         .await
         .map_err(|err| match err {

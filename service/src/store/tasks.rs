@@ -69,7 +69,7 @@ fn create_in(conn: &Connection, new: &NewTask) -> Result<(Task, bool)> {
         Status::Todo
     });
 
-    let id = ids::fresh(ids::TASK);
+    let id = ids::ordered(ids::TASK);
     let now = now_ms();
     conn.prepare_cached(
         "INSERT INTO tasks (id, board, title, body, assignee, status, priority, created_by,
