@@ -257,4 +257,46 @@ impl Gateway {
             .id()
             .expect("kanband-gateway has not been reaped yet")
     }
+
+    /// Sends `signal` to the supervisor process only (its workers lead their own process
+    /// groups, so they do not get it): SIGSTOP and SIGCONT to simulate a partition, SIGTERM to
+    /// drain.
+    pub fn signal(&self, signal: signal::Signal) {
+        signal::kill(Pid::from_raw(self.pid() as i32), signal)
+            .unwrap_or_else(|err| panic!("send {signal} to kanband-gateway: {err}"));
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for the drain to end (workers get the gateway's
+    /// drain limit, then are stopped and their claims released). Returns the exit status.
+    pub async fn terminate(&mut self, limit: Duration) -> ExitStatus {
+        self.signal(signal::Signal::SIGTERM);
+        timeout(limit, self.child.wait())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "kanband-gateway did not exit within {limit:?} of SIGTERM; stderr:\n{}",
+                    self.stderr.lock().expect("buffer")
+                )
+            })
+            .expect("wait for kanband-gateway")
+    }
+
+    /// Every worker the supervisor started so far, as `(task id, pid)`, read from its log line
+    /// `worker started task=... pid=...` (the pid is also the worker's process group id).
+    pub fn started_workers(&self) -> Vec<(String, u32)> {
+        let log = self.stderr.lock().expect("buffer");
+        log.lines()
+            .filter(|line| line.contains("worker started"))
+            .filter_map(|line| {
+                let field = |name: &str| {
+                    line.split_whitespace()
+                        .find_map(|word| word.strip_prefix(name))
+                        .map(str::to_owned)
+                };
+                let task = field("task=")?;
+                let pid = field("pid=")?.parse().ok()?;
+                Some((task, pid))
+            })
+            .collect()
+    }
 }
