@@ -702,7 +702,7 @@ fn grant_in(
 }
 
 /// Candidates fetched per query while looking for a grant.
-const CANDIDATE_PAGE: u32 = 64;
+const CANDIDATE_PAGE: u32 = 16;
 
 /// The first task in dispatch order that `view` may claim, paging through the candidates.
 fn first_claimable(
