@@ -38,7 +38,8 @@ Exit codes:
   2  usage (bad arguments; a worker verb without KANBAN_TASK or KANBAN_CLAIM_TOKEN)
   3  lease lost or fenced (the claim token was refused; stderr names the reason and epoch)
   4  not found (no such task or board)
-  5  service unavailable (cannot connect, or kanband is starting or draining)";
+  5  service unavailable (cannot connect, the connection broke mid-call, or kanband is starting or
+     draining)";
 
 /// The exit code for an error: the only place errors are mapped to codes.
 pub fn exit_code(err: &Error) -> u8 {
@@ -49,6 +50,9 @@ pub fn exit_code(err: &Error) -> u8 {
             Code::Aborted => LEASE_LOST,
             Code::NotFound => NOT_FOUND,
             Code::Unavailable => UNAVAILABLE,
+            // The connection broke mid-call (kanband died or restarted): tonic reports the
+            // transport failure as UNKNOWN.
+            Code::Unknown if status.message().starts_with("transport error") => UNAVAILABLE,
             _ => FAILED,
         },
         Error::Output(_) | Error::Violations(_) => FAILED,
@@ -71,6 +75,8 @@ mod tests {
         assert_eq!(exit_code(&Status::aborted("x").into()), LEASE_LOST);
         assert_eq!(exit_code(&Status::not_found("x").into()), NOT_FOUND);
         assert_eq!(exit_code(&Status::unavailable("x").into()), UNAVAILABLE);
+        assert_eq!(exit_code(&Status::unknown("transport error").into()), UNAVAILABLE);
+        assert_eq!(exit_code(&Status::unknown("something else").into()), FAILED);
         assert_eq!(exit_code(&Status::invalid_argument("x").into()), FAILED);
         assert_eq!(exit_code(&Status::failed_precondition("x").into()), FAILED);
     }

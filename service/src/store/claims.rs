@@ -818,10 +818,12 @@ impl Store {
                 (_, finish) => finish,
             };
             let actor = claim.session_id.clone();
-            finish_in(tx, &claim, finish, &actor, fx)?
-                .ok_or_else(|| lease_lost(LeaseLost::BoardReset, None))
+            finish_in(tx, &claim, finish, &actor, fx)
         })
-        .await
+        .await?
+        // The claim's end is committed even when its task is gone (its board was reset); the
+        // holder then hears why there is no task to return.
+        .ok_or_else(|| lease_lost(LeaseLost::BoardReset, None))
     }
 
     /// Records the worker's exit on its run and classifies it if the claim had no outcome.
@@ -850,7 +852,7 @@ impl Store {
                 && done.state == ClaimState::Ended(EndReason::Outcome)
             {
                 record(tx, &done.run_id)?;
-                return tasks::load(tx, &done.task_id);
+                return tasks::load(tx, &done.task_id).map(Some);
             }
             let claim = fenced(tx, &token, Use::Confirm)?;
             let finish = match claim.state {
@@ -862,9 +864,10 @@ impl Store {
             if task.is_some() {
                 record(tx, &claim.run_id)?;
             }
-            task.ok_or_else(|| lease_lost(LeaseLost::BoardReset, None))
+            Ok(task)
         })
-        .await
+        .await?
+        .ok_or_else(|| lease_lost(LeaseLost::BoardReset, None))
     }
 
     /// Records a progress heartbeat.

@@ -269,6 +269,10 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), OpenError> {
         .map_err(sqlite)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(sqlite)?;
+    // Temporary tables and indexes (sorts, VACUUM INTO) in memory: no unlinked temp file is
+    // ever held open, so every descriptor kanband has is the database, its WAL or its lock.
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(sqlite)?;
     Ok(())
 }
 
