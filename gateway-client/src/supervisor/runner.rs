@@ -87,7 +87,16 @@ struct Child {
     granted_at: Instant,
     control: mpsc::UnboundedSender<Control>,
     stop: Option<Stop>,
+    /// Acknowledged renewals in a row that did not list the claim.
+    missed_renewals: u32,
 }
+
+/// Acknowledged renewals in a row that may omit a worker's claim before the worker is stopped.
+/// A claim leaves the renewals when its worker reports its own outcome (`kanbanctl complete`)
+/// as well as when a revocation push was lost; one renewal's grace lets a finishing worker end
+/// on its own, and is safe because the service hands a revoked task to no one else until its
+/// holder confirms or the lease runs out.
+const MISSED_RENEWALS_LIMIT: u32 = 2;
 
 /// The open session.
 #[derive(Debug)]
@@ -117,6 +126,9 @@ pub(super) struct Runner {
     children: HashMap<String, Child>,
     exits_tx: mpsc::UnboundedSender<Exited>,
     exits: mpsc::UnboundedReceiver<Exited>,
+    /// Claims whose worker exited recently, with when: their report may still be on its way,
+    /// so a renewal listing them is not an orphaned grant.
+    exited: HashMap<String, Instant>,
     reports: mpsc::UnboundedSender<Report>,
     reporter: JoinHandle<()>,
     session: Option<Live>,
@@ -163,6 +175,7 @@ impl Runner {
             children: HashMap::new(),
             exits_tx,
             exits,
+            exited: HashMap::new(),
             reports,
             reporter,
             session: None,
@@ -363,20 +376,27 @@ impl Runner {
                         .set_ttl(Duration::from_millis(renewed.ttl_ms.into()));
                 }
                 let session_id = live.id.clone();
-                let lost: Vec<String> = self
-                    .children
-                    .iter()
-                    .filter(|(token, c)| {
-                        c.session_id == session_id
-                            && c.stop.is_none()
-                            && c.granted_at < sent
-                            && !renewed.claim_tokens.contains(token)
-                    })
-                    .map(|(token, _)| token.clone())
-                    .collect();
+                let mut lost = Vec::new();
+                for (token, child) in &mut self.children {
+                    if child.session_id != session_id
+                        || child.stop.is_some()
+                        || child.granted_at >= sent
+                    {
+                        continue;
+                    }
+                    if renewed.claim_tokens.contains(token) {
+                        child.missed_renewals = 0;
+                    } else {
+                        child.missed_renewals += 1;
+                        if child.missed_renewals >= MISSED_RENEWALS_LIMIT {
+                            lost.push(token.clone());
+                        }
+                    }
+                }
                 for token in lost {
                     self.stop_child(&token, Stop::NotRenewed);
                 }
+                self.release_orphans(&renewed.claim_tokens);
                 if first {
                     self.publish();
                 }
@@ -497,6 +517,9 @@ impl Runner {
         let Some(session_id) = self.session.as_ref().map(|l| l.id.clone()) else {
             return;
         };
+        // Until a worker holds it, the claim counts as just ended: not an orphan.
+        self.exited
+            .insert(grant.claim_token.clone(), Instant::now());
         let spawn_failed = |tail: String| Report::Exit {
             token: grant.claim_token.clone(),
             task_id: task.id.clone(),
@@ -526,6 +549,7 @@ impl Runner {
                         granted_at,
                         control: spawned.control,
                         stop: None,
+                        missed_renewals: 0,
                     },
                 );
                 self.publish();
@@ -557,10 +581,34 @@ impl Runner {
         self.publish();
     }
 
+    /// Gives back claims a renewal lists that no worker here holds: grants committed by kanband
+    /// whose answer never arrived (kanband died, or the connection broke, mid-Acquire). Skipped
+    /// while an Acquire is in flight, whose answer may still bring them.
+    fn release_orphans(&mut self, renewed: &[String]) {
+        let ttl = self.cfg.config.ttl;
+        self.exited.retain(|_, at| at.elapsed() < ttl * 2);
+        if self.acquiring.is_some() {
+            return;
+        }
+        for token in renewed {
+            if self.children.contains_key(token) || self.exited.contains_key(token) {
+                continue;
+            }
+            tracing::warn!("releasing a claim granted to this session whose answer never arrived");
+            self.exited.insert(token.clone(), Instant::now());
+            let _ = self.reports.send(Report::Release {
+                token: token.clone(),
+                task_id: String::new(),
+                reason: "granted, but the answer never reached the supervisor".into(),
+            });
+        }
+    }
+
     fn on_exit(&mut self, exit: Exited) {
         let Some(child) = self.children.remove(&exit.token) else {
             return;
         };
+        self.exited.insert(exit.token.clone(), Instant::now());
         tracing::info!(task = %child.task_id, run = %child.run_id, ending = ?exit.ending, stopped = ?child.stop, "worker exited");
         let report = match child.stop {
             Some(stop) if stop.releases() => Report::Release {
