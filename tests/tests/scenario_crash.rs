@@ -14,10 +14,9 @@
 //! - the supervisors carried on without killing a child: they kept their sessions, never
 //!   stopped a worker, and every task ends done, without any run released or crashed.
 //!
-//! Workers retry a `kanbanctl` call when it exits 5 (kanband unavailable), and also when it
-//! exits 1 saying `transport error`: kanbanctl gives a connection broken in the middle of a
-//! call (tonic's `Unknown: transport error`, which is what the kill does to calls in flight)
-//! exit 1 instead of 5, a known kanbanctl bug; such calls are counted and printed. A completion
+//! Workers retry a `kanbanctl` call when it exits 5 (kanband unavailable, including a call whose
+//! connection the kill broke mid-flight); any other failure is recorded and fails the test. A
+//! completion
 //! committed just before the kill whose answer was lost is retried and refused (exit 3): that
 //! worker records the refusal, and the test accepts it only if the task is done by a completed
 //! run of that very epoch.
@@ -72,9 +71,7 @@ retry() {{
     rc=$?
     cat "$err" >> "$out/kanbanctl-stderr"
     echo "$KANBAN_TASK epoch $KANBAN_EPOCH: kanbanctl $1 exited $rc (try $n)" >> "$out/retries"
-    if [ $rc -eq 1 ] && grep -q 'transport error' "$err"; then
-      echo "$KANBAN_TASK epoch $KANBAN_EPOCH: kanbanctl $1" >> "$out/misclassified"
-    elif [ $rc -ne 5 ]; then
+    if [ $rc -ne 5 ]; then
       return $rc
     fi
     if [ $n -ge 600 ]; then return $rc; fi
@@ -357,15 +354,12 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_spares_the_workers() {
         }
     }
     fleet.assert_running();
-    // A supervisor may stop a worker only after the worker's own outcome ended its claim (the
-    // next renewal no longer lists it, a gateway race with the worker's last steps, reported
-    // separately); its run is then completed, which the loop above checked.
-    let mut stopped_after_outcome = 0;
+    // No supervisor stopped a worker: not across the restart, and not after a worker's own
+    // outcome took its claim out of the renewals (a worker gets a renewal's time to end).
     let mut reattached = 0;
     for (label, log) in &logs {
-        for line in log.lines().filter(|l| l.contains("stopping the worker")) {
-            assert!(
-                line.contains("the claim was no longer renewed"),
+        if let Some(line) = log.lines().find(|l| l.contains("stopping the worker")) {
+            panic!(
                 "{label} stopped a worker: {line}\nwhat it logged about its session, stream and \
                  workers:\n{}",
                 grep(
@@ -375,7 +369,6 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_spares_the_workers() {
                     ]
                 )
             );
-            stopped_after_outcome += 1;
         }
         assert_eq!(
             log.matches("session open").count(),
@@ -392,7 +385,6 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_spares_the_workers() {
         fleet.diag(20)
     );
 
-    let misclassified = lines_of(&out.join("misclassified")).len();
     let events = all_events(&mut client, "").await;
     let claims = assert_one_holder_at_a_time(&events);
     let rearmed = events.iter().filter(|e| e.kind == "lease_rearmed").count();
@@ -405,9 +397,8 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_spares_the_workers() {
         "crash: killed after {killed_at:?} with {} of {total} creates and {} completions \
          acknowledged; back {restarted_after:?} later; {} create calls failed and were retried; \
          all done after {settled:?}; {} completions acknowledged in all, {lost_answers} lost \
-         answers; {misclassified} kanbanctl calls cut by the kill exited 1 instead of 5; \
-         {claims} claims, {lost_grants} lost grants, {stopped_after_outcome} workers stopped \
-         after their own outcome, {rearmed} lease_rearmed events; total {:?}",
+         answers; \
+         {claims} claims, {lost_grants} lost grants, {rearmed} lease_rearmed events; total {:?}",
         mid.0,
         mid.1,
         creates.errors.len(),
