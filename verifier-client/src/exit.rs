@@ -75,7 +75,10 @@ mod tests {
         assert_eq!(exit_code(&Status::aborted("x").into()), LEASE_LOST);
         assert_eq!(exit_code(&Status::not_found("x").into()), NOT_FOUND);
         assert_eq!(exit_code(&Status::unavailable("x").into()), UNAVAILABLE);
-        assert_eq!(exit_code(&Status::unknown("transport error").into()), UNAVAILABLE);
+        assert_eq!(
+            exit_code(&Status::unknown("transport error").into()),
+            UNAVAILABLE
+        );
         assert_eq!(exit_code(&Status::unknown("something else").into()), FAILED);
         assert_eq!(exit_code(&Status::invalid_argument("x").into()), FAILED);
         assert_eq!(exit_code(&Status::failed_precondition("x").into()), FAILED);
