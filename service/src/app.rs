@@ -18,7 +18,7 @@ use crate::{
     domain::ids,
     error::{Error, Result},
     leases::{
-        registry::{Deadline, Registry, RenewRefused},
+        registry::{Deadline, Registry},
         rules::{LeaseLost, RevokeCause, WAIT_MAX_MS},
     },
     settings::Settings,
@@ -157,21 +157,16 @@ impl App {
         ids::check("claim_token", TOKEN, &token)?;
         match self.registry.renew_claim(&token) {
             Ok(ttl) => Ok(ttl),
-            Err(refused) => Err(self.lost(token, refused).await),
+            Err(_) => Err(self.lost(token).await),
         }
     }
 
-    /// Why a token was refused, with the structured reason.
-    async fn lost(&self, token: String, refused: RenewRefused) -> Error {
+    /// Why a renewal was refused: the database's reason, else expired (the claim is live there
+    /// but its deadline, or its session's, has passed and its release is on its way).
+    async fn lost(&self, token: String) -> Error {
         match self.store.lease_lost(token).await {
             Ok(Some(err)) | Err(err) => err,
-            Ok(None) => {
-                let reason = match refused {
-                    RenewRefused::Session => LeaseLost::Expired,
-                    RenewRefused::Claim(_) => LeaseLost::Expired,
-                };
-                claims::lease_lost(reason, None)
-            }
+            Ok(None) => claims::lease_lost(LeaseLost::Expired, None),
         }
     }
 

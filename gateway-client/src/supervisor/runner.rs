@@ -129,6 +129,8 @@ pub(super) struct Runner {
     /// Claims whose worker exited recently, with when: their report may still be on its way,
     /// so a renewal listing them is not an orphaned grant.
     exited: HashMap<String, Instant>,
+    /// Claims listed by renewals that no worker here holds, with how many renewals in a row.
+    unknown_renewed: HashMap<String, u32>,
     reports: mpsc::UnboundedSender<Report>,
     reporter: JoinHandle<()>,
     session: Option<Live>,
@@ -176,6 +178,7 @@ impl Runner {
             exits_tx,
             exits,
             exited: HashMap::new(),
+            unknown_renewed: HashMap::new(),
             reports,
             reporter,
             session: None,
@@ -581,20 +584,27 @@ impl Runner {
         self.publish();
     }
 
-    /// Gives back claims a renewal lists that no worker here holds: grants committed by kanband
-    /// whose answer never arrived (kanband died, or the connection broke, mid-Acquire). Skipped
-    /// while an Acquire is in flight, whose answer may still bring them.
+    /// Gives back claims that renewals keep listing although no worker here holds them: grants
+    /// committed by kanband whose answer never arrived (kanband died, or the connection broke,
+    /// mid-Acquire). A grant's answer arrives within moments of its commit, so a claim still
+    /// unknown after [`MISSED_RENEWALS_LIMIT`] renewals is such an orphan.
     fn release_orphans(&mut self, renewed: &[String]) {
         let ttl = self.cfg.config.ttl;
         self.exited.retain(|_, at| at.elapsed() < ttl * 2);
-        if self.acquiring.is_some() {
-            return;
-        }
-        for token in renewed {
-            if self.children.contains_key(token) || self.exited.contains_key(token) {
+        let unknown: Vec<&String> = renewed
+            .iter()
+            .filter(|t| !self.children.contains_key(*t) && !self.exited.contains_key(*t))
+            .collect();
+        self.unknown_renewed
+            .retain(|token, _| unknown.contains(&token));
+        for token in unknown {
+            let seen = self.unknown_renewed.entry(token.clone()).or_default();
+            *seen += 1;
+            if *seen < MISSED_RENEWALS_LIMIT {
                 continue;
             }
             tracing::warn!("releasing a claim granted to this session whose answer never arrived");
+            self.unknown_renewed.remove(token);
             self.exited.insert(token.clone(), Instant::now());
             let _ = self.reports.send(Report::Release {
                 token: token.clone(),
