@@ -94,3 +94,33 @@ impl TestService {
         self._dir
     }
 }
+
+/// Every task of `board` (every board when empty) with the given statuses (all but archived
+/// when empty), walking every page of `ListTasks`.
+pub async fn all_tasks(
+    client: &mut Client,
+    board: &str,
+    statuses: &[kanband_proto::pb::TaskStatus],
+) -> Vec<kanband_proto::pb::Task> {
+    let mut tasks = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .tasks
+            .list_tasks(kanband_proto::pb::ListTasksRequest {
+                board: board.to_owned(),
+                statuses: statuses.iter().map(|s| *s as i32).collect(),
+                page_size: 1000,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("ListTasks")
+            .into_inner();
+        tasks.extend(page.tasks);
+        if page.next_page_token.is_empty() {
+            return tasks;
+        }
+        page_token = page.next_page_token;
+    }
+}

@@ -127,7 +127,7 @@ async fn snapshot(client: &mut Client, fixture: &Fixture) -> Snapshot {
         .boards;
     let mut tasks = Vec::new();
     for board in &boards {
-        tasks.extend(common::list_all(client, &board.slug, ALL_STATUSES).await);
+        tasks.extend(kanband_tests::all_tasks(client, &board.slug, ALL_STATUSES).await);
     }
     let mut comments = Vec::new();
     for id in [&fixture.task, &fixture.child, &fixture.foreign] {
@@ -1437,7 +1437,7 @@ async fn a_request_over_the_message_size_limit_is_resource_exhausted() {
         status.message()
     );
     assert!(
-        common::list_all(&mut client, "", ALL_STATUSES)
+        kanband_tests::all_tasks(&mut client, "", ALL_STATUSES)
             .await
             .is_empty()
     );

@@ -11,8 +11,7 @@ use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use common::{
     ALL_STATUSES, MADE_UP_TOKEN, MISSING_TASK, acquire_now, all_events, complete, create_assigned,
-    create_board, create_on, detail, list_all, lost_reason, open_session_with, release,
-    session_request,
+    create_board, create_on, detail, lost_reason, open_session_with, release, session_request,
 };
 use kanband_gateway::Client;
 use kanband_proto::pb::{self, report_exit_request::Exit};
@@ -399,7 +398,7 @@ async fn snapshot(client: &mut Client, fx: &Fixture) -> Snapshot {
         .boards;
     let mut tasks = Vec::new();
     for board in &boards {
-        tasks.extend(list_all(client, &board.slug, ALL_STATUSES).await);
+        tasks.extend(kanband_tests::all_tasks(client, &board.slug, ALL_STATUSES).await);
     }
     let mut details = Vec::new();
     for task in &tasks {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use common::{
     ALL_STATUSES, all_events, code_of, create_board, create_on, create_with, events_where, ids,
-    kinds, list_all, new_task, refused,
+    kinds, new_task, refused,
 };
 use kanband_gateway::Client;
 use kanband_proto::pb;
@@ -332,11 +332,15 @@ async fn archive_board_archives_its_tasks_and_refuses_new_ones() {
     let board = archive_board(&mut client, "old").await.unwrap();
     assert!(board.archived);
 
-    assert!(list_all(&mut client, "old", &[]).await.is_empty());
-    let archived = list_all(&mut client, "old", &[pb::TaskStatus::Archived]).await;
+    assert!(
+        kanband_tests::all_tasks(&mut client, "old", &[])
+            .await
+            .is_empty()
+    );
+    let archived = kanband_tests::all_tasks(&mut client, "old", &[pb::TaskStatus::Archived]).await;
     assert_eq!(ids(&archived), [a.id.as_str(), b.id.as_str()]);
     assert_eq!(
-        ids(&list_all(&mut client, "", &[]).await),
+        ids(&kanband_tests::all_tasks(&mut client, "", &[]).await),
         [elsewhere.id.as_str()]
     );
 
@@ -407,7 +411,11 @@ async fn reset_board_deletes_its_tasks_and_records_a_board_reset_event() {
             .await;
         assert_eq!(code_of(&result), Code::NotFound, "{id} is gone");
     }
-    assert!(list_all(&mut client, "wipe", ALL_STATUSES).await.is_empty());
+    assert!(
+        kanband_tests::all_tasks(&mut client, "wipe", ALL_STATUSES)
+            .await
+            .is_empty()
+    );
     let board = get_board(&mut client, "wipe").await;
     assert!(!board.archived, "the board itself remains");
 
@@ -440,19 +448,19 @@ async fn reset_board_leaves_other_boards_untouched() {
     create_on(&mut client, "wipe", "goes").await;
     let keep_a = create_on(&mut client, "keep", "stays a").await;
     let keep_b = create_on(&mut client, "", "stays b").await;
-    let keep_before = list_all(&mut client, "keep", ALL_STATUSES).await;
-    let default_before = list_all(&mut client, "default", ALL_STATUSES).await;
+    let keep_before = kanband_tests::all_tasks(&mut client, "keep", ALL_STATUSES).await;
+    let default_before = kanband_tests::all_tasks(&mut client, "default", ALL_STATUSES).await;
     let events_before = all_events(&mut client).await;
 
     let reset = reset_board(&mut client, "wipe").await;
     assert_eq!(reset.tasks_removed, 1);
 
     assert_eq!(
-        list_all(&mut client, "keep", ALL_STATUSES).await,
+        kanband_tests::all_tasks(&mut client, "keep", ALL_STATUSES).await,
         keep_before
     );
     assert_eq!(
-        list_all(&mut client, "default", ALL_STATUSES).await,
+        kanband_tests::all_tasks(&mut client, "default", ALL_STATUSES).await,
         default_before
     );
     assert_eq!(common::task(&mut client, &keep_a.id).await, keep_before[0]);

@@ -23,6 +23,8 @@
 
 mod scenario_common;
 
+use kanband_tests::all_tasks;
+
 use std::{
     collections::{HashMap, HashSet},
     path::Path,
@@ -36,8 +38,8 @@ use std::{
 use kanband_proto::pb;
 use kanband_tests::daemon::{Daemon, Gateway, data_dir};
 use scenario_common::{
-    Fleet, all_events, all_tasks, assert_invariants, assert_one_holder_at_a_time, connect, count,
-    detail, eventually, grep, sh_path, stats, tail, worker_script,
+    Fleet, all_events, assert_invariants, assert_one_holder_at_a_time, connect, count, detail,
+    eventually, grep, sh_path, stats, tail, worker_script,
 };
 use tokio::time::Instant;
 

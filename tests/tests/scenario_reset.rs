@@ -14,13 +14,15 @@
 
 mod scenario_common;
 
+use kanband_tests::all_tasks;
+
 use std::{collections::HashSet, path::Path, time::Duration};
 
 use kanband_proto::pb;
 use kanband_tests::daemon::{Daemon, Gateway, data_dir};
 use scenario_common::{
-    Fleet, all_events, all_tasks, assert_invariants, assert_one_holder_at_a_time, count, detail,
-    eventually, kanbanctl, live_groups, sh_path, stats, warnings, worker_script,
+    Fleet, all_events, assert_invariants, assert_one_holder_at_a_time, count, detail, eventually,
+    kanbanctl, live_groups, sh_path, stats, warnings, worker_script,
 };
 use tokio::time::Instant;
 use tokio_rusqlite::rusqlite;

@@ -22,6 +22,8 @@
 
 mod scenario_common;
 
+use kanband_tests::all_tasks;
+
 use std::{
     collections::{BTreeSet, HashMap},
     path::{Path, PathBuf},
@@ -35,8 +37,8 @@ use std::{
 use kanband_proto::pb;
 use kanband_tests::daemon::{Daemon, Gateway, data_dir};
 use scenario_common::{
-    Fleet, all_events, all_tasks, assert_invariants, assert_one_holder_at_a_time, connect, count,
-    detail, eventually, sh_path, stats, tail, warnings, worker_script,
+    Fleet, all_events, assert_invariants, assert_one_holder_at_a_time, connect, count, detail,
+    eventually, sh_path, stats, tail, warnings, worker_script,
 };
 use tokio::time::Instant;
 

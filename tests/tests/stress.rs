@@ -15,8 +15,8 @@ use std::{
 };
 
 use common::{
-    CODER, complete, create_with, events_where, heartbeat, list_all, new_task, open_session_with,
-    release, renew, session_request, stats, try_acquire,
+    CODER, complete, create_with, events_where, heartbeat, new_task, open_session_with, release,
+    renew, session_request, stats, try_acquire,
 };
 use kanband_gateway::Client;
 use kanband_proto::pb::{self, TaskStatus};
@@ -358,9 +358,14 @@ async fn concurrent_sessions_never_hold_the_same_task_at_once() {
         "some tasks were released and granted again"
     );
 
-    let done = list_all(&mut client, BOARD, &[TaskStatus::Done]).await;
+    let done = kanband_tests::all_tasks(&mut client, BOARD, &[TaskStatus::Done]).await;
     assert_eq!(done.len(), TASKS, "every task ends done");
-    assert_eq!(list_all(&mut client, BOARD, &[]).await.len(), TASKS);
+    assert_eq!(
+        kanband_tests::all_tasks(&mut client, BOARD, &[])
+            .await
+            .len(),
+        TASKS
+    );
     for task in &done {
         assert_eq!(
             Some(&task.epoch),

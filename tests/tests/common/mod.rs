@@ -216,35 +216,6 @@ pub(crate) fn kinds(events: &[pb::Event]) -> Vec<&str> {
     events.iter().map(|e| e.kind.as_str()).collect()
 }
 
-/// Every task of a board with the given status filter, walking all pages.
-pub(crate) async fn list_all(
-    client: &mut Client,
-    board: &str,
-    statuses: &[pb::TaskStatus],
-) -> Vec<pb::Task> {
-    let mut all = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .tasks
-            .list_tasks(pb::ListTasksRequest {
-                board: board.to_owned(),
-                statuses: statuses.iter().map(|s| *s as i32).collect(),
-                page_size: 1000,
-                page_token,
-                ..Default::default()
-            })
-            .await
-            .expect("ListTasks")
-            .into_inner();
-        all.extend(page.tasks);
-        if page.next_page_token.is_empty() {
-            return all;
-        }
-        page_token = page.next_page_token;
-    }
-}
-
 /// Every status, archived included.
 pub(crate) const ALL_STATUSES: &[pb::TaskStatus] = &[
     pb::TaskStatus::Triage,

@@ -269,36 +269,6 @@ pub(crate) fn sh_path(path: &Path) -> String {
     format!("'{text}'")
 }
 
-/// Every task of `board` (every board when empty) with the given statuses (all but archived
-/// when empty), walking every page.
-pub(crate) async fn all_tasks(
-    client: &mut Client,
-    board: &str,
-    statuses: &[pb::TaskStatus],
-) -> Vec<pb::Task> {
-    let mut tasks = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .tasks
-            .list_tasks(pb::ListTasksRequest {
-                board: board.to_owned(),
-                statuses: statuses.iter().map(|s| *s as i32).collect(),
-                page_size: 1000,
-                page_token,
-                ..Default::default()
-            })
-            .await
-            .expect("ListTasks")
-            .into_inner();
-        tasks.extend(page.tasks);
-        if page.next_page_token.is_empty() {
-            return tasks;
-        }
-        page_token = page.next_page_token;
-    }
-}
-
 /// The whole event log (of `board`, or every board when empty), in id order.
 pub(crate) async fn all_events(client: &mut Client, board: &str) -> Vec<pb::Event> {
     let mut events = Vec::new();
