@@ -14,10 +14,7 @@ use crate::{Client, ConnectError};
 /// Deadline of an ordinary unary call (everything but the long poll).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Trailer naming why a token was refused: expired, revoked, superseded, board_reset, unknown.
-pub const LEASE_LOST_TRAILER: &str = "kanban-lease-lost";
-/// Trailer carrying the task's current fencing epoch with a refused token.
-pub const EPOCH_TRAILER: &str = "kanban-current-epoch";
+pub use kanband_proto::{EPOCH_TRAILER, LEASE_LOST_TRAILER};
 
 /// Exponential backoff: `initial`, doubling up to `max`, each delay jittered within its upper
 /// half (`[d/2, d]`).

@@ -11,6 +11,13 @@ pub mod pb {
     tonic::include_proto!("kanban.v1");
 }
 
+/// Trailer of an ABORTED holder call naming why its claim token was refused: `expired`,
+/// `revoked`, `superseded`, `board_reset` or `unknown` (see `kanban.v1.LeaseLostReason`).
+pub const LEASE_LOST_TRAILER: &str = "kanban-lease-lost";
+
+/// Trailer of an ABORTED holder call carrying the task's current fencing epoch.
+pub const EPOCH_TRAILER: &str = "kanban-current-epoch";
+
 /// The encoded `FileDescriptorSet` of every `kanban.v1` file, for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/kanban_v1_descriptor.bin"));

@@ -51,10 +51,7 @@ pub enum Error {
     Internal,
 }
 
-/// Trailer naming why a token was refused: expired, revoked, superseded, board_reset, unknown.
-pub const LEASE_LOST_TRAILER: &str = "kanban-lease-lost";
-/// Trailer carrying the task's current fencing epoch with a refused token.
-pub const EPOCH_TRAILER: &str = "kanban-current-epoch";
+pub use kanband_proto::{EPOCH_TRAILER, LEASE_LOST_TRAILER};
 
 /// Result with the service's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -99,7 +99,6 @@ impl Listeners {
 #[derive(Debug)]
 pub struct Kanband {
     app: Arc<App>,
-    data_dir: PathBuf,
 }
 
 impl Kanband {
@@ -107,15 +106,7 @@ impl Kanband {
     /// arm every recorded deadline.
     pub async fn open(data_dir: &Path, settings: Settings) -> Result<Kanband, OpenError> {
         let app = Arc::new(App::open(data_dir, settings).await?);
-        Ok(Kanband {
-            app,
-            data_dir: data_dir.to_owned(),
-        })
-    }
-
-    /// The data directory.
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
+        Ok(Kanband { app })
     }
 
     /// Serves on `listeners` until [`Running::shutdown`]. Health reports NOT_SERVING until every

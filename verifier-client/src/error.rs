@@ -10,10 +10,7 @@
 use kanband_gateway::ConnectError;
 use tonic::{Code, Status};
 
-/// Trailer naming why a token was refused: expired, revoked, superseded, board_reset, unknown.
-pub const LEASE_LOST_TRAILER: &str = "kanban-lease-lost";
-/// Trailer carrying the task's current fencing epoch with a refused token.
-pub const EPOCH_TRAILER: &str = "kanban-current-epoch";
+pub use kanband_proto::{EPOCH_TRAILER, LEASE_LOST_TRAILER};
 
 /// Result with kanbanctl's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

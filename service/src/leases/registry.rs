@@ -178,8 +178,9 @@ struct State {
 pub enum RenewRefused {
     /// The session is not open (never was, closed, or expired).
     Session,
-    /// The claim is not live here.
-    Claim(Option<ClaimState>),
+    /// The claim is not live here (ended, being revoked, or past its deadline); the database
+    /// knows why.
+    Claim,
 }
 
 /// Live sessions and claims, and every timer.
@@ -386,9 +387,9 @@ impl Registry {
         let State {
             sessions, claims, ..
         } = &mut *state;
-        let claim = claims.get_mut(token).ok_or(RenewRefused::Claim(None))?;
+        let claim = claims.get_mut(token).ok_or(RenewRefused::Claim)?;
         if claim.record.state != ClaimState::Live || claim.deadline <= now {
-            return Err(RenewRefused::Claim(Some(claim.record.state)));
+            return Err(RenewRefused::Claim);
         }
         let session = sessions
             .get_mut(&claim.record.session_id)
@@ -409,11 +410,6 @@ impl Registry {
     /// Tokens of every claim in the registry.
     pub fn claim_tokens(&self) -> Vec<String> {
         self.lock().claims.keys().cloned().collect()
-    }
-
-    /// The claim of a token, if it is live or being revoked here.
-    pub fn claim(&self, token: &str) -> Option<ClaimRecord> {
-        self.lock().claims.get(token).map(|c| c.record.clone())
     }
 
     /// Whether a claim's deadline has passed (it may be released as expired).
@@ -438,15 +434,6 @@ impl Registry {
             .sessions
             .get(session_id)
             .map(|s| s.record.clone())
-    }
-
-    /// Tokens of a session's claims.
-    pub fn session_claims(&self, session_id: &str) -> Vec<String> {
-        self.lock()
-            .sessions
-            .get(session_id)
-            .map(|s| s.claims.iter().cloned().collect())
-            .unwrap_or_default()
     }
 
     /// Free slots of a session (0 if it is not open).

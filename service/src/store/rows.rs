@@ -51,7 +51,11 @@ fn named<T>(
     parse(&text).ok_or_else(|| bad(col, what, &text))
 }
 
-fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, col: usize) -> rusqlite::Result<T> {
+/// Reads a JSON column.
+pub(super) fn json<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    col: usize,
+) -> rusqlite::Result<T> {
     let text: String = row.get(col)?;
     serde_json::from_str(&text).map_err(|err| bad(col, "JSON", &err.to_string()))
 }

@@ -22,22 +22,12 @@ const SESSION_COLUMNS: &str =
 fn session(
     row: &tokio_rusqlite::rusqlite::Row<'_>,
 ) -> tokio_rusqlite::rusqlite::Result<SessionRecord> {
-    let list = |col: usize| -> tokio_rusqlite::rusqlite::Result<Vec<String>> {
-        let text: String = row.get(col)?;
-        serde_json::from_str(&text).map_err(|err| {
-            tokio_rusqlite::rusqlite::Error::FromSqlConversionFailure(
-                col,
-                tokio_rusqlite::rusqlite::types::Type::Text,
-                err.into(),
-            )
-        })
-    };
     Ok(SessionRecord {
         id: row.get(0)?,
         machine_id: row.get(1)?,
         hostname: row.get(2)?,
-        profiles: list(3)?,
-        capabilities: list(4)?,
+        profiles: rows::json(row, 3)?,
+        capabilities: rows::json(row, 4)?,
         slots: row.get(5)?,
         ttl_ms: row.get(6)?,
         review_lane: row.get(7)?,

@@ -127,11 +127,6 @@ impl Store {
         .await
     }
 
-    /// Reads a task.
-    pub async fn get_task(&self, id: String) -> Result<Task> {
-        self.call(move |conn| load(conn, &id)).await
-    }
-
     /// Reads a task with its links, comments, runs and `recent_events` latest events.
     pub async fn task_detail(
         &self,
