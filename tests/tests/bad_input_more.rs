@@ -227,26 +227,7 @@ fn check(case: &Case, result: Result<(), Status>) -> Option<String> {
         (Err(status), _) => status,
     };
     let message = status.message();
-    let mut problems = Vec::new();
-    if status.code() != case.code {
-        problems.push(format!(
-            "code {:?}, expected {:?}",
-            status.code(),
-            case.code
-        ));
-    }
-    if case.code == Code::InvalidArgument {
-        if !message.starts_with(&format!("{}:", case.names)) {
-            problems.push(format!("message does not start with \"{}:\"", case.names));
-        }
-    } else if !message.contains(&case.names) {
-        problems.push(format!("message does not name {:?}", case.names));
-    }
-    for noise in ["Error(", "{ ", "Some(", "None"] {
-        if message.contains(noise) {
-            problems.push(format!("message has Debug noise {noise:?}"));
-        }
-    }
+    let mut problems = common::refusal_problems(&status, case.code, &case.names);
     match (case.lost, lost_reason(&status)) {
         (None, _) | (Some(Lost::Any), Some(_)) => {}
         (Some(Lost::Is(want)), Some(got)) if want == got => {}
