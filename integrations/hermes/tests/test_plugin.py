@@ -180,6 +180,7 @@ class WorkerTools(unittest.TestCase):
         self.assertEqual((ours["status"], ours["block_kind"]), (theirs["status"], theirs["block_kind"]))
         task = KANBAND.get(grant.task.id).task
         self.assertEqual(task.block_reason, "which database?")
+        self.assertEqual(harness.task_pb2.BlockKind.Name(task.block_kind), "BLOCK_KIND_NEEDS_INPUT")
 
         ours = dispatch("kanban_unblock", {"task_id": grant.task.id}, orchestrator())
         theirs = call_builtin(BUILTIN["kanban_unblock"], {"task_id": hermes_tid}, {})
