@@ -95,8 +95,9 @@ def profile() -> str:
 
 
 def worker_env(kanband: Kanband, grant: lease_pb2.Grant, addr: str | None = None) -> dict:
-    """The environment kanband-gateway gives a worker for `grant` (the names in
-    gateway-client/src/supervisor/grant.rs that the plugin reads)."""
+    """The environment kanband-gateway gives a worker for `grant`: the names
+    gateway-client/src/supervisor/grant.rs sets that the plugin reads (HERMES_PROFILE is not
+    among them)."""
     return {
         "KANBAN_ADDR": addr or kanband.tcp_addr,
         "KANBAN_BOARD": grant.task.board,
@@ -107,7 +108,6 @@ def worker_env(kanband: Kanband, grant: lease_pb2.Grant, addr: str | None = None
         "HERMES_KANBAN_TASK": grant.task.id,
         "HERMES_KANBAN_RUN_ID": grant.run_id,
         "HERMES_KANBAN_BOARD": grant.task.board,
-        "HERMES_PROFILE": grant.profile,
     }
 
 

@@ -109,8 +109,9 @@ def worker_run_id() -> Optional[str]:
 
 
 def actor() -> str:
-    """Who the calls are made as: the Hermes profile, as Hermes's tools stamp it."""
-    return os.environ.get("HERMES_PROFILE") or "worker"
+    """Who the calls are made as: the Hermes profile, as Hermes's tools stamp it, else the
+    profile kanband-gateway says the claim runs as."""
+    return os.environ.get("HERMES_PROFILE") or os.environ.get("KANBAN_PROFILE") or "worker"
 
 
 def board(arg: Optional[str]) -> str:
