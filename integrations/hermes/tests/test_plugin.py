@@ -12,7 +12,6 @@ import os
 import pathlib
 import shutil
 import tempfile
-import time
 import unittest
 
 ROOT = pathlib.Path(tempfile.mkdtemp(prefix="kanband-hermes-home-"))
@@ -360,5 +359,4 @@ class BoardTools(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    started = time.monotonic()
     unittest.main()
