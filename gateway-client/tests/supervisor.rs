@@ -430,3 +430,102 @@ async fn a_lost_session_kills_its_workers_and_a_new_one_is_opened() {
     .await;
     sup.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_worker_is_released_not_counted_as_a_crash() {
+    let svc = spawn_service().await;
+    // Each worker runs in a directory the test prepared, whose `mode` file says how it meets
+    // SIGTERM: `trap` exits 143 from its trap, `die` is killed by the signal, `finish` waits in
+    // its trap until the test has completed the claim with the worker's own token, then exits 0.
+    let script = r#"env > env.tmp && mv env.tmp env.txt
+case "$(cat mode)" in
+  trap) trap 'echo term > term.txt; exit 143' TERM ;;
+  finish) trap 'echo term > term.txt; while [ ! -e done ]; do sleep 0.05; done; exit 0' TERM ;;
+esac
+while true; do sleep 0.05; done"#;
+    let sup = Running::start(&svc.tcp_addr, script, 30_000, 3);
+    let mut workers = Vec::new();
+    for mode in ["trap", "die", "finish"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mode"), mode).unwrap();
+        let workspace = pb::Workspace {
+            kind: pb::WorkspaceKind::Dir.into(),
+            path: dir.path().display().to_string(),
+            branch: String::new(),
+        };
+        let task = create(&svc.tcp, mode, Some(workspace)).await;
+        let pgid = sup.worker_pid(&task.id).await;
+        let env = eventually("the worker writes its environment", || async {
+            read_env(&dir.path().join("env.txt"))
+        })
+        .await;
+        workers.push((mode, task, dir, pgid, env));
+    }
+
+    // An operator asks for each worker to stop within 30 s: kanband pushes cancel_requested,
+    // the supervisor sends SIGTERM, and the worker's exit is confirmed long before the grace
+    // (and the 30 s lease) could end the run.
+    for (_, task, ..) in &workers {
+        svc.tcp
+            .tasks
+            .clone()
+            .reclaim_task(pb::ReclaimTaskRequest {
+                id: task.id.clone(),
+                actor: "test".into(),
+                grace_seconds: 30,
+            })
+            .await
+            .expect("ReclaimTask");
+    }
+    let (_, _, finish_dir, _, finish_env) = &workers[2];
+    eventually("the finishing worker gets SIGTERM", || async {
+        finish_dir.path().join("term.txt").exists().then_some(())
+    })
+    .await;
+    svc.tcp
+        .leases
+        .clone()
+        .complete(pb::CompleteRequest {
+            claim_token: finish_env["KANBAN_CLAIM_TOKEN"].clone(),
+            summary: "finished in its SIGTERM trap".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("the worker's own outcome, within the grace");
+    std::fs::write(finish_dir.path().join("done"), "").unwrap();
+
+    for (mode, task, dir, pgid, _) in &workers {
+        eventually("the worker's group is gone", || async {
+            (!group_alive(*pgid)).then_some(())
+        })
+        .await;
+        if *mode != "die" {
+            assert!(dir.path().join("term.txt").exists(), "{mode}: no SIGTERM");
+        }
+        let d = eventually("the first run ends", || async {
+            let d = detail(&svc.tcp, &task.id).await;
+            (d.runs.first()?.outcome() != RunOutcome::Unspecified).then_some(d)
+        })
+        .await;
+        let run = d.runs.first().unwrap();
+        let t = d.task.as_ref().unwrap();
+        if *mode == "finish" {
+            // The worker's own outcome stands; the supervisor's release is refused and dropped.
+            assert_eq!(run.outcome(), RunOutcome::Completed, "{run:?}");
+            assert_eq!(t.status(), TaskStatus::Done, "{t:?}");
+        } else {
+            // Stopped on request: released (how kanband words that outcome is its own
+            // business), never a crash, and no failure counted.
+            assert!(
+                matches!(
+                    run.outcome(),
+                    RunOutcome::Released | RunOutcome::Reclaimed | RunOutcome::Revoked
+                ),
+                "{mode}: {run:?}"
+            );
+            assert_eq!(run.exit_code, None, "{mode}: {run:?}");
+            assert_eq!(t.consecutive_failures, 0, "{mode}: {t:?}");
+        }
+    }
+    sup.shutdown().await;
+}
