@@ -1,15 +1,14 @@
 //! `kanban.v1.Boards` over real gRPC: create, get, list, update, archive and reset.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::{
+use kanband_gateway::Client;
+use kanband_proto::pb;
+use kanband_tests::calls;
+use kanband_tests::calls::{
     ALL_STATUSES, all_events, code_of, create_board, create_on, create_with, events_where, ids,
     kinds, new_task, refused,
 };
-use kanband_gateway::Client;
-use kanband_proto::pb;
 use kanband_tests::spawn_service;
 use tonic::Code;
 
@@ -333,14 +332,15 @@ async fn archive_board_archives_its_tasks_and_refuses_new_ones() {
     assert!(board.archived);
 
     assert!(
-        kanband_tests::all_tasks(&mut client, "old", &[])
+        kanband_tests::calls::all_tasks(&mut client, "old", &[])
             .await
             .is_empty()
     );
-    let archived = kanband_tests::all_tasks(&mut client, "old", &[pb::TaskStatus::Archived]).await;
+    let archived =
+        kanband_tests::calls::all_tasks(&mut client, "old", &[pb::TaskStatus::Archived]).await;
     assert_eq!(ids(&archived), [a.id.as_str(), b.id.as_str()]);
     assert_eq!(
-        ids(&kanband_tests::all_tasks(&mut client, "", &[]).await),
+        ids(&kanband_tests::calls::all_tasks(&mut client, "", &[]).await),
         [elsewhere.id.as_str()]
     );
 
@@ -384,9 +384,9 @@ async fn reset_board_deletes_its_tasks_and_records_a_board_reset_event() {
     let mut client = service.tcp.clone();
     create_board(&mut client, "wipe").await;
     let parent = create_on(&mut client, "wipe", "parent").await;
-    let child = common::create_child(&mut client, "wipe", "child", &[&parent.id]).await;
+    let child = calls::create_child(&mut client, "wipe", "child", &[&parent.id]).await;
     let archived = create_on(&mut client, "wipe", "archived").await;
-    common::archive(&mut client, &archived.id).await;
+    calls::archive(&mut client, &archived.id).await;
     client
         .tasks
         .add_comment(pb::AddCommentRequest {
@@ -412,7 +412,7 @@ async fn reset_board_deletes_its_tasks_and_records_a_board_reset_event() {
         assert_eq!(code_of(&result), Code::NotFound, "{id} is gone");
     }
     assert!(
-        kanband_tests::all_tasks(&mut client, "wipe", ALL_STATUSES)
+        kanband_tests::calls::all_tasks(&mut client, "wipe", ALL_STATUSES)
             .await
             .is_empty()
     );
@@ -448,24 +448,25 @@ async fn reset_board_leaves_other_boards_untouched() {
     create_on(&mut client, "wipe", "goes").await;
     let keep_a = create_on(&mut client, "keep", "stays a").await;
     let keep_b = create_on(&mut client, "", "stays b").await;
-    let keep_before = kanband_tests::all_tasks(&mut client, "keep", ALL_STATUSES).await;
-    let default_before = kanband_tests::all_tasks(&mut client, "default", ALL_STATUSES).await;
+    let keep_before = kanband_tests::calls::all_tasks(&mut client, "keep", ALL_STATUSES).await;
+    let default_before =
+        kanband_tests::calls::all_tasks(&mut client, "default", ALL_STATUSES).await;
     let events_before = all_events(&mut client).await;
 
     let reset = reset_board(&mut client, "wipe").await;
     assert_eq!(reset.tasks_removed, 1);
 
     assert_eq!(
-        kanband_tests::all_tasks(&mut client, "keep", ALL_STATUSES).await,
+        kanband_tests::calls::all_tasks(&mut client, "keep", ALL_STATUSES).await,
         keep_before
     );
     assert_eq!(
-        kanband_tests::all_tasks(&mut client, "default", ALL_STATUSES).await,
+        kanband_tests::calls::all_tasks(&mut client, "default", ALL_STATUSES).await,
         default_before
     );
-    assert_eq!(common::task(&mut client, &keep_a.id).await, keep_before[0]);
+    assert_eq!(calls::task(&mut client, &keep_a.id).await, keep_before[0]);
     assert_eq!(
-        common::task(&mut client, &keep_b.id).await,
+        calls::task(&mut client, &keep_b.id).await,
         default_before[0]
     );
     let events = all_events(&mut client).await;

@@ -1,4 +1,4 @@
-//! Scenario 1 of issue 5, the WAL wedge replayed (DESIGN.md section 1, field report 1): kanband,
+//! The WAL wedge of a field report replayed: kanband,
 //! seven `kanband-gateway` supervisors with different profiles and 2,100 tasks whose workers
 //! are short shell scripts running fresh `kanbanctl` processes (heartbeat, comment, show, block,
 //! complete), each connecting and exiting. In the field, a few such short-lived processes
@@ -20,10 +20,6 @@
 //! No deleted file is accepted anywhere: kanband keeps SQLite's temporary storage in memory
 //! (`temp_store=MEMORY`), so it never holds an unlinked temporary file either.
 
-mod scenario_common;
-
-use kanband_tests::all_tasks;
-
 use std::{
     collections::{BTreeSet, HashMap},
     path::{Path, PathBuf},
@@ -34,11 +30,14 @@ use std::{
     time::Duration,
 };
 
+use crate::support::{
+    Fleet, assert_one_holder_at_a_time, connect, count, detail, eventually, exclusive, sh_path,
+    tail, warnings, worker_script,
+};
 use kanband_proto::pb;
-use kanband_tests::daemon::{Daemon, Gateway, data_dir};
-use scenario_common::{
-    Fleet, all_events, assert_invariants, assert_one_holder_at_a_time, connect, count, detail,
-    eventually, sh_path, stats, tail, warnings, worker_script,
+use kanband_tests::{
+    calls::{all_tasks, assert_invariants, events_where, stats},
+    daemon::{Daemon, Gateway, data_dir},
 };
 use tokio::time::Instant;
 
@@ -184,6 +183,7 @@ fn sample_fds(pid: u32, data: PathBuf, stop: Arc<AtomicBool>) -> tokio::task::Jo
 
 #[tokio::test(flavor = "multi_thread")]
 async fn short_lived_kanbanctl_workers_never_wedge_the_database() {
+    let _machine = exclusive().await;
     let started = Instant::now();
     let (dir, data) = data_dir();
     let daemon = Daemon::start(&data).await;
@@ -325,7 +325,7 @@ async fn short_lived_kanbanctl_workers_never_wedge_the_database() {
         joined.expect("a checker panicked");
     }
 
-    let events = all_events(&mut client, "").await;
+    let events = events_where(&mut client, "", "").await;
     let claims = assert_one_holder_at_a_time(&events);
     assert_eq!(claims, TASKS, "one claim per task");
     let invariants = assert_invariants(&mut client).await;

@@ -1,4 +1,4 @@
-//! Scenario 5 of issue 5, partition (DESIGN.md section 1, field report 3, and section 5): a
+//! The partition scenario, from a field report: a
 //! `kanband-gateway` supervisor holding a claim is frozen with SIGSTOP past its TTL, as a
 //! machine cut off from kanband would be. Its worker (its own process group) keeps running.
 //!
@@ -12,17 +12,18 @@
 //!   trap records it), and its confirmation is refused as superseded. It carries on with a new
 //!   session.
 
-mod scenario_common;
-
 use std::{path::Path, time::Duration};
 
-use kanband_proto::pb;
-use kanband_tests::daemon::{Daemon, Gateway, data_dir};
-use nix::sys::signal::Signal;
-use scenario_common::{
-    Fleet, all_events, assert_invariants, assert_one_holder_at_a_time, detail, eventually, grep,
-    group_alive, sh_path, worker_script,
+use crate::support::{
+    Fleet, assert_one_holder_at_a_time, detail, eventually, exclusive, grep, group_alive, sh_path,
+    worker_script,
 };
+use kanband_proto::pb;
+use kanband_tests::{
+    calls::{assert_invariants, events_where},
+    daemon::{Daemon, Gateway, data_dir},
+};
+use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
 /// Lease time of both supervisors.
@@ -66,6 +67,7 @@ fn read(out: &Path, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stopped_supervisor_loses_its_claim_to_a_higher_epoch_and_kills_its_worker() {
+    let _machine = exclusive().await;
     let started = Instant::now();
     let (dir, data) = data_dir();
     let daemon = Daemon::start(&data).await;
@@ -299,7 +301,7 @@ async fn a_stopped_supervisor_loses_its_claim_to_a_higher_epoch_and_kills_its_wo
     )
     .await;
     fleet.assert_running();
-    let events = all_events(&mut client, "").await;
+    let events = events_where(&mut client, "", "").await;
     assert_eq!(assert_one_holder_at_a_time(&events), 2);
     assert_invariants(&mut client).await;
 

@@ -7,131 +7,27 @@
 //! never auto-advances while the test awaits the SQLite thread or a socket, and [`eventually`]
 //! waits for the server to act, bounded by real time.
 
-mod common;
+use std::time::Duration;
 
-use std::{future::Future, time::Duration};
-
-use common::{
-    CODER, MADE_UP_TOKEN, acquire, acquire_now, assert_lost, complete, create_assigned,
-    create_board, create_with, granted_task, heartbeat, last_outcome, lost_epoch, new_task,
-    open_session, refused, release, renew, report_exit, stats, status_of, task, task_events,
-    try_acquire,
-};
 use kanband_gateway::Client;
 use kanband_proto::pb::{
     self, RevokeCause, RunOutcome, TaskStatus, keep_alive_response::Event as Push,
     report_exit_request::Exit,
 };
+use kanband_tests::calls;
+use kanband_tests::calls::{
+    CODER, MADE_UP_TOKEN, acquire, acquire_now, assert_lost, complete, create_assigned,
+    create_board, create_with, granted_task, heartbeat, last_outcome, lost_epoch, new_task,
+    open_session, refused, release, renew, report_exit, stats, status_of, task, task_events,
+    try_acquire,
+};
 use kanband_tests::{TestService, spawn_service, spawn_service_in};
-use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
+use tokio::{sync::mpsc, time::Instant};
 use tonic::{Code, Streaming, codegen::tokio_stream::wrappers::ReceiverStream};
 
-// ---------------------------------------------------------------------------------------------
-// The paused clock.
-
-/// Longest real time to wait for the server to act after a change.
-const REAL_LIMIT: Duration = Duration::from_secs(10);
-
-/// Keeps the paused runtime from auto-advancing: a task that never idles. Time then moves only
-/// with `tokio::time::advance`. Dropping it lets the runtime idle again.
-struct Clock {
-    spinner: JoinHandle<()>,
-}
-
-impl Clock {
-    /// Starts holding the clock; call before anything awaits I/O.
-    fn hold() -> Clock {
-        Clock {
-            spinner: tokio::spawn(async {
-                loop {
-                    tokio::task::yield_now().await;
-                }
-            }),
-        }
-    }
-
-    /// Moves the paused clock by `ms` milliseconds.
-    async fn advance(&self, ms: u64) {
-        tokio::time::advance(Duration::from_millis(ms)).await;
-    }
-}
-
-impl Drop for Clock {
-    fn drop(&mut self) {
-        self.spinner.abort();
-    }
-}
-
-/// Polls `probe` until it returns `Some`, yielding between polls, for up to [`REAL_LIMIT`] of
-/// real time (the paused clock does not move meanwhile).
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let end = std::time::Instant::now() + REAL_LIMIT;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            std::time::Instant::now() < end,
-            "{what}: not reached within {REAL_LIMIT:?} of real time"
-        );
-        tokio::task::yield_now().await;
-    }
-}
-
-/// Lets the server run for a short real time without moving the paused clock, so a deadline
-/// that must not fire has had every chance to.
-async fn settle() {
-    let end = std::time::Instant::now() + Duration::from_millis(100);
-    while std::time::Instant::now() < end {
-        tokio::task::yield_now().await;
-    }
-}
-
-/// Waits until a task has a status (real-time bound).
-async fn until_status(client: &Client, id: &str, want: TaskStatus) -> pb::Task {
-    eventually(&format!("task {id} becomes {want:?}"), || {
-        let mut client = client.clone();
-        async move {
-            let task = task(&mut client, id).await;
-            (task.status() == want).then_some(task)
-        }
-    })
-    .await
-}
-
-/// Waits until `count` pollers wait in Acquire (real-time bound).
-async fn until_waiting(client: &Client, count: u64) {
-    eventually(&format!("{count} pollers wait"), || {
-        let mut client = client.clone();
-        async move { (stats(&mut client).await.waiting_pollers == count).then_some(()) }
-    })
-    .await;
-}
-
-/// An Acquire running in the background.
-fn spawn_acquire(
-    client: &Client,
-    session_id: &str,
-    wait_ms: i64,
-) -> JoinHandle<Result<Option<pb::Grant>, tonic::Status>> {
-    let mut client = client.clone();
-    let session_id = session_id.to_owned();
-    tokio::spawn(async move { try_acquire(&mut client, &session_id, wait_ms).await })
-}
-
-/// Waits for a background task to finish (real-time bound).
-async fn join<T>(handle: JoinHandle<T>) -> T {
-    eventually("the background call finishes", || {
-        let done = handle.is_finished();
-        async move { done.then_some(()) }
-    })
-    .await;
-    handle.await.expect("the background call does not panic")
-}
+use crate::support::clock::{
+    Clock, REAL_LIMIT, eventually, join, settle, spawn_acquire, until_status, until_waiting,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Keep-alive streams.
@@ -328,31 +224,55 @@ async fn a_keep_alive_message_moves_the_deadline_of_every_claim_of_the_session()
         task_id,
         grant,
     } = held().await;
-    let token = grant.claim_token.clone();
+    // Three claims of one session, so a renewal that reaches only some of them shows.
+    let mut held = vec![(task_id, grant.claim_token)];
+    for n in 1..3 {
+        let created = create_assigned(&mut client, "", &format!("hold me too {n}"), CODER).await;
+        let grant = acquire_now(&mut client, &session.id).await;
+        assert_eq!(granted_task(&grant), created.id);
+        held.push((created.id, grant.claim_token));
+    }
+    held.sort_by(|a, b| a.1.cmp(&b.1));
+    let tokens: Vec<String> = held.iter().map(|(_, token)| token.clone()).collect();
+    let sorted = |mut tokens: Vec<String>| {
+        tokens.sort();
+        tokens
+    };
     let (mut stream, first) = KeepAlive::open(&mut client, &session.id).await;
     assert_eq!(first.ttl_ms, TTL);
-    assert_eq!(first.claim_tokens, std::slice::from_ref(&token));
+    assert_eq!(sorted(first.claim_tokens), tokens);
 
     clock.advance(8_000).await;
     let renewed = stream.renew().await;
     assert_eq!(
-        (renewed.ttl_ms, renewed.claim_tokens),
-        (TTL, vec![token.clone()])
+        (renewed.ttl_ms, sorted(renewed.claim_tokens)),
+        (TTL, tokens.clone())
     );
     clock.advance(8_000).await;
     settle().await;
-    assert_eq!(status_of(&mut client, &task_id).await, TaskStatus::Running);
+    for (id, _) in &held {
+        assert_eq!(
+            status_of(&mut client, id).await,
+            TaskStatus::Running,
+            "{id}: 16 s after its grant, 8 s after the renewal"
+        );
+    }
     clock.advance(1_999).await;
     settle().await;
-    assert_eq!(status_of(&mut client, &task_id).await, TaskStatus::Running);
+    for (id, _) in &held {
+        assert_eq!(
+            status_of(&mut client, id).await,
+            TaskStatus::Running,
+            "{id}"
+        );
+    }
 
     clock.advance(1).await;
-    until_status(&client, &task_id, TaskStatus::Ready).await;
-    assert_eq!(
-        last_outcome(&mut client, &task_id).await,
-        RunOutcome::Expired
-    );
-    assert_lost(heartbeat(&mut client, &token).await, "expired");
+    for (id, token) in &held {
+        until_status(&client, id, TaskStatus::Ready).await;
+        assert_eq!(last_outcome(&mut client, id).await, RunOutcome::Expired);
+        assert_lost(heartbeat(&mut client, token).await, "expired");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -459,7 +379,7 @@ async fn an_archived_task_is_archived_at_once_and_its_holder_is_told() {
     let mut client = held.client.clone();
     let token = held.grant.claim_token.clone();
 
-    let archived = common::archive(&mut client, &held.task_id).await;
+    let archived = calls::archive(&mut client, &held.task_id).await;
     assert_eq!(archived.status(), TaskStatus::Archived);
     let revoked = stream.revoked().await;
     assert_eq!(
@@ -736,7 +656,7 @@ async fn a_waiting_poller_is_woken_by_an_unblock() {
     settle().await;
     assert!(!waiting.is_finished(), "a blocked task is not claimable");
     let at = Instant::now();
-    common::unblock(&mut client, &blocked.id).await;
+    calls::unblock(&mut client, &blocked.id).await;
     let grant = join(waiting).await.expect("Acquire").expect("a grant");
     assert_eq!(granted_task(&grant), blocked.id);
     assert_eq!(Instant::now(), at);

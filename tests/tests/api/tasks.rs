@@ -2,17 +2,15 @@
 //! comments, the operator transitions (block, unblock, schedule, promote, archive, reopen) and
 //! the event log.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{
+use kanband_gateway::Client;
+use kanband_proto::pb::{self, BlockKind, TaskStatus};
+use kanband_tests::calls::{
     ALL_STATUSES, MISSING_TASK, all_events, archive, block, code_of, create, create_board,
     create_child, create_on, create_with, detail, events_page, events_where, ids, kinds, new_task,
     refused, status_of, task, task_events, unblock, wait_for_status,
 };
-use kanband_gateway::Client;
-use kanband_proto::pb::{self, BlockKind, TaskStatus};
 use kanband_tests::{spawn_service, spawn_service_in};
 use tonic::{Code, Status};
 
@@ -148,7 +146,7 @@ async fn tasks_are_created_read_and_listed_over_both_transports() {
         assert_eq!(got.task.as_ref(), Some(&created));
         assert_eq!(kinds(&got.recent_events), ["created"]);
 
-        let listed = kanband_tests::all_tasks(&mut client, &board, &[]).await;
+        let listed = kanband_tests::calls::all_tasks(&mut client, &board, &[]).await;
         assert_eq!(listed, [created]);
     }
 }
@@ -286,7 +284,7 @@ async fn a_parent_on_another_board_is_refused_at_creation_and_nothing_is_created
     );
     assert!(status.message().contains("board"), "{}", status.message());
     assert!(
-        kanband_tests::all_tasks(&mut client, "default", ALL_STATUSES)
+        kanband_tests::calls::all_tasks(&mut client, "default", ALL_STATUSES)
             .await
             .is_empty()
     );
@@ -426,15 +424,15 @@ async fn list_tasks_leaves_out_archived_tasks_unless_asked() {
     archive(&mut client, &gone.id).await;
 
     assert_eq!(
-        ids(&kanband_tests::all_tasks(&mut client, "", &[]).await),
+        ids(&kanband_tests::calls::all_tasks(&mut client, "", &[]).await),
         [kept.id.as_str()]
     );
     assert_eq!(
-        ids(&kanband_tests::all_tasks(&mut client, "", &[TaskStatus::Archived]).await),
+        ids(&kanband_tests::calls::all_tasks(&mut client, "", &[TaskStatus::Archived]).await),
         [gone.id.as_str()]
     );
     assert_eq!(
-        ids(&kanband_tests::all_tasks(&mut client, "", ALL_STATUSES).await),
+        ids(&kanband_tests::calls::all_tasks(&mut client, "", ALL_STATUSES).await),
         [kept.id.as_str(), gone.id.as_str()]
     );
 }
@@ -572,7 +570,7 @@ async fn a_repeated_idempotency_key_returns_the_first_task_and_changes_nothing()
     assert_eq!(repeat.task.unwrap(), first, "the first task, unchanged");
     assert_eq!(all_events(&mut client).await, events_before, "no event");
     assert_eq!(
-        kanband_tests::all_tasks(&mut client, "", ALL_STATUSES).await,
+        kanband_tests::calls::all_tasks(&mut client, "", ALL_STATUSES).await,
         [first]
     );
 }
@@ -648,7 +646,7 @@ async fn concurrent_creates_with_one_key_make_exactly_one_task() {
     assert!(responses.iter().all(|r| &r.task.as_ref().unwrap().id == id));
     let mut client = service.tcp.clone();
     assert_eq!(
-        kanband_tests::all_tasks(&mut client, "", ALL_STATUSES)
+        kanband_tests::calls::all_tasks(&mut client, "", ALL_STATUSES)
             .await
             .len(),
         1

@@ -10,45 +10,25 @@ use std::{
     process::{ExitStatus, Stdio},
 };
 
-use kanband_gateway::Client;
 use kanband_proto::pb;
-use kanband_tests::daemon::{Daemon, PATIENCE, data_dir, kanband_command};
+use kanband_tests::{
+    calls::{create, task},
+    daemon::{Daemon, PATIENCE, data_dir, kanband_command},
+};
 use tokio::{process::Command, time::timeout};
 
+use crate::support::{connect, shared};
+
+/// Creates a task with a title over `addr`; returns its id.
 async fn create_task(addr: &str, title: &str) -> String {
-    let mut client = Client::connect(addr)
-        .await
-        .unwrap_or_else(|err| panic!("connect to {addr}: {err}"));
-    let created = client
-        .tasks
-        .create_task(pb::CreateTaskRequest {
-            title: title.to_owned(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|status| panic!("CreateTask over {addr}: {status}"))
-        .into_inner();
-    assert!(created.created);
-    let task = created.task.expect("task in the response");
-    assert_eq!(task.title, title);
-    task.id
+    let created = create(&mut connect(addr).await, title).await;
+    assert_eq!(created.title, title);
+    created.id
 }
 
+/// Reads a task over `addr`.
 async fn get_task(addr: &str, id: &str) -> pb::Task {
-    let mut client = Client::connect(addr)
-        .await
-        .unwrap_or_else(|err| panic!("connect to {addr}: {err}"));
-    client
-        .tasks
-        .get_task(pb::GetTaskRequest {
-            id: id.to_owned(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|status| panic!("GetTask {id} over {addr}: {status}"))
-        .into_inner()
-        .task
-        .expect("task in the detail")
+    task(&mut connect(addr).await, id).await
 }
 
 /// Runs a Python snippet with the standard library's sqlite3 against `db`; returns the exit
@@ -82,6 +62,7 @@ async fn python_sqlite(db: &Path, sql: &str) -> (ExitStatus, String, String) {
 
 #[tokio::test]
 async fn serves_on_both_printed_addresses() {
+    let _machine = shared().await;
     let (_dir, data) = data_dir();
     let daemon = Daemon::start(&data).await;
     assert!(daemon.tcp_addr.starts_with("http://127.0.0.1:"));
@@ -98,6 +79,7 @@ async fn serves_on_both_printed_addresses() {
 
 #[tokio::test]
 async fn second_instance_on_the_same_data_dir_is_refused() {
+    let _machine = shared().await;
     let (_dir, data) = data_dir();
     let first = Daemon::start(&data).await;
     let second = timeout(
@@ -136,6 +118,7 @@ async fn second_instance_on_the_same_data_dir_is_refused() {
 
 #[tokio::test]
 async fn sigterm_exits_zero_and_a_restart_keeps_every_task() {
+    let _machine = shared().await;
     let (_dir, data) = data_dir();
     let daemon = Daemon::start(&data).await;
     let mut ids = Vec::new();
@@ -165,6 +148,7 @@ async fn sigterm_exits_zero_and_a_restart_keeps_every_task() {
 
 #[tokio::test]
 async fn no_other_process_can_open_the_database_while_it_runs() {
+    let _machine = shared().await;
     let (_dir, data) = data_dir();
     let db = data.join("kanband.db");
     let daemon = Daemon::start(&data).await;
@@ -197,6 +181,7 @@ async fn no_other_process_can_open_the_database_while_it_runs() {
 
 #[tokio::test]
 async fn help_documents_flags_and_environment() {
+    let _machine = shared().await;
     let output = timeout(PATIENCE, kanband_command().arg("--help").output())
         .await
         .expect("--help finishes in time")

@@ -4,22 +4,11 @@
 use std::time::Duration;
 
 use kanband_proto::pb;
-use kanband_tests::spawn_service;
+use kanband_tests::{
+    calls::{archive, block, create, subscribe, unblock},
+    spawn_service,
+};
 use tokio_stream::StreamExt as _;
-
-async fn create(client: &mut kanband_gateway::Client, title: &str) -> pb::Task {
-    client
-        .tasks
-        .create_task(pb::CreateTaskRequest {
-            title: title.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .task
-        .unwrap()
-}
 
 async fn next<T>(stream: &mut tonic::Streaming<T>) -> T {
     tokio::time::timeout(Duration::from_secs(10), stream.next())
@@ -92,14 +81,7 @@ async fn watch_filters_by_task_and_kind() {
         .unwrap()
         .into_inner();
     for id in [&a.id, &b.id] {
-        client
-            .tasks
-            .archive_task(pb::ArchiveTaskRequest {
-                id: id.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        archive(&mut client, id).await;
     }
     let event = next(&mut stream).await;
     assert_eq!(
@@ -113,27 +95,18 @@ async fn notifications_are_redelivered_until_acknowledged() {
     let service = spawn_service().await;
     let mut client = service.tcp.clone();
     let task = create(&mut client, "watched").await;
-    let subscription = client
-        .notifications
-        .subscribe(pb::SubscribeRequest {
+    let subscription = subscribe(
+        &mut client,
+        pb::SubscribeRequest {
             task_id: task.id.clone(),
             platform: "telegram".into(),
             chat_id: "42".into(),
             owner_profile: "gw".into(),
             ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    client
-        .tasks
-        .block_task(pb::BlockTaskRequest {
-            id: task.id.clone(),
-            reason: "why".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
+    block(&mut client, &task.id, pb::BlockKind::Unspecified).await;
 
     let deliver = || pb::DeliverRequest {
         profiles: vec!["gw".into()],
@@ -170,14 +143,7 @@ async fn notifications_are_redelivered_until_acknowledged() {
     drop(second);
 
     // Acknowledged: not again. The next terminal event is the next delivery.
-    client
-        .tasks
-        .unblock_task(pb::UnblockTaskRequest {
-            id: task.id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    unblock(&mut client, &task.id).await;
     let mut third = client
         .notifications
         .deliver(deliver())
@@ -192,25 +158,17 @@ async fn notifications_survive_a_service_restart() {
     let service = spawn_service().await;
     let mut client = service.tcp.clone();
     let task = create(&mut client, "watched").await;
-    let subscription = client
-        .notifications
-        .subscribe(pb::SubscribeRequest {
+    let subscription = subscribe(
+        &mut client,
+        pb::SubscribeRequest {
             task_id: task.id.clone(),
             owner_profile: "gw".into(),
             mode: pb::DeliveryMode::Final as i32,
             ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    client
-        .tasks
-        .archive_task(pb::ArchiveTaskRequest {
-            id: task.id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
+    archive(&mut client, &task.id).await;
     let dir = service.stop().await;
 
     let service = kanband_tests::spawn_service_in(dir).await;

@@ -1,8 +1,5 @@
-//! Small helpers shared by the integration test files: short calls for the common requests and
-//! readers that walk every page of a listing.
-//!
-//! Each test file uses a subset, so unused helpers are allowed here.
-#![allow(dead_code)]
+//! Short calls for the common requests (create a task, open a session, acquire, complete, ...)
+//! and readers that walk every page of a listing, so every test builds a request one way.
 
 use std::{fmt::Debug, time::Duration};
 
@@ -11,10 +8,10 @@ use kanband_proto::pb;
 use tonic::{Code, Status};
 
 /// A task id that is well formed but never issued.
-pub(crate) const MISSING_TASK: &str = "t_0000000000000000";
+pub const MISSING_TASK: &str = "t_0000000000000000";
 
 /// The gRPC code of a call's result, `Code::Ok` on success.
-pub(crate) fn code_of<T>(result: &Result<T, Status>) -> Code {
+pub fn code_of<T>(result: &Result<T, Status>) -> Code {
     match result {
         Ok(_) => Code::Ok,
         Err(status) => status.code(),
@@ -22,7 +19,7 @@ pub(crate) fn code_of<T>(result: &Result<T, Status>) -> Code {
 }
 
 /// The refusal of a call that must fail with `code`; panics with the result otherwise.
-pub(crate) fn refused<T: Debug>(result: Result<T, Status>, code: Code) -> Status {
+pub fn refused<T: Debug>(result: Result<T, Status>, code: Code) -> Status {
     match result {
         Err(status) if status.code() == code => status,
         other => panic!("expected {code:?}, got {other:?}"),
@@ -30,7 +27,7 @@ pub(crate) fn refused<T: Debug>(result: Result<T, Status>, code: Code) -> Status
 }
 
 /// A `CreateTaskRequest` with a title on a board (empty board means `default`).
-pub(crate) fn new_task(board: &str, title: &str) -> pb::CreateTaskRequest {
+pub fn new_task(board: &str, title: &str) -> pb::CreateTaskRequest {
     pb::CreateTaskRequest {
         board: board.to_owned(),
         title: title.to_owned(),
@@ -39,7 +36,7 @@ pub(crate) fn new_task(board: &str, title: &str) -> pb::CreateTaskRequest {
 }
 
 /// Creates a task from a full request and returns the response.
-pub(crate) async fn create_with(
+pub async fn create_with(
     client: &mut Client,
     request: pb::CreateTaskRequest,
 ) -> pb::CreateTaskResponse {
@@ -52,19 +49,19 @@ pub(crate) async fn create_with(
 }
 
 /// Creates a task with a title on `default`.
-pub(crate) async fn create(client: &mut Client, title: &str) -> pb::Task {
+pub async fn create(client: &mut Client, title: &str) -> pb::Task {
     create_on(client, "", title).await
 }
 
 /// Creates a task with a title on a board.
-pub(crate) async fn create_on(client: &mut Client, board: &str, title: &str) -> pb::Task {
+pub async fn create_on(client: &mut Client, board: &str, title: &str) -> pb::Task {
     let response = create_with(client, new_task(board, title)).await;
     assert!(response.created, "a task without a key is always created");
     response.task.expect("CreateTask returns the task")
 }
 
 /// Creates a task on a board with the given parents.
-pub(crate) async fn create_child(
+pub async fn create_child(
     client: &mut Client,
     board: &str,
     title: &str,
@@ -78,20 +75,37 @@ pub(crate) async fn create_child(
 }
 
 /// Reads a task with its details (default number of recent events).
-pub(crate) async fn detail(client: &mut Client, id: &str) -> pb::TaskDetail {
+pub async fn detail(client: &mut Client, id: &str) -> pb::TaskDetail {
+    detail_with_events(client, id, 0).await
+}
+
+/// Reads a task with its details and up to `recent_events` of its latest events.
+pub async fn detail_with_events(
+    client: &mut Client,
+    id: &str,
+    recent_events: u32,
+) -> pb::TaskDetail {
     client
         .tasks
         .get_task(pb::GetTaskRequest {
             id: id.to_owned(),
-            recent_events: 0,
+            recent_events,
         })
         .await
-        .expect("GetTask")
+        .unwrap_or_else(|status| panic!("GetTask {id}: {status}"))
         .into_inner()
 }
 
+/// The status of the task in a detail (`Unspecified` if the detail carries none).
+pub fn status_in(detail: &pb::TaskDetail) -> pb::TaskStatus {
+    detail
+        .task
+        .as_ref()
+        .map_or(pb::TaskStatus::Unspecified, pb::Task::status)
+}
+
 /// Reads a task.
-pub(crate) async fn task(client: &mut Client, id: &str) -> pb::Task {
+pub async fn task(client: &mut Client, id: &str) -> pb::Task {
     detail(client, id)
         .await
         .task
@@ -99,12 +113,12 @@ pub(crate) async fn task(client: &mut Client, id: &str) -> pb::Task {
 }
 
 /// The status of a task as stored now.
-pub(crate) async fn status_of(client: &mut Client, id: &str) -> pb::TaskStatus {
+pub async fn status_of(client: &mut Client, id: &str) -> pb::TaskStatus {
     task(client, id).await.status()
 }
 
 /// Creates a board with default settings.
-pub(crate) async fn create_board(client: &mut Client, slug: &str) -> pb::Board {
+pub async fn create_board(client: &mut Client, slug: &str) -> pb::Board {
     client
         .boards
         .create_board(pb::CreateBoardRequest {
@@ -117,7 +131,7 @@ pub(crate) async fn create_board(client: &mut Client, slug: &str) -> pb::Board {
 }
 
 /// Archives a task.
-pub(crate) async fn archive(client: &mut Client, id: &str) -> pb::Task {
+pub async fn archive(client: &mut Client, id: &str) -> pb::Task {
     client
         .tasks
         .archive_task(pb::ArchiveTaskRequest {
@@ -130,7 +144,7 @@ pub(crate) async fn archive(client: &mut Client, id: &str) -> pb::Task {
 }
 
 /// Blocks a task with a kind.
-pub(crate) async fn block(client: &mut Client, id: &str, kind: pb::BlockKind) -> pb::Task {
+pub async fn block(client: &mut Client, id: &str, kind: pb::BlockKind) -> pb::Task {
     client
         .tasks
         .block_task(pb::BlockTaskRequest {
@@ -145,7 +159,7 @@ pub(crate) async fn block(client: &mut Client, id: &str, kind: pb::BlockKind) ->
 }
 
 /// Unblocks a task.
-pub(crate) async fn unblock(client: &mut Client, id: &str) -> pb::Task {
+pub async fn unblock(client: &mut Client, id: &str) -> pb::Task {
     client
         .tasks
         .unblock_task(pb::UnblockTaskRequest {
@@ -157,8 +171,18 @@ pub(crate) async fn unblock(client: &mut Client, id: &str) -> pb::Task {
         .into_inner()
 }
 
+/// Subscribes to a task's notifications with a request as given; returns the subscription.
+pub async fn subscribe(client: &mut Client, request: pb::SubscribeRequest) -> pb::Subscription {
+    client
+        .notifications
+        .subscribe(request)
+        .await
+        .expect("Subscribe")
+        .into_inner()
+}
+
 /// Lists events with a request as given (one page).
-pub(crate) async fn events_page(
+pub async fn events_page(
     client: &mut Client,
     request: pb::ListEventsRequest,
 ) -> pb::ListEventsResponse {
@@ -171,11 +195,7 @@ pub(crate) async fn events_page(
 }
 
 /// Every event matching the board and task filters (empty means any), walking all pages.
-pub(crate) async fn events_where(
-    client: &mut Client,
-    board: &str,
-    task_id: &str,
-) -> Vec<pb::Event> {
+pub async fn events_where(client: &mut Client, board: &str, task_id: &str) -> Vec<pb::Event> {
     let mut all = Vec::new();
     let mut after_id = 0;
     loop {
@@ -202,22 +222,22 @@ pub(crate) async fn events_where(
 }
 
 /// The whole event log.
-pub(crate) async fn all_events(client: &mut Client) -> Vec<pb::Event> {
+pub async fn all_events(client: &mut Client) -> Vec<pb::Event> {
     events_where(client, "", "").await
 }
 
 /// Every event of one task.
-pub(crate) async fn task_events(client: &mut Client, id: &str) -> Vec<pb::Event> {
+pub async fn task_events(client: &mut Client, id: &str) -> Vec<pb::Event> {
     events_where(client, "", id).await
 }
 
 /// The kinds of events, in order.
-pub(crate) fn kinds(events: &[pb::Event]) -> Vec<&str> {
+pub fn kinds(events: &[pb::Event]) -> Vec<&str> {
     events.iter().map(|e| e.kind.as_str()).collect()
 }
 
 /// Every status, archived included.
-pub(crate) const ALL_STATUSES: &[pb::TaskStatus] = &[
+pub const ALL_STATUSES: &[pb::TaskStatus] = &[
     pb::TaskStatus::Triage,
     pb::TaskStatus::Todo,
     pb::TaskStatus::Scheduled,
@@ -230,12 +250,12 @@ pub(crate) const ALL_STATUSES: &[pb::TaskStatus] = &[
 ];
 
 /// Ids of tasks, in order.
-pub(crate) fn ids(tasks: &[pb::Task]) -> Vec<&str> {
+pub fn ids(tasks: &[pb::Task]) -> Vec<&str> {
     tasks.iter().map(|t| t.id.as_str()).collect()
 }
 
 /// Polls a task every 50 ms, for up to `limit`, until it has `want`; returns it then.
-pub(crate) async fn wait_for_status(
+pub async fn wait_for_status(
     client: &mut Client,
     id: &str,
     want: pb::TaskStatus,
@@ -260,13 +280,13 @@ pub(crate) async fn wait_for_status(
 // Leases and dispatch (used by leases.rs, dispatch.rs and stress.rs).
 
 /// The profile most lease tests run as.
-pub(crate) const CODER: &str = "coder";
+pub const CODER: &str = "coder";
 
 /// A claim token that is well formed but was never issued.
-pub(crate) const MADE_UP_TOKEN: &str = "c_0123456789abcdef";
+pub const MADE_UP_TOKEN: &str = "c_0123456789abcdef";
 
 /// An `OpenSessionRequest` for one profile with a TTL, 4 slots and machine `m1`.
-pub(crate) fn session_request(profile: &str, ttl_ms: u32) -> pb::OpenSessionRequest {
+pub fn session_request(profile: &str, ttl_ms: u32) -> pb::OpenSessionRequest {
     pb::OpenSessionRequest {
         machine_id: "m1".into(),
         hostname: "host-1".into(),
@@ -279,7 +299,7 @@ pub(crate) fn session_request(profile: &str, ttl_ms: u32) -> pb::OpenSessionRequ
 }
 
 /// Opens a session from a full request.
-pub(crate) async fn open_session_with(
+pub async fn open_session_with(
     client: &mut Client,
     request: pb::OpenSessionRequest,
 ) -> pb::Session {
@@ -292,12 +312,12 @@ pub(crate) async fn open_session_with(
 }
 
 /// Opens a session for one profile with a TTL (4 slots, machine `m1`).
-pub(crate) async fn open_session(client: &mut Client, profile: &str, ttl_ms: u32) -> pb::Session {
+pub async fn open_session(client: &mut Client, profile: &str, ttl_ms: u32) -> pb::Session {
     open_session_with(client, session_request(profile, ttl_ms)).await
 }
 
 /// Creates a ready task on a board, assigned to a profile.
-pub(crate) async fn create_assigned(
+pub async fn create_assigned(
     client: &mut Client,
     board: &str,
     title: &str,
@@ -311,7 +331,7 @@ pub(crate) async fn create_assigned(
 }
 
 /// Acquire as sent: the whole result.
-pub(crate) async fn try_acquire(
+pub async fn try_acquire(
     client: &mut Client,
     session_id: &str,
     wait_ms: i64,
@@ -327,30 +347,26 @@ pub(crate) async fn try_acquire(
 }
 
 /// Acquire that must succeed; returns the grant, if any.
-pub(crate) async fn acquire(
-    client: &mut Client,
-    session_id: &str,
-    wait_ms: i64,
-) -> Option<pb::Grant> {
+pub async fn acquire(client: &mut Client, session_id: &str, wait_ms: i64) -> Option<pb::Grant> {
     try_acquire(client, session_id, wait_ms)
         .await
         .expect("Acquire")
 }
 
 /// Acquire (no wait) that must grant; returns the grant.
-pub(crate) async fn acquire_now(client: &mut Client, session_id: &str) -> pb::Grant {
+pub async fn acquire_now(client: &mut Client, session_id: &str) -> pb::Grant {
     acquire(client, session_id, 0)
         .await
         .expect("Acquire grants a claimable task")
 }
 
 /// The task id of a grant.
-pub(crate) fn granted_task(grant: &pb::Grant) -> &str {
+pub fn granted_task(grant: &pb::Grant) -> &str {
     &grant.task.as_ref().expect("a grant carries its task").id
 }
 
 /// The `kanban-lease-lost` trailer of a refusal, if any.
-pub(crate) fn lost_reason(status: &Status) -> Option<&str> {
+pub fn lost_reason(status: &Status) -> Option<&str> {
     status
         .metadata()
         .get("kanban-lease-lost")
@@ -358,7 +374,7 @@ pub(crate) fn lost_reason(status: &Status) -> Option<&str> {
 }
 
 /// The `kanban-current-epoch` trailer of a refusal, if any.
-pub(crate) fn lost_epoch(status: &Status) -> Option<u64> {
+pub fn lost_epoch(status: &Status) -> Option<u64> {
     status
         .metadata()
         .get("kanban-current-epoch")
@@ -367,7 +383,7 @@ pub(crate) fn lost_epoch(status: &Status) -> Option<u64> {
 }
 
 /// Asserts a holder call was refused with ABORTED and the given `kanban-lease-lost` reason.
-pub(crate) fn assert_lost<T: Debug>(result: Result<T, Status>, reason: &str) -> Status {
+pub fn assert_lost<T: Debug>(result: Result<T, Status>, reason: &str) -> Status {
     let status = refused(result, Code::Aborted);
     assert_eq!(
         lost_reason(&status),
@@ -378,7 +394,7 @@ pub(crate) fn assert_lost<T: Debug>(result: Result<T, Status>, reason: &str) -> 
 }
 
 /// Complete with a token.
-pub(crate) async fn complete(client: &mut Client, token: &str) -> Result<pb::Task, Status> {
+pub async fn complete(client: &mut Client, token: &str) -> Result<pb::Task, Status> {
     client
         .leases
         .complete(pb::CompleteRequest {
@@ -392,7 +408,7 @@ pub(crate) async fn complete(client: &mut Client, token: &str) -> Result<pb::Tas
 }
 
 /// Release with a token.
-pub(crate) async fn release(client: &mut Client, token: &str) -> Result<pb::Task, Status> {
+pub async fn release(client: &mut Client, token: &str) -> Result<pb::Task, Status> {
     client
         .leases
         .release(pb::ReleaseRequest {
@@ -404,7 +420,7 @@ pub(crate) async fn release(client: &mut Client, token: &str) -> Result<pb::Task
 }
 
 /// Renew (unary) with a token; returns the granted TTL.
-pub(crate) async fn renew(client: &mut Client, token: &str) -> Result<u32, Status> {
+pub async fn renew(client: &mut Client, token: &str) -> Result<u32, Status> {
     client
         .leases
         .renew(pb::RenewRequest {
@@ -415,7 +431,7 @@ pub(crate) async fn renew(client: &mut Client, token: &str) -> Result<u32, Statu
 }
 
 /// Heartbeat with a token.
-pub(crate) async fn heartbeat(client: &mut Client, token: &str) -> Result<(), Status> {
+pub async fn heartbeat(client: &mut Client, token: &str) -> Result<(), Status> {
     client
         .leases
         .heartbeat(pb::HeartbeatRequest {
@@ -427,7 +443,7 @@ pub(crate) async fn heartbeat(client: &mut Client, token: &str) -> Result<(), St
 }
 
 /// ReportExit with a token and an exit.
-pub(crate) async fn report_exit(
+pub async fn report_exit(
     client: &mut Client,
     token: &str,
     exit: Option<pb::report_exit_request::Exit>,
@@ -443,8 +459,24 @@ pub(crate) async fn report_exit(
         .map(tonic::Response::into_inner)
 }
 
+/// Runs Admin.CheckInvariants and asserts it finds nothing; returns the report.
+pub async fn assert_invariants(client: &mut Client) -> pb::CheckInvariantsResponse {
+    let report = client
+        .admin
+        .check_invariants(pb::CheckInvariantsRequest {})
+        .await
+        .expect("CheckInvariants")
+        .into_inner();
+    assert!(
+        report.ok,
+        "invariants broken: {:#?} ({} tasks, {} claims, {} events examined)",
+        report.violations, report.tasks, report.claims, report.events
+    );
+    report
+}
+
 /// Admin.Stats.
-pub(crate) async fn stats(client: &mut Client) -> pb::StatsResponse {
+pub async fn stats(client: &mut Client) -> pb::StatsResponse {
     client
         .admin
         .stats(pb::StatsRequest {})
@@ -454,17 +486,17 @@ pub(crate) async fn stats(client: &mut Client) -> pb::StatsResponse {
 }
 
 /// The id of the latest event in the log (0 if none).
-pub(crate) async fn last_event_id(client: &mut Client) -> u64 {
+pub async fn last_event_id(client: &mut Client) -> u64 {
     all_events(client).await.last().map_or(0, |e| e.id)
 }
 
 /// The runs of a task, oldest first.
-pub(crate) async fn runs(client: &mut Client, id: &str) -> Vec<pb::Run> {
+pub async fn runs(client: &mut Client, id: &str) -> Vec<pb::Run> {
     detail(client, id).await.runs
 }
 
 /// The outcome of a task's latest run.
-pub(crate) async fn last_outcome(client: &mut Client, id: &str) -> pb::RunOutcome {
+pub async fn last_outcome(client: &mut Client, id: &str) -> pb::RunOutcome {
     runs(client, id)
         .await
         .last()
@@ -474,11 +506,7 @@ pub(crate) async fn last_outcome(client: &mut Client, id: &str) -> pb::RunOutcom
 
 /// What is wrong with a refusal: the code must be `code`; the message must name `names` (an
 /// INVALID_ARGUMENT message starts with `names:`) and carry no Rust Debug noise.
-pub(crate) fn refusal_problems(
-    status: &tonic::Status,
-    code: tonic::Code,
-    names: &str,
-) -> Vec<String> {
+pub fn refusal_problems(status: &tonic::Status, code: tonic::Code, names: &str) -> Vec<String> {
     let message = status.message();
     let mut problems = Vec::new();
     if status.code() != code {
@@ -497,4 +525,34 @@ pub(crate) fn refusal_problems(
         }
     }
     problems
+}
+
+/// Every task of `board` (every board when empty) with the given statuses (all but archived
+/// when empty), walking every page of `ListTasks`.
+pub async fn all_tasks(
+    client: &mut Client,
+    board: &str,
+    statuses: &[pb::TaskStatus],
+) -> Vec<pb::Task> {
+    let mut tasks = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .tasks
+            .list_tasks(pb::ListTasksRequest {
+                board: board.to_owned(),
+                statuses: statuses.iter().map(|s| *s as i32).collect(),
+                page_size: 1000,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("ListTasks")
+            .into_inner();
+        tasks.extend(page.tasks);
+        if page.next_page_token.is_empty() {
+            return tasks;
+        }
+        page_token = page.next_page_token;
+    }
 }

@@ -2,20 +2,24 @@
 //! parents, the review lane, caps (board and session slots), failure accounting of worker
 //! exits, `Admin.DispatchPreview`, `Admin.Stats`, and malformed lease requests.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{
-    CODER, MADE_UP_TOKEN, acquire, acquire_now, assert_lost, code_of, complete, create_assigned,
+use kanband_gateway::Client;
+use kanband_proto::pb::{self, RunOutcome, TaskStatus, report_exit_request::Exit};
+use kanband_tests::calls;
+use kanband_tests::calls::{
+    CODER, MADE_UP_TOKEN, acquire, acquire_now, assert_lost, complete, create_assigned,
     create_child, create_with, granted_task, heartbeat, kinds, last_event_id, last_outcome,
     new_task, open_session, open_session_with, refused, release, report_exit, runs,
     session_request, stats, status_of, task, task_events, try_acquire,
 };
-use kanband_gateway::Client;
-use kanband_proto::pb::{self, RunOutcome, TaskStatus, report_exit_request::Exit};
 use kanband_tests::{TestService, spawn_service};
-use tonic::{Code, Status};
+use tonic::Code;
+
+use crate::support::{
+    clock::{spawn_acquire, until_waiting},
+    refusal::assert_refused,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers for the calls only this file makes.
@@ -115,17 +119,6 @@ async fn request_review(client: &mut Client, token: &str) -> pb::Task {
         .into_inner()
 }
 
-/// An Acquire running in the background.
-fn spawn_acquire(
-    client: &Client,
-    session_id: &str,
-    wait_ms: i64,
-) -> tokio::task::JoinHandle<Result<Option<pb::Grant>, Status>> {
-    let mut client = client.clone();
-    let session_id = session_id.to_owned();
-    tokio::spawn(async move { try_acquire(&mut client, &session_id, wait_ms).await })
-}
-
 /// A service and a `coder` session with 8 slots and a long TTL.
 async fn service_with_session() -> (TestService, Client, pb::Session) {
     let service = spawn_service().await;
@@ -139,22 +132,6 @@ async fn service_with_session() -> (TestService, Client, pb::Session) {
     )
     .await;
     (service, client, session)
-}
-
-/// Waits (real time, up to 10 s) until Stats reports `count` waiting pollers.
-async fn until_waiting(client: &mut Client, count: u64) {
-    let end = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let waiting = stats(client).await.waiting_pollers;
-        if waiting == count {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < end,
-            "Stats says {waiting} pollers wait, expected {count}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -372,15 +349,13 @@ async fn a_child_is_granted_only_after_its_parents_finish() {
         })
         .await
         .expect("ReopenReview");
-    // Reopening a parent does not (today) send its ready children back to `todo`; whichever way
-    // that is decided, a ready child with an unfinished parent must not be dispatched.
-    if status_of(&mut client, &grandchild.id).await == TaskStatus::Ready {
-        assert_eq!(
-            acquire(&mut client, &session.id, 0).await,
-            None,
-            "a ready task with an unfinished parent is not claimable"
-        );
-    }
+    // Whether the reopened parent sends its child back to `todo` or leaves it ready, a child
+    // with an unfinished parent is not dispatched.
+    assert_eq!(
+        acquire(&mut client, &session.id, 0).await,
+        None,
+        "a task with an unfinished parent is not claimable"
+    );
 }
 
 #[tokio::test]
@@ -459,9 +434,9 @@ async fn waiting_pollers_are_served_in_arrival_order() {
     let first = open_session(&mut client, CODER, 300_000).await;
     let second = open_session(&mut client, CODER, 300_000).await;
     let early = spawn_acquire(&client, &first.id, 30_000);
-    until_waiting(&mut client, 1).await;
+    until_waiting(&client, 1).await;
     let late = spawn_acquire(&client, &second.id, 30_000);
-    until_waiting(&mut client, 2).await;
+    until_waiting(&client, 2).await;
 
     let one = create_assigned(&mut client, "", "one", CODER).await;
     let grant = early.await.expect("join").expect("Acquire").expect("grant");
@@ -501,7 +476,7 @@ async fn a_board_running_cap_limits_grants() {
     );
 
     let waiting = spawn_acquire(&client, &session.id, 30_000);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until_waiting(&client, 1).await;
     assert!(!waiting.is_finished());
     complete(&mut client, &first.claim_token)
         .await
@@ -539,7 +514,7 @@ async fn a_session_holds_at_most_its_slots() {
     );
 
     let waiting = spawn_acquire(&client, &session.id, 30_000);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until_waiting(&client, 1).await;
     assert!(!waiting.is_finished());
     release(&mut client, &first.claim_token)
         .await
@@ -743,7 +718,7 @@ async fn three_exits_without_an_outcome_block_the_task() {
     }
     assert!(kinds(&task_events(&mut client, &id).await).contains(&"gave_up"));
 
-    let unblocked = common::unblock(&mut client, &id).await;
+    let unblocked = calls::unblock(&mut client, &id).await;
     assert_eq!(
         (
             unblocked.status(),
@@ -1008,12 +983,20 @@ async fn dispatch_preview_says_what_would_be_granted_and_why_not_and_writes_noth
         })
         .await
         .expect("ReopenReview");
-    // (Only while the child stays ready; see a_child_is_granted_only_after_its_parents_finish.)
-    if status_of(&mut client, &child_of_gpu.id).await == TaskStatus::Ready {
-        let after = preview(&mut client, described.clone()).await;
-        let child = candidate(&after, &child_of_gpu.id);
-        assert!(!child.would_grant);
-        assert!(child.why_not.contains("parent"), "{}", child.why_not);
+    // Sent back to `todo`, the child is no candidate; left ready, the preview says its parent
+    // holds it back. Either way it is not granted.
+    let after = preview(&mut client, described.clone()).await;
+    match status_of(&mut client, &child_of_gpu.id).await {
+        TaskStatus::Todo => assert!(
+            !candidate_ids(&after).contains(&child_of_gpu.id.as_str()),
+            "a todo task is no candidate"
+        ),
+        TaskStatus::Ready => {
+            let child = candidate(&after, &child_of_gpu.id);
+            assert!(!child.would_grant);
+            assert!(child.why_not.contains("parent"), "{}", child.why_not);
+        }
+        other => panic!("the child of a reopened parent is {other:?}"),
     }
 
     // Nothing the previews did reached the event log.
@@ -1068,7 +1051,7 @@ async fn stats_count_tasks_sessions_claims_and_waiting_pollers() {
         .await;
     }
     let doomed = create_assigned(&mut client, "", "to archive", "nobody").await;
-    common::archive(&mut client, &doomed.id).await;
+    calls::archive(&mut client, &doomed.id).await;
     let done = acquire_now(&mut client, &session.id).await;
     complete(&mut client, &done.claim_token)
         .await
@@ -1106,7 +1089,7 @@ async fn stats_count_tasks_sessions_claims_and_waiting_pollers() {
     // A poller for a profile with no work waits, and is counted while it waits.
     let idle = open_session(&mut client, "idle", 300_000).await;
     let waiting = spawn_acquire(&client, &idle.id, 30_000);
-    until_waiting(&mut client, 1).await;
+    until_waiting(&client, 1).await;
     assert_eq!(stats(&mut client).await.live_sessions, 2);
     create_assigned(&mut client, "", "for the idle one", "idle").await;
     waiting
@@ -1114,12 +1097,12 @@ async fn stats_count_tasks_sessions_claims_and_waiting_pollers() {
         .expect("join")
         .expect("Acquire")
         .expect("granted");
-    until_waiting(&mut client, 0).await;
+    until_waiting(&client, 0).await;
     assert_eq!(stats(&mut client).await.live_claims, 2);
 
     // A poller whose wait has passed is no longer counted.
     assert_eq!(acquire(&mut client, &idle.id, 300).await, None);
-    until_waiting(&mut client, 0).await;
+    until_waiting(&client, 0).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1142,22 +1125,6 @@ async fn snapshot(client: &mut Client, held_task: &str) -> Snapshot {
         live_claims: now.live_claims,
         held: task(client, held_task).await,
     }
-}
-
-/// Asserts a refusal with a code and, for INVALID_ARGUMENT, the named field.
-fn assert_refused<T: std::fmt::Debug>(
-    what: &str,
-    result: Result<T, Status>,
-    want: Code,
-    field: &str,
-) {
-    assert_eq!(code_of(&result), want, "{what}: {result:?}");
-    let status = result.expect_err("refused");
-    assert!(
-        status.message().contains(field),
-        "{what}: the message names {field:?}: {}",
-        status.message()
-    );
 }
 
 #[tokio::test]

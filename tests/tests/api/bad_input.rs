@@ -2,15 +2,20 @@
 //! right gRPC code and a message that names the field without Rust Debug noise, and the whole
 //! table changes nothing in the database (boards, tasks and the event log are compared).
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::{ALL_STATUSES, MISSING_TASK, all_events, create_board, create_child, create_on};
 use kanband_gateway::Client;
 use kanband_proto::pb;
-use kanband_tests::spawn_service;
+use kanband_tests::calls;
+use kanband_tests::{
+    calls::{
+        ALL_STATUSES, MISSING_TASK, all_events, create_board, create_child, create_on, detail,
+    },
+    spawn_service,
+};
 use tonic::{Code, Status};
+
+use crate::support::refusal::{self, Case, invalid, not_found, refused};
 
 /// One request to any Boards or Tasks RPC.
 #[derive(Debug, Clone)]
@@ -39,7 +44,7 @@ enum Call {
 }
 
 /// Sends a call and keeps only whether it failed.
-async fn send(client: &mut Client, call: Call) -> Result<(), Status> {
+async fn send(mut client: Client, call: Call) -> Result<(), Status> {
     let (b, t) = (&mut client.boards, &mut client.tasks);
     match call {
         Call::CreateBoard(r) => b.create_board(r).await.map(drop),
@@ -63,36 +68,6 @@ async fn send(client: &mut Client, call: Call) -> Result<(), Status> {
         Call::ArchiveTask(r) => t.archive_task(r).await.map(drop),
         Call::ReopenReview(r) => t.reopen_review(r).await.map(drop),
         Call::ListEvents(r) => t.list_events(r).await.map(drop),
-    }
-}
-
-/// A malformed request and how it must be refused.
-#[derive(Debug)]
-struct Case {
-    /// What is wrong, for the failure report.
-    what: &'static str,
-    call: Call,
-    code: Code,
-    /// For INVALID_ARGUMENT: the field the message must start with (`"<field>:"`).
-    /// For other codes: a text the message must contain (an id or slug).
-    names: String,
-}
-
-fn invalid(what: &'static str, field: &str, call: Call) -> Case {
-    Case {
-        what,
-        call,
-        code: Code::InvalidArgument,
-        names: field.to_owned(),
-    }
-}
-
-fn not_found(what: &'static str, name: &str, call: Call) -> Case {
-    Case {
-        what,
-        call,
-        code: Code::NotFound,
-        names: name.to_owned(),
     }
 }
 
@@ -127,11 +102,11 @@ async fn snapshot(client: &mut Client, fixture: &Fixture) -> Snapshot {
         .boards;
     let mut tasks = Vec::new();
     for board in &boards {
-        tasks.extend(kanband_tests::all_tasks(client, &board.slug, ALL_STATUSES).await);
+        tasks.extend(kanband_tests::calls::all_tasks(client, &board.slug, ALL_STATUSES).await);
     }
     let mut comments = Vec::new();
     for id in [&fixture.task, &fixture.child, &fixture.foreign] {
-        comments.extend(common::detail(client, id).await.comments);
+        comments.extend(detail(client, id).await.comments);
     }
     let events = client
         .tasks
@@ -153,23 +128,6 @@ async fn snapshot(client: &mut Client, fixture: &Fixture) -> Snapshot {
     }
 }
 
-/// Checks one refusal; returns a description of what is wrong with it, if anything.
-fn check(case: &Case, result: Result<(), Status>) -> Option<String> {
-    let status = match result {
-        Ok(()) => return Some(format!("{}: accepted, expected {:?}", case.what, case.code)),
-        Err(status) => status,
-    };
-    let message = status.message();
-    let problems = common::refusal_problems(&status, case.code, &case.names);
-    (!problems.is_empty()).then(|| {
-        format!(
-            "{}: {} (message: {message:?})",
-            case.what,
-            problems.join("; ")
-        )
-    })
-}
-
 fn many(count: usize, item: impl Fn(usize) -> String) -> Vec<String> {
     (0..count).map(item).collect()
 }
@@ -181,7 +139,7 @@ fn metadata(count: usize) -> HashMap<String, String> {
 }
 
 /// The table: every RPC of Boards and Tasks with its malformed requests.
-fn cases(fx: &Fixture) -> Vec<Case> {
+fn cases(fx: &Fixture) -> Vec<Case<Call>> {
     use Call::*;
     let title = |title: &str| pb::CreateTaskRequest {
         title: title.to_owned(),
@@ -354,15 +312,15 @@ fn cases(fx: &Fixture) -> Vec<Case> {
                 actor: long(129),
             }),
         ),
-        Case {
-            what: "archive default",
-            call: ArchiveBoard(pb::ArchiveBoardRequest {
+        refused(
+            "archive default",
+            Code::FailedPrecondition,
+            "default",
+            ArchiveBoard(pb::ArchiveBoardRequest {
                 slug: id("default"),
                 actor: String::new(),
             }),
-            code: Code::FailedPrecondition,
-            names: "default".into(),
-        },
+        ),
         // Boards.ResetBoard
         invalid(
             "slug with a space",
@@ -1079,15 +1037,15 @@ fn cases(fx: &Fixture) -> Vec<Case> {
                 actor: String::new(),
             }),
         ),
-        Case {
-            what: "unblock a ready task",
-            call: UnblockTask(pb::UnblockTaskRequest {
+        refused(
+            "unblock a ready task",
+            Code::FailedPrecondition,
+            "ready",
+            UnblockTask(pb::UnblockTaskRequest {
                 id: fx.task.clone(),
                 actor: String::new(),
             }),
-            code: Code::FailedPrecondition,
-            names: "ready".into(),
-        },
+        ),
         // Tasks.ScheduleTask
         invalid(
             "empty id",
@@ -1121,15 +1079,15 @@ fn cases(fx: &Fixture) -> Vec<Case> {
                 actor: String::new(),
             }),
         ),
-        Case {
-            what: "promote a todo task with an unfinished parent",
-            call: PromoteTask(pb::PromoteTaskRequest {
+        refused(
+            "promote a todo task with an unfinished parent",
+            Code::FailedPrecondition,
+            "todo",
+            PromoteTask(pb::PromoteTaskRequest {
                 id: fx.child.clone(),
                 actor: String::new(),
             }),
-            code: Code::FailedPrecondition,
-            names: "todo".into(),
-        },
+        ),
         // Tasks.ArchiveTask
         invalid(
             "empty id",
@@ -1161,15 +1119,15 @@ fn cases(fx: &Fixture) -> Vec<Case> {
                 actor: String::new(),
             }),
         ),
-        Case {
-            what: "reopen a ready task",
-            call: ReopenReview(pb::ReopenReviewRequest {
+        refused(
+            "reopen a ready task",
+            Code::FailedPrecondition,
+            "ready",
+            ReopenReview(pb::ReopenReviewRequest {
                 id: fx.task.clone(),
                 actor: String::new(),
             }),
-            code: Code::FailedPrecondition,
-            names: "ready".into(),
-        },
+        ),
         // Tasks.ListEvents
         invalid(
             "board with a space",
@@ -1232,23 +1190,12 @@ async fn malformed_requests_are_refused_naming_the_field_and_change_nothing() {
 
     let before = snapshot(&mut client, &fixture).await;
     let table = cases(&fixture);
-    let mut failures = Vec::new();
-    for case in &table {
-        let result = send(&mut client, case.call.clone()).await;
-        failures.extend(check(case, result));
-    }
+    let mut failures = refusal::run(&table, |call| send(client.clone(), call)).await;
     let after = snapshot(&mut client, &fixture).await;
     if after != before {
         failures.push(describe_change(&before, &after));
     }
-
-    assert!(
-        failures.is_empty(),
-        "{} problems with {} malformed requests:\n{}",
-        failures.len(),
-        table.len(),
-        failures.join("\n")
-    );
+    refusal::assert_none(&failures, &format!("{} malformed requests", table.len()));
 }
 
 /// A short account of what changed between two snapshots.
@@ -1297,10 +1244,8 @@ async fn malformed_requests_are_refused_the_same_way_over_the_unix_socket() {
             }),
         ),
     ];
-    for case in &cases {
-        let result = send(&mut client, case.call.clone()).await;
-        assert_eq!(check(case, result), None);
-    }
+    let failures = refusal::run(&cases, |call| send(client.clone(), call)).await;
+    refusal::assert_none(&failures, "over the Unix socket");
     assert_eq!(all_events(&mut client).await, events_before);
 }
 
@@ -1339,7 +1284,7 @@ async fn values_exactly_at_the_limits_are_accepted() {
             target_machine: "m".repeat(128),
             ..Default::default()
         };
-        let created = common::create_with(&mut client, request).await;
+        let created = calls::create_with(&mut client, request).await;
         let task = created.task.unwrap();
         assert_eq!((task.title, task.priority), (title, priority));
         assert_eq!(task.required_capabilities.len(), 64);
@@ -1418,7 +1363,7 @@ async fn a_request_over_the_message_size_limit_is_resource_exhausted() {
         status.message()
     );
     assert!(
-        kanband_tests::all_tasks(&mut client, "", ALL_STATUSES)
+        kanband_tests::calls::all_tasks(&mut client, "", ALL_STATUSES)
             .await
             .is_empty()
     );

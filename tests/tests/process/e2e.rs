@@ -2,28 +2,17 @@
 //! binaries. The worker commands are small shell scripts that call `kanbanctl` with the
 //! environment the supervisor gives them.
 
-use std::{path::Path, time::Duration};
+use std::path::{Path, PathBuf};
 
 use kanband_proto::pb;
-use kanband_tests::daemon::{Daemon, Gateway, PATIENCE, data_dir, workspace_bin};
-use tokio::process::Command;
+use kanband_tests::{
+    calls::status_in,
+    daemon::{Daemon, Gateway, PATIENCE, data_dir},
+};
 
-/// Runs `kanbanctl` against `addr`; returns exit code and stdout.
-async fn kanbanctl(addr: &str, args: &[&str]) -> (i32, String) {
-    let output = Command::new(workspace_bin("kanbanctl"))
-        .arg("--addr")
-        .arg(addr)
-        .args(args)
-        .output()
-        .await
-        .expect("run kanbanctl");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).trim().to_owned(),
-    )
-}
+use crate::support::{Ctl, detail, eventually, kanbanctl, shared};
 
-/// Polls the task until `check` accepts it, for up to [`PATIENCE`].
+/// Polls the task (with its last 100 events) until `check` accepts it, for up to [`PATIENCE`].
 async fn until(
     daemon: &Daemon,
     id: &str,
@@ -31,37 +20,21 @@ async fn until(
     check: impl Fn(&pb::TaskDetail) -> bool,
 ) -> pb::TaskDetail {
     let mut client = daemon.client().await;
-    let end = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let detail = client
-            .tasks
-            .get_task(pb::GetTaskRequest {
-                id: id.to_owned(),
-                recent_events: 100,
-            })
-            .await
-            .unwrap()
-            .into_inner();
+    eventually(what, PATIENCE, String::new, async || {
+        let detail = detail(&mut client, id).await;
         if check(&detail) {
-            return detail;
+            Ok(detail)
+        } else {
+            Err(format!("{detail:?}"))
         }
-        assert!(
-            tokio::time::Instant::now() < end,
-            "{what}: not within {PATIENCE:?}; last: {detail:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn status(detail: &pb::TaskDetail) -> pb::TaskStatus {
-    detail
-        .task
-        .as_ref()
-        .map_or(pb::TaskStatus::Unspecified, |t| t.status())
+    })
+    .await
 }
 
 async fn create_task(addr: &str, title: &str, assignee: &str) -> String {
-    let (code, id) = kanbanctl(
+    let Ctl {
+        code, stdout: id, ..
+    } = kanbanctl(
         addr,
         &["task", "create", "--title", title, "--assignee", assignee],
     )
@@ -71,12 +44,13 @@ async fn create_task(addr: &str, title: &str, assignee: &str) -> String {
     id
 }
 
-fn workspaces(dir: &Path) -> std::path::PathBuf {
+fn workspaces(dir: &Path) -> PathBuf {
     dir.join("workspaces")
 }
 
 #[tokio::test]
 async fn a_worker_script_heartbeats_and_completes_through_kanbanctl() {
+    let _machine = shared().await;
     let (dir, data) = data_dir();
     let daemon = Daemon::start(&data).await;
     let _gateway = Gateway::start(
@@ -88,7 +62,10 @@ async fn a_worker_script_heartbeats_and_completes_through_kanbanctl() {
     )
     .await;
     let id = create_task(&daemon.tcp_addr, "e2e", "p").await;
-    let detail = until(&daemon, &id, "done", |d| status(d) == pb::TaskStatus::Done).await;
+    let detail = until(&daemon, &id, "done", |d| {
+        status_in(d) == pb::TaskStatus::Done
+    })
+    .await;
     let task = detail.task.unwrap();
     assert_eq!(task.summary, "done by the script");
     assert_eq!(detail.runs.len(), 1);
@@ -102,7 +79,9 @@ async fn a_worker_script_heartbeats_and_completes_through_kanbanctl() {
     for kind in ["created", "claimed", "completed"] {
         assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
     }
-    let (code, json) = kanbanctl(&daemon.unix_addr, &["--json", "task", "show", &id]).await;
+    let Ctl {
+        code, stdout: json, ..
+    } = kanbanctl(&daemon.unix_addr, &["--json", "task", "show", &id]).await;
     assert_eq!(code, 0);
     let shown: serde_json::Value = serde_json::from_str(&json).expect("task show --json is JSON");
     assert_eq!(shown["status"], "done");
@@ -110,6 +89,7 @@ async fn a_worker_script_heartbeats_and_completes_through_kanbanctl() {
 
 #[tokio::test]
 async fn a_revoked_claim_kills_the_worker_and_its_late_complete_exits_3() {
+    let _machine = shared().await;
     let (dir, data) = data_dir();
     let daemon = Daemon::start(&data).await;
     // On SIGTERM the worker tries to complete anyway and records kanbanctl's exit code, per
@@ -130,26 +110,30 @@ async fn a_revoked_claim_kills_the_worker_and_its_late_complete_exits_3() {
     .await;
     let id = create_task(&daemon.tcp_addr, "revoke me", "p").await;
     let marker = |epoch: u32, what: &str| dir.path().join(format!("late-exit{what}-{epoch}"));
-    let wait_for = |path: std::path::PathBuf| {
+    // A marker is complete once it exists and, for an exit code, once its line is written (the
+    // shell creates the file before `echo` writes to it).
+    let wait_for = |path: PathBuf| {
         let stderr = gateway.stderr.clone();
         async move {
-            let end = tokio::time::Instant::now() + PATIENCE;
-            while !path.exists() {
-                assert!(
-                    tokio::time::Instant::now() < end,
-                    "{} never appeared; gateway stderr:\n{}",
-                    path.display(),
-                    stderr.lock().unwrap()
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            std::fs::read_to_string(&path).unwrap()
+            let what = format!("{} is written", path.display());
+            let diag = || format!("gateway stderr:\n{}", stderr.lock().unwrap());
+            eventually(
+                &what,
+                PATIENCE,
+                diag,
+                async || match std::fs::read_to_string(&path) {
+                    Ok(text) if path.to_string_lossy().contains("-started-") => Ok(text),
+                    Ok(text) if text.ends_with('\n') => Ok(text),
+                    Ok(text) => Err(format!("{text:?} so far")),
+                    Err(err) => Err(err.to_string()),
+                },
+            )
+            .await
         }
     };
     wait_for(marker(1, "-started")).await;
-    let (code, said) = kanbanctl(&daemon.tcp_addr, &["task", "reclaim", &id]).await;
-    assert_eq!(code, 0, "{said}");
+    let reclaim = kanbanctl(&daemon.tcp_addr, &["task", "reclaim", &id]).await;
+    assert_eq!(reclaim.code, 0, "{}", reclaim.stderr);
     assert_eq!(
         wait_for(marker(1, "")).await.trim(),
         "3",
@@ -172,11 +156,11 @@ async fn a_revoked_claim_kills_the_worker_and_its_late_complete_exits_3() {
 
     // Reclaimed work is claimed again; archiving stops that worker the same way.
     wait_for(marker(2, "-started")).await;
-    let (code, said) = kanbanctl(&daemon.tcp_addr, &["task", "archive", &id]).await;
-    assert_eq!(code, 0, "{said}");
+    let archive = kanbanctl(&daemon.tcp_addr, &["task", "archive", &id]).await;
+    assert_eq!(archive.code, 0, "{}", archive.stderr);
     assert_eq!(wait_for(marker(2, "")).await.trim(), "3");
     until(&daemon, &id, "archived with its last run revoked", |d| {
-        status(d) == pb::TaskStatus::Archived
+        status_in(d) == pb::TaskStatus::Archived
             && d.runs
                 .last()
                 .is_some_and(|r| r.outcome() == pb::RunOutcome::Revoked)
@@ -186,6 +170,7 @@ async fn a_revoked_claim_kills_the_worker_and_its_late_complete_exits_3() {
 
 #[tokio::test]
 async fn a_kanband_restart_does_not_kill_the_worker_and_its_completion_lands() {
+    let _machine = shared().await;
     let (dir, data) = data_dir();
     let daemon = Daemon::start(&data).await;
     let script = "touch \"$KANBAN_WORKSPACE/started\"; \
@@ -202,14 +187,17 @@ async fn a_kanband_restart_does_not_kill_the_worker_and_its_completion_lands() {
     let id = create_task(&daemon.tcp_addr, "survive", "p").await;
     let workspace = workspaces(dir.path()).join(&id);
     until(&daemon, &id, "running", |d| {
-        status(d) == pb::TaskStatus::Running && workspace.join("started").exists()
+        status_in(d) == pb::TaskStatus::Running && workspace.join("started").exists()
     })
     .await;
 
     daemon.terminate().await;
     let daemon = Daemon::start(&data).await;
     std::fs::write(workspace.join("go"), "").unwrap();
-    let detail = until(&daemon, &id, "done", |d| status(d) == pb::TaskStatus::Done).await;
+    let detail = until(&daemon, &id, "done", |d| {
+        status_in(d) == pb::TaskStatus::Done
+    })
+    .await;
     assert_eq!(detail.task.unwrap().summary, "across a restart");
     assert_eq!(detail.runs.len(), 1, "the same claim, never re-granted");
     assert!(

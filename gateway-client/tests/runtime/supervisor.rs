@@ -9,7 +9,7 @@ use std::{collections::HashMap, future::Future, path::Path, time::Duration};
 
 use kanband_gateway::{Client, Supervisor, SupervisorConfig, SupervisorError, SupervisorStatus};
 use kanband_proto::pb::{self, RunOutcome, TaskStatus};
-use kanband_tests::{spawn_service, spawn_service_in};
+use kanband_tests::{calls, spawn_service, spawn_service_in};
 use nix::{sys::signal::killpg, unistd::Pid};
 use tempfile::TempDir;
 use tokio::{
@@ -102,34 +102,22 @@ where
     }
 }
 
+/// Creates a task for [`PROFILE`], with a workspace if given.
 async fn create(client: &Client, title: &str, workspace: Option<pb::Workspace>) -> pb::Task {
-    client
-        .tasks
-        .clone()
-        .create_task(pb::CreateTaskRequest {
-            title: title.into(),
-            assignee: PROFILE.into(),
-            workspace,
-            ..Default::default()
-        })
+    let request = pb::CreateTaskRequest {
+        assignee: PROFILE.into(),
+        workspace,
+        ..calls::new_task("", title)
+    };
+    calls::create_with(&mut client.clone(), request)
         .await
-        .expect("CreateTask")
-        .into_inner()
         .task
         .expect("task")
 }
 
+/// A task with its runs.
 async fn detail(client: &Client, id: &str) -> pb::TaskDetail {
-    client
-        .tasks
-        .clone()
-        .get_task(pb::GetTaskRequest {
-            id: id.into(),
-            recent_events: 0,
-        })
-        .await
-        .expect("GetTask")
-        .into_inner()
+    calls::detail(&mut client.clone(), id).await
 }
 
 fn group_alive(pgid: i32) -> bool {

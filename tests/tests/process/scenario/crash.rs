@@ -1,4 +1,4 @@
-//! Scenario 3 of issue 5, crash: `kill -9` of kanband in the middle of a mixed load (clients
+//! The crash scenario: `kill -9` of kanband in the middle of a mixed load (clients
 //! creating tasks, four `kanband-gateway` supervisors claiming them, workers heartbeating and
 //! completing through fresh `kanbanctl` processes), then a restart on the same data directory.
 //! The Unix socket path is stable, so supervisors, workers and clients reconnect by themselves.
@@ -21,10 +21,6 @@
 //! worker records the refusal, and the test accepts it only if the task is done by a completed
 //! run of that very epoch.
 
-mod scenario_common;
-
-use kanband_tests::all_tasks;
-
 use std::{
     collections::{HashMap, HashSet},
     path::Path,
@@ -35,11 +31,14 @@ use std::{
     time::Duration,
 };
 
+use crate::support::{
+    Fleet, assert_one_holder_at_a_time, connect, count, detail, eventually, exclusive, grep,
+    sh_path, tail, worker_script,
+};
 use kanband_proto::pb;
-use kanband_tests::daemon::{Daemon, Gateway, data_dir};
-use scenario_common::{
-    Fleet, all_events, assert_invariants, assert_one_holder_at_a_time, connect, count, detail,
-    eventually, grep, sh_path, stats, tail, worker_script,
+use kanband_tests::{
+    calls::{all_tasks, assert_invariants, events_where, stats},
+    daemon::{Daemon, Gateway, data_dir},
 };
 use tokio::time::Instant;
 
@@ -151,6 +150,7 @@ fn lines_of(path: &Path) -> Vec<Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_under_load_loses_nothing_acknowledged_and_spares_the_workers() {
+    let _machine = exclusive().await;
     let started = Instant::now();
     let (dir, data) = data_dir();
     let daemon = Daemon::start(&data).await;
@@ -387,7 +387,7 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_spares_the_workers() {
         fleet.diag(20)
     );
 
-    let events = all_events(&mut client, "").await;
+    let events = events_where(&mut client, "", "").await;
     let claims = assert_one_holder_at_a_time(&events);
     let rearmed = events.iter().filter(|e| e.kind == "lease_rearmed").count();
     assert_invariants(&mut client).await;

@@ -1,10 +1,6 @@
-//! Helpers shared by the process-level scenario tests (`scenario_*.rs`): running `kanbanctl`,
-//! polling with a real-time bound and a diagnosis on timeout, a fleet of `kanband-gateway`
-//! supervisors that leaves no worker behind, walking every page of tasks and events, and the
-//! checks every scenario ends with (one live holder per task at a time, the invariant checker).
-//!
-//! Each scenario file uses a subset, so unused helpers are allowed here.
-#![allow(dead_code)]
+//! Helpers shared by the process-level tests: running `kanbanctl`, polling with a real-time
+//! bound and a diagnosis on timeout, a fleet of `kanband-gateway` supervisors that leaves no
+//! worker behind, and the check every scenario ends with (one live holder per task at a time).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -15,15 +11,34 @@ use std::{
 
 use kanband_gateway::Client;
 use kanband_proto::pb;
-use kanband_tests::daemon::{Gateway, PATIENCE, workspace_bin};
+use kanband_tests::{
+    calls,
+    daemon::{Gateway, PATIENCE, workspace_bin},
+};
 use nix::{
     sys::signal::{Signal, killpg},
     unistd::Pid,
 };
 use tokio::{
     process::Command,
+    sync::{RwLock, RwLockReadGuard, RwLockWriteGuard},
     time::{Instant, sleep, timeout},
 };
+
+/// The machine's cores: a scenario under load takes them all (its timings assume no other
+/// test competes), the light process tests share them with each other, as they did when each
+/// scenario was a test binary of its own.
+static MACHINE: RwLock<()> = RwLock::const_new(());
+
+/// Holds the machine for a scenario under load: no other process test runs meanwhile.
+pub(crate) async fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    MACHINE.write().await
+}
+
+/// Shares the machine with the other light process tests, never with a scenario.
+pub(crate) async fn shared() -> RwLockReadGuard<'static, ()> {
+    MACHINE.read().await
+}
 
 /// What one `kanbanctl` run said.
 #[derive(Debug, Clone)]
@@ -269,49 +284,9 @@ pub(crate) fn sh_path(path: &Path) -> String {
     format!("'{text}'")
 }
 
-/// The whole event log (of `board`, or every board when empty), in id order.
-pub(crate) async fn all_events(client: &mut Client, board: &str) -> Vec<pb::Event> {
-    let mut events = Vec::new();
-    let mut after_id = 0;
-    loop {
-        let page = client
-            .tasks
-            .list_events(pb::ListEventsRequest {
-                board: board.to_owned(),
-                after_id,
-                page_size: 1000,
-                ..Default::default()
-            })
-            .await
-            .expect("ListEvents")
-            .into_inner();
-        if page.events.is_empty() {
-            return events;
-        }
-        after_id = page.next_after_id;
-        events.extend(page.events);
-    }
-}
-
 /// A task with its runs, comments and last 100 events.
 pub(crate) async fn detail(client: &mut Client, id: &str) -> pb::TaskDetail {
-    client
-        .tasks
-        .get_task(pb::GetTaskRequest {
-            id: id.to_owned(),
-            recent_events: 100,
-        })
-        .await
-        .unwrap_or_else(|status| panic!("GetTask {id}: {status}"))
-        .into_inner()
-}
-
-/// The status of a task in a detail.
-pub(crate) fn status_of(detail: &pb::TaskDetail) -> pb::TaskStatus {
-    detail
-        .task
-        .as_ref()
-        .map_or(pb::TaskStatus::Unspecified, pb::Task::status)
+    calls::detail_with_events(client, id, 100).await
 }
 
 /// Reads the event log and checks that no task ever had two live holders: per task, every
@@ -368,32 +343,6 @@ pub(crate) fn assert_one_holder_at_a_time(events: &[pb::Event]) -> usize {
         }
     }
     claims
-}
-
-/// Runs Admin.CheckInvariants and asserts it finds nothing; returns the report.
-pub(crate) async fn assert_invariants(client: &mut Client) -> pb::CheckInvariantsResponse {
-    let report = client
-        .admin
-        .check_invariants(pb::CheckInvariantsRequest {})
-        .await
-        .expect("CheckInvariants")
-        .into_inner();
-    assert!(
-        report.ok,
-        "invariants broken: {:#?} ({} tasks, {} claims, {} events examined)",
-        report.violations, report.tasks, report.claims, report.events
-    );
-    report
-}
-
-/// Admin.Stats.
-pub(crate) async fn stats(client: &mut Client) -> pb::StatsResponse {
-    client
-        .admin
-        .stats(pb::StatsRequest {})
-        .await
-        .expect("Stats")
-        .into_inner()
 }
 
 /// How many tasks Stats counts in `status` (a status name such as `done`).

@@ -6,40 +6,26 @@ use std::time::Duration;
 
 use kanband_gateway::notifier::Notifier;
 use kanband_proto::pb;
-use kanband_tests::{spawn_service, spawn_service_in};
+use kanband_tests::{
+    calls::{block, create, subscribe},
+    spawn_service, spawn_service_in,
+};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
+/// Creates a task, subscribes `gw` to it and blocks it: one notification waits.
 async fn subscribe_and_block(client: &mut kanband_gateway::Client, title: &str) -> String {
-    let task = client
-        .tasks
-        .create_task(pb::CreateTaskRequest {
-            title: title.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .task
-        .unwrap();
-    client
-        .notifications
-        .subscribe(pb::SubscribeRequest {
+    let task = create(client, title).await;
+    subscribe(
+        client,
+        pb::SubscribeRequest {
             task_id: task.id.clone(),
             owner_profile: "gw".into(),
             ..Default::default()
-        })
-        .await
-        .unwrap();
-    client
-        .tasks
-        .block_task(pb::BlockTaskRequest {
-            id: task.id.clone(),
-            reason: "r".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
+    block(client, &task.id, pb::BlockKind::Unspecified).await;
     task.id
 }
 

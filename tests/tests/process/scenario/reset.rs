@@ -1,4 +1,4 @@
-//! Scenario 2 of issue 5, reset under load (DESIGN.md section 1, field report 2): seven
+//! Reset under load, from a field report: seven
 //! `kanband-gateway` supervisors hold claims on board `load` (and on board `other`) when an
 //! operator runs `kanbanctl board reset load`. In the field, re-initialising deleted the file
 //! under seven live gateways: `database disk image is malformed`. Here the reset is one
@@ -12,17 +12,16 @@
 //!   their sessions and take new `load` work afterwards, nothing logs a warning;
 //! - `PRAGMA integrity_check` on a backup taken afterwards (Admin.Backup) says `ok`.
 
-mod scenario_common;
-
-use kanband_tests::all_tasks;
-
 use std::{collections::HashSet, path::Path, time::Duration};
 
+use crate::support::{
+    Fleet, assert_one_holder_at_a_time, count, detail, eventually, exclusive, kanbanctl,
+    live_groups, sh_path, warnings, worker_script,
+};
 use kanband_proto::pb;
-use kanband_tests::daemon::{Daemon, Gateway, data_dir};
-use scenario_common::{
-    Fleet, all_events, assert_invariants, assert_one_holder_at_a_time, count, detail, eventually,
-    kanbanctl, live_groups, sh_path, stats, warnings, worker_script,
+use kanband_tests::{
+    calls::{all_tasks, assert_invariants, events_where, stats},
+    daemon::{Daemon, Gateway, data_dir},
 };
 use tokio::time::Instant;
 use tokio_rusqlite::rusqlite;
@@ -86,6 +85,7 @@ async fn create(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_board_reset_under_seven_holders_revokes_only_that_board() {
+    let _machine = exclusive().await;
     let started = Instant::now();
     let (dir, data) = data_dir();
     let daemon = Daemon::start(&data).await;
@@ -281,7 +281,7 @@ async fn a_board_reset_under_seven_holders_revokes_only_that_board() {
         .await
         .expect_err("a reset task is gone");
     assert_eq!(gone.code(), tonic::Code::NotFound, "{gone:?}");
-    let load_events = all_events(&mut client, "load").await;
+    let load_events = events_where(&mut client, "load", "").await;
     let revoked: HashSet<&str> = load_events
         .iter()
         .filter(|e| {
@@ -366,7 +366,7 @@ async fn a_board_reset_under_seven_holders_revokes_only_that_board() {
     }
     let bad = warnings(&daemon.stderr.lock().unwrap());
     assert!(bad.is_empty(), "kanband warned:\n{}", bad.join("\n"));
-    let events = all_events(&mut client, "").await;
+    let events = events_where(&mut client, "", "").await;
     assert_one_holder_at_a_time(&events);
     assert_invariants(&mut client).await;
 

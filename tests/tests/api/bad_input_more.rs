@@ -5,19 +5,20 @@
 //! runs and comments, the subscriptions and the live session and claim counts are compared.
 //! Boards and Tasks have their own table in `bad_input.rs`.
 
-mod common;
-
 use std::{collections::HashMap, path::PathBuf, time::Duration};
 
-use common::{
-    ALL_STATUSES, MADE_UP_TOKEN, MISSING_TASK, acquire_now, all_events, complete, create_assigned,
-    create_board, create_on, detail, lost_reason, open_session_with, release, session_request,
-};
 use kanband_gateway::Client;
 use kanband_proto::pb::{self, report_exit_request::Exit};
+use kanband_tests::calls;
+use kanband_tests::calls::{
+    ALL_STATUSES, MADE_UP_TOKEN, MISSING_TASK, acquire_now, all_events, complete, create_assigned,
+    create_board, create_on, detail, open_session_with, release, session_request,
+};
 use kanband_tests::spawn_service;
 use tokio::sync::mpsc;
 use tonic::{Code, Status, codegen::tokio_stream::wrappers::ReceiverStream};
+
+use crate::support::refusal::{self, Case, Lost, aborted, invalid, refused, succeeds};
 
 /// The profile the fixture's sessions run.
 const WORKER: &str = "worker";
@@ -101,7 +102,7 @@ async fn keep_alive(
 }
 
 /// Sends a call and keeps only whether it was refused (with what).
-async fn send(client: &mut Client, call: Call) -> Result<(), Status> {
+async fn send(mut client: Client, call: Call) -> Result<(), Status> {
     let answer = async {
         let (l, n, a) = (
             &mut client.leases,
@@ -110,7 +111,7 @@ async fn send(client: &mut Client, call: Call) -> Result<(), Status> {
         );
         match call {
             Call::OpenSession(r) => l.open_session(r).await.map(drop),
-            Call::KeepAlive(messages) => keep_alive(client, messages).await,
+            Call::KeepAlive(messages) => keep_alive(&mut client, messages).await,
             Call::CloseSession(r) => l.close_session(r).await.map(drop),
             Call::Acquire(r) => l.acquire(r).await.map(drop),
             Call::Renew(r) => l.renew(r).await.map(drop),
@@ -155,99 +156,6 @@ async fn send(client: &mut Client, call: Call) -> Result<(), Status> {
     }
 }
 
-/// What the `kanban-lease-lost` trailer of an ABORTED refusal must say.
-#[derive(Debug, Clone, Copy)]
-enum Lost {
-    /// Present, any reason.
-    Any,
-    /// This reason.
-    Is(&'static str),
-}
-
-/// A malformed request and how it must be answered.
-#[derive(Debug)]
-struct Case {
-    /// The RPC and what is wrong, for the failure report.
-    what: String,
-    call: Call,
-    /// The code expected; `Code::Ok` for calls that take no input and must succeed.
-    code: Code,
-    /// For INVALID_ARGUMENT: the field the message must start with (`"<field>:"`).
-    /// For other refusals: a text the message must contain (an id, a path).
-    names: String,
-    /// For ABORTED: the lease-lost trailer.
-    lost: Option<Lost>,
-}
-
-fn invalid(what: impl Into<String>, field: &str, call: Call) -> Case {
-    Case {
-        what: what.into(),
-        call,
-        code: Code::InvalidArgument,
-        names: field.to_owned(),
-        lost: None,
-    }
-}
-
-fn refused(what: impl Into<String>, code: Code, names: &str, call: Call) -> Case {
-    Case {
-        what: what.into(),
-        call,
-        code,
-        names: names.to_owned(),
-        lost: None,
-    }
-}
-
-fn aborted(what: impl Into<String>, names: &str, lost: Lost, call: Call) -> Case {
-    Case {
-        what: what.into(),
-        call,
-        code: Code::Aborted,
-        names: names.to_owned(),
-        lost: Some(lost),
-    }
-}
-
-fn succeeds(what: impl Into<String>, call: Call) -> Case {
-    Case {
-        what: what.into(),
-        call,
-        code: Code::Ok,
-        names: String::new(),
-        lost: None,
-    }
-}
-
-/// Checks one answer; returns a description of what is wrong with it, if anything.
-fn check(case: &Case, result: Result<(), Status>) -> Option<String> {
-    let status = match (result, case.code) {
-        (Ok(()), Code::Ok) => return None,
-        (Ok(()), code) => return Some(format!("{}: accepted, expected {code:?}", case.what)),
-        (Err(status), _) => status,
-    };
-    let message = status.message();
-    let mut problems = common::refusal_problems(&status, case.code, &case.names);
-    match (case.lost, lost_reason(&status)) {
-        (None, _) | (Some(Lost::Any), Some(_)) => {}
-        (Some(Lost::Is(want)), Some(got)) if want == got => {}
-        (Some(want), got) => problems.push(format!(
-            "kanban-lease-lost trailer {got:?}, expected {want:?}"
-        )),
-    }
-    if case.lost.is_some() && status.metadata().get("kanban-current-epoch").is_none() {
-        problems.push("no kanban-current-epoch trailer".to_owned());
-    }
-    (!problems.is_empty()).then(|| {
-        format!(
-            "{}: {} (code {:?}, message: {message:?})",
-            case.what,
-            problems.join("; "),
-            status.code()
-        )
-    })
-}
-
 /// What the table may use: live leases, a finished one and a subscription.
 struct Fixture {
     /// An open session (profile `worker`, not in the review lane) holding `held`.
@@ -275,7 +183,7 @@ async fn fixture(client: &mut Client) -> Fixture {
 
     let done = create_assigned(client, "fixture", "done", WORKER).await;
     let grant = acquire_now(client, &worker.id).await;
-    assert_eq!(common::granted_task(&grant), done.id);
+    assert_eq!(calls::granted_task(&grant), done.id);
     complete(client, &grant.claim_token)
         .await
         .expect("Complete");
@@ -283,15 +191,15 @@ async fn fixture(client: &mut Client) -> Fixture {
 
     let given_back = create_assigned(client, "fixture", "given back", WORKER).await;
     let grant = acquire_now(client, &worker.id).await;
-    assert_eq!(common::granted_task(&grant), given_back.id);
+    assert_eq!(calls::granted_task(&grant), given_back.id);
     release(client, &grant.claim_token).await.expect("Release");
     let released = grant.claim_token;
     // Archived, so that it is not claimable again.
-    common::archive(client, &given_back.id).await;
+    calls::archive(client, &given_back.id).await;
 
     let reviewed = create_assigned(client, "fixture", "reviewed", WORKER).await;
     let grant = acquire_now(client, &worker.id).await;
-    assert_eq!(common::granted_task(&grant), reviewed.id);
+    assert_eq!(calls::granted_task(&grant), reviewed.id);
     client
         .leases
         .request_review(pb::RequestReviewRequest {
@@ -311,11 +219,11 @@ async fn fixture(client: &mut Client) -> Fixture {
     .await;
     let review = acquire_now(client, &reviewer.id).await;
     assert!(review.review, "the review lane takes the task in review");
-    assert_eq!(common::granted_task(&review), reviewed.id);
+    assert_eq!(calls::granted_task(&review), reviewed.id);
 
     let held = create_assigned(client, "fixture", "held", WORKER).await;
     let grant = acquire_now(client, &worker.id).await;
-    assert_eq!(common::granted_task(&grant), held.id);
+    assert_eq!(calls::granted_task(&grant), held.id);
 
     // Unassigned, so no session can claim it: nothing is claimable while the table runs.
     let watched = create_on(client, "fixture", "watched").await;
@@ -379,7 +287,7 @@ async fn snapshot(client: &mut Client, fx: &Fixture) -> Snapshot {
         .boards;
     let mut tasks = Vec::new();
     for board in &boards {
-        tasks.extend(kanband_tests::all_tasks(client, &board.slug, ALL_STATUSES).await);
+        tasks.extend(kanband_tests::calls::all_tasks(client, &board.slug, ALL_STATUSES).await);
     }
     let mut details = Vec::new();
     for task in &tasks {
@@ -400,7 +308,7 @@ async fn snapshot(client: &mut Client, fx: &Fixture) -> Snapshot {
                 .subscriptions,
         );
     }
-    let stats = common::stats(client).await;
+    let stats = calls::stats(client).await;
     let mut backups: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(fx.backups.path())
         .expect("read the backup directory")
         .map(|entry| {
@@ -518,7 +426,7 @@ impl Holder {
 }
 
 /// The table: every RPC of Leases, Events, Notifications and Admin with its malformed requests.
-fn cases(fx: &Fixture) -> Vec<Case> {
+fn cases(fx: &Fixture) -> Vec<Case<Call>> {
     use Call::*;
     let long = |n: usize| "x".repeat(n);
     let many = |n: usize, prefix: &str| (0..n).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>();
@@ -1344,11 +1252,7 @@ async fn run_table(transport: &str) {
 
     let before = snapshot(&mut client, &fx).await;
     let table = cases(&fx);
-    let mut failures = Vec::new();
-    for case in &table {
-        let result = send(&mut client, case.call.clone()).await;
-        failures.extend(check(case, result));
-    }
+    let mut failures = refusal::run(&table, |call| send(client.clone(), call)).await;
     let after = snapshot(&mut client, &fx).await;
     if after != before {
         failures.push(describe_change(&before, &after));
@@ -1361,12 +1265,9 @@ async fn run_table(transport: &str) {
         ));
     }
 
-    assert!(
-        failures.is_empty(),
-        "over {transport}: {} problems with {} malformed requests:\n{}",
-        failures.len(),
-        table.len(),
-        failures.join("\n")
+    refusal::assert_none(
+        &failures,
+        &format!("over {transport}, {} malformed requests", table.len()),
     );
 }
 

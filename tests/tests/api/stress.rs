@@ -3,8 +3,6 @@
 //! ledger in the order the workers observe them; the ledger and the server's event log are
 //! then checked against each other.
 
-mod common;
-
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     sync::{
@@ -14,12 +12,12 @@ use std::{
     time::Duration,
 };
 
-use common::{
+use kanband_gateway::Client;
+use kanband_proto::pb::{self, TaskStatus};
+use kanband_tests::calls::{
     CODER, complete, create_with, events_where, heartbeat, new_task, open_session_with, release,
     renew, session_request, stats, try_acquire,
 };
-use kanband_gateway::Client;
-use kanband_proto::pb::{self, TaskStatus};
 use kanband_tests::spawn_service;
 
 const BOARD: &str = "stress";
@@ -358,10 +356,10 @@ async fn concurrent_sessions_never_hold_the_same_task_at_once() {
         "some tasks were released and granted again"
     );
 
-    let done = kanband_tests::all_tasks(&mut client, BOARD, &[TaskStatus::Done]).await;
+    let done = kanband_tests::calls::all_tasks(&mut client, BOARD, &[TaskStatus::Done]).await;
     assert_eq!(done.len(), TASKS, "every task ends done");
     assert_eq!(
-        kanband_tests::all_tasks(&mut client, BOARD, &[])
+        kanband_tests::calls::all_tasks(&mut client, BOARD, &[])
             .await
             .len(),
         TASKS
