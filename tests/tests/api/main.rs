@@ -7,6 +7,7 @@ mod bad_input;
 mod bad_input_more;
 mod boards;
 mod checker;
+mod deadlines;
 mod disk_full;
 mod dispatch;
 mod events;
