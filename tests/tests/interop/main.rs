@@ -3,3 +3,4 @@
 
 mod grpcurl;
 mod python;
+mod reflection;
