@@ -504,29 +504,6 @@ pub async fn last_outcome(client: &mut Client, id: &str) -> pb::RunOutcome {
         .outcome()
 }
 
-/// What is wrong with a refusal: the code must be `code`; the message must name `names` (an
-/// INVALID_ARGUMENT message starts with `names:`) and carry no Rust Debug noise.
-pub fn refusal_problems(status: &tonic::Status, code: tonic::Code, names: &str) -> Vec<String> {
-    let message = status.message();
-    let mut problems = Vec::new();
-    if status.code() != code {
-        problems.push(format!("code {:?}, expected {code:?}", status.code()));
-    }
-    if code == tonic::Code::InvalidArgument {
-        if !message.starts_with(&format!("{names}:")) {
-            problems.push(format!("message does not start with \"{names}:\""));
-        }
-    } else if !message.contains(names) {
-        problems.push(format!("message does not name {names:?}"));
-    }
-    for noise in ["Error(", "{ ", "Some(", "None"] {
-        if message.contains(noise) {
-            problems.push(format!("message has Debug noise {noise:?}"));
-        }
-    }
-    problems
-}
-
 /// Every task of `board` (every board when empty) with the given statuses (all but archived
 /// when empty), walking every page of `ListTasks`.
 pub async fn all_tasks(

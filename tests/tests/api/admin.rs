@@ -1,92 +1,63 @@
 //! Admin.CheckInvariants on a live service after a mixed workload, and Admin.Backup producing
 //! a consistent copy while the service runs.
 
+use kanband_gateway::Client;
 use kanband_proto::pb;
-use kanband_tests::spawn_service;
+use kanband_tests::{
+    calls::{
+        acquire_now, archive, assert_invariants, complete, create, create_assigned,
+        open_session_with, release, session_request,
+    },
+    spawn_service,
+};
 use tokio_rusqlite::rusqlite;
+use tonic::{Code, Status};
+
+use crate::support::refusal::assert_refused;
 
 #[tokio::test]
 async fn invariants_hold_after_claims_outcomes_and_revocations() {
     let service = spawn_service().await;
     let mut client = service.tcp.clone();
-    let session = client
-        .leases
-        .open_session(pb::OpenSessionRequest {
+    let session = open_session_with(
+        &mut client,
+        pb::OpenSessionRequest {
             machine_id: "m".into(),
-            profiles: vec!["p".into()],
-            slots: 4,
-            ttl_ms: 30_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+            ..session_request("p", 30_000)
+        },
+    )
+    .await;
     let mut ids = Vec::new();
     for i in 0..4 {
-        let task = client
-            .tasks
-            .create_task(pb::CreateTaskRequest {
-                title: format!("t{i}"),
-                assignee: "p".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .task
-            .unwrap();
-        ids.push(task.id);
+        ids.push(
+            create_assigned(&mut client, "", &format!("t{i}"), "p")
+                .await
+                .id,
+        );
     }
     let mut tokens = Vec::new();
     for _ in 0..4 {
-        let grant = client
-            .leases
-            .acquire(pb::AcquireRequest {
-                session_id: session.id.clone(),
-                wait_ms: 0,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .grant
-            .expect("a grant");
-        tokens.push(grant.claim_token);
+        tokens.push(acquire_now(&mut client, &session.id).await.claim_token);
     }
-    client
-        .leases
-        .complete(pb::CompleteRequest {
-            claim_token: tokens[0].clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    client
-        .leases
-        .release(pb::ReleaseRequest {
-            claim_token: tokens[1].clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    client
-        .tasks
-        .archive_task(pb::ArchiveTaskRequest {
-            id: ids[2].clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    complete(&mut client, &tokens[0]).await.expect("Complete");
+    release(&mut client, &tokens[1]).await.expect("Release");
+    archive(&mut client, &ids[2]).await;
     // tokens[2] is being revoked and tokens[3] is live: both are legitimate states.
 
-    let report = client
-        .admin
-        .check_invariants(pb::CheckInvariantsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(report.ok, "{:?}", report.violations);
+    let report = assert_invariants(&mut client).await;
     assert_eq!((report.tasks, report.claims), (4, 4));
     assert!(report.events > 0);
+}
+
+/// Admin.Backup to a path.
+async fn backup(client: &mut Client, path: &str) -> Result<pb::BackupResponse, Status> {
+    client
+        .admin
+        .backup(pb::BackupRequest {
+            path: path.to_owned(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 #[tokio::test]
@@ -94,25 +65,11 @@ async fn a_backup_is_a_consistent_database() {
     let service = spawn_service().await;
     let mut client = service.unix.clone();
     for i in 0..20 {
-        client
-            .tasks
-            .create_task(pb::CreateTaskRequest {
-                title: format!("t{i}"),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        create(&mut client, &format!("t{i}")).await;
     }
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("backup.db");
-    let written = client
-        .admin
-        .backup(pb::BackupRequest {
-            path: path.display().to_string(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let path = dir.path().join("backup.db").display().to_string();
+    let written = backup(&mut client, &path).await.expect("Backup");
     assert!(written.bytes > 0);
 
     let copy = rusqlite::Connection::open(&path).unwrap();
@@ -125,25 +82,12 @@ async fn a_backup_is_a_consistent_database() {
         .unwrap();
     assert_eq!(tasks, 20);
 
-    let again = client
-        .admin
-        .backup(pb::BackupRequest {
-            path: path.display().to_string(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(again.code(), tonic::Code::AlreadyExists);
-    let relative = client
-        .admin
-        .backup(pb::BackupRequest {
-            path: "backup.db".into(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(relative.code(), tonic::Code::InvalidArgument);
-    assert!(
-        relative.message().starts_with("path:"),
-        "{}",
-        relative.message()
+    let again = backup(&mut client, &path).await;
+    assert_eq!(again.expect_err("refused").code(), Code::AlreadyExists);
+    assert_refused(
+        "a relative backup path",
+        backup(&mut client, "backup.db").await,
+        Code::InvalidArgument,
+        "path",
     );
 }

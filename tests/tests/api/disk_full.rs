@@ -3,25 +3,23 @@
 //! lost, and writes resume once space returns.
 
 use kanband_proto::pb;
-use kanband_tests::spawn_service;
+use kanband_tests::{
+    calls::{all_tasks, assert_invariants, create_with, new_task, task},
+    spawn_service,
+};
 
 #[tokio::test]
 async fn writes_fail_cleanly_when_full_and_resume_when_space_returns() {
     let service = spawn_service().await;
     let mut client = service.tcp.clone();
     let create = |body: String| pb::CreateTaskRequest {
-        title: "fill".into(),
         body,
-        ..Default::default()
+        ..new_task("", "fill")
     };
     let mut acknowledged = Vec::new();
     for _ in 0..10 {
-        let task = client
-            .tasks
-            .create_task(create(String::new()))
-            .await
-            .unwrap();
-        acknowledged.push(task.into_inner().task.unwrap().id);
+        let created = create_with(&mut client, create(String::new())).await;
+        acknowledged.push(created.task.expect("task").id);
     }
 
     let limit = client
@@ -56,27 +54,11 @@ async fn writes_fail_cleanly_when_full_and_resume_when_space_returns() {
 
     // Reads keep working, and every acknowledged write is there.
     for id in &acknowledged {
-        let task = client
-            .tasks
-            .get_task(pb::GetTaskRequest {
-                id: id.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap_or_else(|status| panic!("read {id} while full: {status}"));
-        assert_eq!(task.into_inner().task.unwrap().id, *id);
+        assert_eq!(task(&mut client, id).await.id, *id, "read {id} while full");
     }
-    let listed = client
-        .tasks
-        .list_tasks(pb::ListTasksRequest {
-            page_size: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let listed = all_tasks(&mut client, "", &[]).await;
     assert_eq!(
-        listed.tasks.len(),
+        listed.len(),
         acknowledged.len(),
         "no refused write left a trace"
     );
@@ -91,11 +73,5 @@ async fn writes_fail_cleanly_when_full_and_resume_when_space_returns() {
         .create_task(create(big))
         .await
         .expect("writes resume once space returns");
-    let report = client
-        .admin
-        .check_invariants(pb::CheckInvariantsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(report.ok, "{:?}", report.violations);
+    assert_invariants(&mut client).await;
 }
