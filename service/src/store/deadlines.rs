@@ -26,7 +26,7 @@ impl Store {
     /// Releases a claim whose lease ran out (or finishes its revocation), unless a renewal won
     /// the race. Returns whether it was released.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn expire_claim(&self, token: String) -> Result<bool> {
+    pub(crate) async fn expire_claim(&self, token: String) -> Result<bool> {
         let leases = self.leases.clone();
         self.write(move |tx, fx| {
             if !leases.claim_overdue(&token) {
@@ -48,7 +48,7 @@ impl Store {
 
     /// Revokes a live claim for a server-side reason (maximum runtime, stale progress).
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn revoke_claim(&self, token: String, cause: RevokeCause) -> Result<()> {
+    pub(crate) async fn revoke_claim(&self, token: String, cause: RevokeCause) -> Result<()> {
         self.write(move |tx, fx| {
             let Some(claim) = read::claim(tx, &token)? else {
                 return Ok(());
@@ -65,7 +65,7 @@ impl Store {
     /// Closes a session whose lease ran out, if it still has (a renewal may have won the
     /// race). Returns how many of its claims were released.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn expire_session(&self, id: String) -> Result<u32> {
+    pub(crate) async fn expire_session(&self, id: String) -> Result<u32> {
         let leases = self.leases.clone();
         self.write(move |tx, fx| {
             if !leases.session_overdue(&id) {
@@ -79,7 +79,7 @@ impl Store {
     /// Wakes a scheduled task whose wake-up time `until_ms` has come. Returns `None` when the
     /// task was changed since (promoted, rescheduled, archived, deleted): the timer is stale.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn wake(&self, id: String, until_ms: i64) -> Result<Option<Task>> {
+    pub(crate) async fn wake(&self, id: String, until_ms: i64) -> Result<Option<Task>> {
         self.write(move |tx, _| {
             let task = match read::task(tx, &id) {
                 Ok(task) => task,
@@ -98,7 +98,7 @@ impl Store {
 
     /// The deadlines recorded in the database (wake-ups and cooldown ends), to arm at start-up.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn recorded_deadlines(&self) -> Result<Vec<Effect>> {
+    pub(crate) async fn recorded_deadlines(&self) -> Result<Vec<Effect>> {
         self.call(|conn| {
             let mut effects: Vec<Effect> = conn
                 .prepare(

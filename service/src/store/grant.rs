@@ -152,7 +152,10 @@ impl Store {
     /// first), grants the first task the dispatch rules allow, if any. Slots and caps count the
     /// grants made earlier in the same pass. A session that is not open gets its own error.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn grant_pass(&self, waiters: Vec<String>) -> Result<Vec<Result<Option<Grant>>>> {
+    pub(crate) async fn grant_pass(
+        &self,
+        waiters: Vec<String>,
+    ) -> Result<Vec<Result<Option<Grant>>>> {
         let leases = self.leases.clone();
         self.write_quietly(move |tx, fx| {
             let mut load = leases.load();

@@ -92,7 +92,7 @@ impl Store {
 
     /// Records a progress heartbeat.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn heartbeat(&self, token: String, note: String) -> Result<()> {
+    pub(crate) async fn heartbeat(&self, token: String, note: String) -> Result<()> {
         let leases = self.leases.clone();
         self.write(move |tx, fx| {
             let claim = claims::fenced(tx, &token, Use::Hold)?;
@@ -109,7 +109,7 @@ impl Store {
 
     /// Why a token cannot be used now, if the database knows a reason.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn lease_lost(&self, token: String) -> Result<Option<Error>> {
+    pub(crate) async fn lease_lost(&self, token: String) -> Result<Option<Error>> {
         self.call(move |conn| Ok(claims::fenced(conn, &token, Use::Hold).err()))
             .await
     }

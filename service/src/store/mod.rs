@@ -17,8 +17,8 @@
 //! - [`boards`], [`tasks`], [`links`], [`lifecycle`] (operator status changes), [`events`],
 //!   [`notifications`]: the board as people and gateways see it.
 //! - [`sessions`], [`holder`] (the holder's calls on a claim), [`grant`] (the dispatcher's
-//!   pass), [`deadlines`] (what passing deadlines do): the lease operations, which only the
-//!   lease machinery calls.
+//!   pass), [`deadlines`] (what passing deadlines do): the lease operations. They are
+//!   `pub(crate)` and called only by the lease machinery and the coordinator above it.
 //! - [`stats`], [`invariants`]: operator views, the invariant check and backups.
 //!
 //! Beside them: [`batch`] (group commit), [`effect`] (what a commit hands the in-memory lease
@@ -53,7 +53,7 @@ use tokio_rusqlite::rusqlite::{self, Connection};
 
 pub use lock::{DataDirLock, LOCK_FILE, LockError};
 pub use schema::{MigrationError, VERSION as SCHEMA_VERSION};
-pub use tx::claims::Finish;
+pub(crate) use tx::claims::Finish;
 
 use crate::{
     domain::ids,

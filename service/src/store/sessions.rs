@@ -21,7 +21,7 @@ use crate::{
 impl Store {
     /// Opens a session.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn open_session(&self, record: SessionRecord) -> Result<SessionRecord> {
+    pub(crate) async fn open_session(&self, record: SessionRecord) -> Result<SessionRecord> {
         self.write(move |tx, fx| {
             tx.execute(
                 &format!(
@@ -48,7 +48,7 @@ impl Store {
 
     /// Closes a session at its holder's request; returns how many claims were released.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn close_session(&self, id: String) -> Result<u32> {
+    pub(crate) async fn close_session(&self, id: String) -> Result<u32> {
         self.write(move |tx, fx| sessions::close_in(tx, &id, false, fx))
             .await
     }
@@ -57,7 +57,7 @@ impl Store {
     /// full TTL from now. A claim whose recorded deadline passed while kanband was down gets a
     /// `lease_rearmed` event. Returns (sessions, claims, rearmed).
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn restore_leases(&self) -> Result<(usize, usize, usize)> {
+    pub(crate) async fn restore_leases(&self) -> Result<(usize, usize, usize)> {
         self.write(|tx, fx| {
             let sessions: Vec<SessionRecord> = tx
                 .prepare(&format!(

@@ -54,7 +54,7 @@ pub(in crate::store) fn refuse_overdue(
 
 /// How a claim ends.
 #[derive(Debug, Clone)]
-pub enum Finish {
+pub(crate) enum Finish {
     /// The holder completed the task.
     Complete {
         /// Result text.
