@@ -1,4 +1,4 @@
-//! The holder's side of the lease (DESIGN.md section 5, "jeopardy"), as plain arithmetic.
+//! The holder's side of the lease ("jeopardy"), as plain arithmetic.
 //!
 //! The server renews a session from the moment it *receives* a keep-alive, which is never
 //! earlier than the moment the supervisor sent it. So once a renewal sent at `T` is

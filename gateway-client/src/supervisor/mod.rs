@@ -1,5 +1,5 @@
 //! The supervisor runtime: the executing half of "the coordinator decides, supervisors
-//! execute" (DESIGN.md sections 5 and 6).
+//! execute".
 //!
 //! A [`Supervisor`] opens a session for its profiles, keeps it alive over one KeepAlive stream,
 //! takes claims with the Acquire long poll while it has free slots, runs the configured command

@@ -1,4 +1,4 @@
-//! The one timer facility for every deadline.
+//! The one timer facility for every deadline, and the kinds of deadline the service has.
 //!
 //! Deadlines live in memory, ordered by time; one task sleeps until the earliest and is woken
 //! by a [`Notify`] when a sooner one is armed. There is no periodic scan of any table: each
@@ -12,6 +12,33 @@ use std::{
 };
 
 use tokio::{sync::Notify, time::Instant};
+
+/// A deadline the service acts on when it passes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Deadline {
+    /// A scheduled task's wake-up (Unix ms as stored; a rescheduled task carries another).
+    Wake {
+        /// The task.
+        task_id: String,
+        /// Its `scheduled_until` when armed.
+        until_ms: i64,
+    },
+    /// The end of a task's cooldown: it becomes claimable again.
+    Cooldown {
+        /// The task.
+        task_id: String,
+    },
+    /// A claim's lease.
+    Claim(String),
+    /// A session's lease.
+    Session(String),
+    /// A claim's maximum runtime.
+    MaxRuntime(String),
+    /// A claim's stale-progress backstop.
+    StaleProgress(String),
+    /// The end of the grace an operator gave a holder to stop before its claim is revoked.
+    Grace(String),
+}
 
 /// A set of deadlines keyed by `K`; arming a key again moves its deadline.
 #[derive(Debug)]

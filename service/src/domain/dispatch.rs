@@ -1,10 +1,10 @@
-//! The dispatch choice as plain functions (DESIGN.md section 6): which tasks a session may
-//! claim, in which order, and why not. Used both to grant and by `Admin.DispatchPreview`, so
-//! the preview can never disagree with the dispatcher.
+//! The dispatch choice as plain functions: which tasks a session may claim, in which order,
+//! and why not. Used both by the grant pass and by `Admin.DispatchPreview`, so the preview can
+//! never disagree with the dispatcher.
 
 use std::{cmp::Reverse, collections::HashMap, fmt};
 
-use crate::domain::Status;
+use super::status::Status;
 
 /// What the dispatcher knows of a session.
 #[derive(Debug, Clone, Default)]

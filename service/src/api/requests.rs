@@ -1,31 +1,23 @@
-//! Conversions between `pb` messages and the store's model, with request validation.
-//!
-//! Requests are validated here, field by field, before anything reaches the store, so a bad
-//! request is refused with INVALID_ARGUMENT naming the field and changes nothing.
+//! Request validation: each `pb` request is checked field by field and turned into the
+//! store's model (or the lease machinery's values) before anything runs, so a bad request is
+//! refused with INVALID_ARGUMENT naming the field and changes nothing.
 
 use std::collections::BTreeMap;
 
 use kanband_proto::pb;
 
 use crate::{
-    domain::{BlockKind, RunOutcome, Status, WorkspaceKind, ids, limits, validate},
+    domain::{
+        BlockKind, Status, WorkspaceKind,
+        ids::{self, DEFAULT_BOARD},
+        lease::Exit,
+        limits, validate,
+    },
     error::{Error, Result},
-    store::{
-        DEFAULT_BOARD,
-        model::{
-            Board, BoardChanges, Comment, Event, NewBoard, NewTask, Run, Task, TaskChanges,
-            TaskDetail, WorkerOptions, Workspace,
-        },
+    store::model::{
+        BoardChanges, Mode, NewBoard, NewTask, SessionRecord, TaskChanges, WorkerOptions, Workspace,
     },
 };
-
-/// A timestamp from Unix milliseconds.
-pub(crate) fn timestamp(ms: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
-    }
-}
 
 /// The board slug of a request; empty means `default`.
 pub(crate) fn board_or_default(field: &'static str, board: String) -> Result<String> {
@@ -76,20 +68,6 @@ pub(crate) fn status(field: &'static str, value: i32) -> Result<Status> {
     Ok(status)
 }
 
-fn status_to_pb(status: Status) -> pb::TaskStatus {
-    match status {
-        Status::Triage => pb::TaskStatus::Triage,
-        Status::Todo => pb::TaskStatus::Todo,
-        Status::Scheduled => pb::TaskStatus::Scheduled,
-        Status::Ready => pb::TaskStatus::Ready,
-        Status::Running => pb::TaskStatus::Running,
-        Status::Blocked => pb::TaskStatus::Blocked,
-        Status::Review => pb::TaskStatus::Review,
-        Status::Done => pb::TaskStatus::Done,
-        Status::Archived => pb::TaskStatus::Archived,
-    }
-}
-
 /// A block kind from a request; unspecified means `none`, unknown values are refused.
 pub(crate) fn block_kind(field: &'static str, value: i32) -> Result<BlockKind> {
     match pb::BlockKind::try_from(value) {
@@ -102,38 +80,6 @@ pub(crate) fn block_kind(field: &'static str, value: i32) -> Result<BlockKind> {
             field,
             format!("{value} is not a BlockKind value"),
         )),
-    }
-}
-
-fn block_kind_to_pb(kind: Option<BlockKind>) -> pb::BlockKind {
-    match kind {
-        None => pb::BlockKind::Unspecified,
-        Some(BlockKind::Dependency) => pb::BlockKind::Dependency,
-        Some(BlockKind::NeedsInput) => pb::BlockKind::NeedsInput,
-        Some(BlockKind::Capability) => pb::BlockKind::Capability,
-        Some(BlockKind::Transient) => pb::BlockKind::Transient,
-        Some(BlockKind::None) => pb::BlockKind::None,
-    }
-}
-
-fn outcome_to_pb(outcome: Option<RunOutcome>) -> pb::RunOutcome {
-    use pb::RunOutcome as P;
-    match outcome {
-        None => P::Unspecified,
-        Some(RunOutcome::Completed) => P::Completed,
-        Some(RunOutcome::Blocked) => P::Blocked,
-        Some(RunOutcome::Crashed) => P::Crashed,
-        Some(RunOutcome::TimedOut) => P::TimedOut,
-        Some(RunOutcome::SpawnFailed) => P::SpawnFailed,
-        Some(RunOutcome::GaveUp) => P::GaveUp,
-        Some(RunOutcome::Reclaimed) => P::Reclaimed,
-        Some(RunOutcome::Expired) => P::Expired,
-        Some(RunOutcome::RateLimited) => P::RateLimited,
-        Some(RunOutcome::ReviewRequested) => P::ReviewRequested,
-        Some(RunOutcome::ChangesRequested) => P::ChangesRequested,
-        Some(RunOutcome::Scheduled) => P::Scheduled,
-        Some(RunOutcome::Released) => P::Released,
-        Some(RunOutcome::Revoked) => P::Revoked,
     }
 }
 
@@ -162,19 +108,6 @@ fn workspace(field: &'static str, ws: pb::Workspace) -> Result<Workspace> {
         path: ws.path,
         branch: ws.branch,
     })
-}
-
-fn workspace_to_pb(ws: Workspace) -> pb::Workspace {
-    let kind = match ws.kind {
-        WorkspaceKind::Scratch => pb::WorkspaceKind::Scratch,
-        WorkspaceKind::Worktree => pb::WorkspaceKind::Worktree,
-        WorkspaceKind::Dir => pb::WorkspaceKind::Dir,
-    };
-    pb::Workspace {
-        kind: kind.into(),
-        path: ws.path,
-        branch: ws.branch,
-    }
 }
 
 fn worker_options(field: &'static str, options: pb::WorkerOptions) -> Result<WorkerOptions> {
@@ -206,6 +139,7 @@ pub(crate) fn capabilities(field: &'static str, mut list: Vec<String>) -> Result
     Ok(list)
 }
 
+/// A validated metadata map.
 pub(crate) fn metadata(
     field: &'static str,
     map: std::collections::HashMap<String, String>,
@@ -238,11 +172,6 @@ pub(crate) fn page_token(field: &'static str, token: &str) -> Result<Option<i64>
         .filter(|n| *n > 0)
         .map(Some)
         .ok_or_else(|| Error::invalid(field, "is not a page token this service issued"))
-}
-
-/// Encodes the position to continue after as a page token.
-pub(crate) fn next_page_token(next: Option<i64>) -> String {
-    next.map(|n| format!("p{n}")).unwrap_or_default()
 }
 
 /// Validates a board creation.
@@ -414,137 +343,95 @@ pub(crate) fn task_changes(req: pb::UpdateTaskRequest) -> Result<(String, String
     Ok((id, actor, changes))
 }
 
-impl From<Board> for pb::Board {
-    fn from(b: Board) -> Self {
-        pb::Board {
-            slug: b.slug,
-            display_name: b.display_name,
-            metadata: b.metadata.into_iter().collect(),
-            default_assignee: b.default_assignee,
-            max_retries: b.max_retries,
-            max_running: b.max_running,
-            archived: b.archived,
-            created_at: Some(timestamp(b.created_at)),
-            updated_at: Some(timestamp(b.updated_at)),
-        }
+/// A claim token from a request.
+pub(crate) fn token(value: String) -> Result<String> {
+    ids::check("claim_token", ids::CLAIM, &value)?;
+    Ok(value)
+}
+
+/// A session id from a request.
+pub(crate) fn session_id(value: String) -> Result<String> {
+    ids::check("session_id", ids::SESSION, &value)?;
+    Ok(value)
+}
+
+/// Validates an OpenSession request into a session record with a fresh id.
+pub(crate) fn new_session(req: pb::OpenSessionRequest) -> Result<SessionRecord> {
+    validate::required_text("machine_id", &req.machine_id, limits::NAME_MAX)?;
+    validate::text("hostname", &req.hostname, limits::OPTION_MAX)?;
+    validate::profiles("profiles", &req.profiles)?;
+    if !(1..=limits::SLOTS_MAX).contains(&req.slots) {
+        return Err(Error::invalid(
+            "slots",
+            format!("{} is outside 1..={}", req.slots, limits::SLOTS_MAX),
+        ));
+    }
+    if !(limits::TTL_MIN_MS..=limits::TTL_MAX_MS).contains(&req.ttl_ms) {
+        return Err(Error::invalid(
+            "ttl_ms",
+            format!(
+                "{} is outside {}..={} milliseconds",
+                req.ttl_ms,
+                limits::TTL_MIN_MS,
+                limits::TTL_MAX_MS
+            ),
+        ));
+    }
+    let mut profiles = req.profiles;
+    profiles.sort();
+    profiles.dedup();
+    Ok(SessionRecord {
+        id: ids::fresh(ids::SESSION),
+        machine_id: req.machine_id,
+        hostname: req.hostname,
+        profiles,
+        capabilities: capabilities("capabilities", req.capabilities)?,
+        slots: req.slots,
+        ttl_ms: req.ttl_ms,
+        review_lane: req.review_lane,
+    })
+}
+
+/// A worker's exit from a `ReportExit` request.
+pub(crate) fn exit(exit: Option<pb::report_exit_request::Exit>) -> Result<Exit> {
+    use pb::report_exit_request::Exit as E;
+    match exit {
+        Some(E::Code(code)) => Ok(Exit::Code(code)),
+        Some(E::Signal(signal)) if signal > 0 => Ok(Exit::Signal(signal)),
+        Some(E::Signal(signal)) => Err(Error::invalid(
+            "signal",
+            format!("{signal} is not a signal number"),
+        )),
+        Some(E::SpawnFailed(true)) => Ok(Exit::SpawnFailed),
+        Some(E::SpawnFailed(false)) | None => Err(Error::invalid(
+            "exit",
+            "one of code, signal or spawn_failed (true) is required",
+        )),
     }
 }
 
-impl From<Task> for pb::Task {
-    fn from(t: Task) -> Self {
-        pb::Task {
-            id: t.id,
-            board: t.board,
-            title: t.title,
-            body: t.body,
-            assignee: t.assignee,
-            status: status_to_pb(t.status).into(),
-            priority: t.priority,
-            created_by: t.created_by,
-            created_at: Some(timestamp(t.created_at)),
-            started_at: t.started_at.map(timestamp),
-            completed_at: t.completed_at.map(timestamp),
-            updated_at: Some(timestamp(t.updated_at)),
-            tenant: t.tenant,
-            idempotency_key: t.idempotency_key.unwrap_or_default(),
-            result: t.result,
-            summary: t.summary,
-            workspace: Some(workspace_to_pb(t.workspace)),
-            max_runtime_seconds: t.max_runtime_seconds,
-            max_retries: t.max_retries,
-            required_capabilities: t.required_capabilities,
-            target_machine: t.target_machine,
-            worker_options: Some(pb::WorkerOptions {
-                skills: t.worker_options.skills,
-                model: t.worker_options.model,
-                provider: t.worker_options.provider,
-                reasoning_effort: t.worker_options.reasoning_effort,
-            }),
-            consecutive_failures: t.consecutive_failures,
-            last_failure_error: t.last_failure_error,
-            block_kind: block_kind_to_pb(t.block_kind).into(),
-            block_reason: t.block_reason,
-            block_recurrences: t.block_recurrences,
-            current_run_id: t.current_run_id.unwrap_or_default(),
-            epoch: t.epoch,
-            scheduled_until: t.scheduled_until.map(timestamp),
-            cooldown_until: t.cooldown_until.map(timestamp),
-            protocol_violations: t.protocol_violations,
-            outcomeless_attempts: t.outcomeless_attempts,
-        }
-    }
+/// A subscription id from a request.
+pub(crate) fn subscription_id(field: &'static str, id: String) -> Result<String> {
+    ids::check(field, ids::SUBSCRIPTION, &id)?;
+    Ok(id)
 }
 
-impl From<Comment> for pb::Comment {
-    fn from(c: Comment) -> Self {
-        pb::Comment {
-            id: c.id as u64,
-            task_id: c.task_id,
-            author: c.author,
-            body: c.body,
-            created_at: Some(timestamp(c.created_at)),
-        }
-    }
-}
-
-impl From<Run> for pb::Run {
-    fn from(r: Run) -> Self {
-        pb::Run {
-            id: r.id,
-            task_id: r.task_id,
-            epoch: r.epoch,
-            session_id: r.session_id,
-            profile: r.profile,
-            machine_id: r.machine_id,
-            review: r.review,
-            started_at: Some(timestamp(r.started_at)),
-            ended_at: r.ended_at.map(timestamp),
-            outcome: outcome_to_pb(r.outcome).into(),
-            summary: r.summary,
-            error: r.error,
-            exit_code: r.exit_code,
-            last_heartbeat_at: r.last_heartbeat_at.map(timestamp),
-            last_heartbeat_note: r.last_heartbeat_note,
-        }
-    }
-}
-
-impl From<Event> for pb::Event {
-    fn from(e: Event) -> Self {
-        pb::Event {
-            id: e.id as u64,
-            board: e.board,
-            task_id: e.task_id,
-            kind: e.kind,
-            actor: e.actor,
-            details: e.details.into_iter().collect(),
-            created_at: Some(timestamp(e.created_at)),
-        }
-    }
-}
-
-impl From<TaskDetail> for pb::TaskDetail {
-    fn from(d: TaskDetail) -> Self {
-        pb::TaskDetail {
-            task: Some(d.task.into()),
-            parents: d.parents,
-            children: d.children,
-            comments: d.comments.into_iter().map(Into::into).collect(),
-            runs: d.runs.into_iter().map(Into::into).collect(),
-            recent_events: d.recent_events.into_iter().map(Into::into).collect(),
-        }
+/// A delivery mode from a request; unspecified means `every`, unknown values are refused.
+pub(crate) fn mode(field: &'static str, value: i32) -> Result<Mode> {
+    match pb::DeliveryMode::try_from(value) {
+        Ok(pb::DeliveryMode::Unspecified | pb::DeliveryMode::Every) => Ok(Mode::Every),
+        Ok(pb::DeliveryMode::Final) => Ok(Mode::Final),
+        Err(_) => Err(Error::invalid(
+            field,
+            format!("{value} is not a DeliveryMode value"),
+        )),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_split_milliseconds() {
-        let ts = timestamp(1_700_000_000_123);
-        assert_eq!((ts.seconds, ts.nanos), (1_700_000_000, 123_000_000));
-    }
+    use crate::api::responses::next_page_token;
 
     #[test]
     fn page_tokens_round_trip_and_foreign_ones_are_refused() {

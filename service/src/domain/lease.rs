@@ -1,24 +1,14 @@
-//! The lease rules as plain functions: fencing, exit classification and failure accounting
-//! (DESIGN.md sections 4 and 5). Nothing here does I/O; the lease manager applies the verdicts.
+//! The lease rules as plain functions: fencing, exit classification and failure accounting.
+//! Nothing here does I/O; the store's transactions apply the verdicts.
 
 use std::time::Duration;
 
-/// Shortest lease a session may ask for.
-pub const TTL_MIN_MS: u32 = 1_000;
-/// Longest lease a session may ask for.
-pub const TTL_MAX_MS: u32 = 300_000;
-/// Most slots a session may declare.
-pub const SLOTS_MAX: u32 = 256;
-/// Longest Acquire wait.
-pub const WAIT_MAX_MS: i64 = 300_000;
-/// Failures in a row before a task gives up, when neither task nor board sets a limit.
-pub const DEFAULT_MAX_RETRIES: u32 = 2;
-/// Exits with code 0 but no outcome, in a row, before the task is blocked.
-pub const PROTOCOL_VIOLATION_LIMIT: u32 = 3;
-/// Claims in a row that ended without any outcome before the task is blocked.
-pub const OUTCOMELESS_LIMIT: u32 = 5;
-/// How long a rate-limited task waits before it can be claimed again.
-pub const RATE_LIMIT_COOLDOWN: Duration = Duration::from_secs(300);
+use super::{
+    limits::{
+        DEFAULT_MAX_RETRIES, OUTCOMELESS_LIMIT, PROTOCOL_VIOLATION_LIMIT, RATE_LIMIT_COOLDOWN,
+    },
+    status::RunOutcome,
+};
 
 /// Where a claim is in its life, as far as fencing cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,7 +229,7 @@ pub enum Next {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settlement {
     /// The run's outcome.
-    pub outcome: crate::domain::RunOutcome,
+    pub outcome: RunOutcome,
     /// New counters.
     pub counters: Counters,
     /// Where the task goes.
@@ -251,7 +241,7 @@ pub struct Settlement {
 /// Settles a claim that ended without an outcome. `max_retries` is the task's limit, else the
 /// board's, else [`DEFAULT_MAX_RETRIES`].
 pub fn settle(ending: Ending, counters: Counters, max_retries: u32) -> Settlement {
-    use crate::domain::RunOutcome as O;
+    use RunOutcome as O;
     let mut c = counters;
     let attempt = |c: &mut Counters| c.outcomeless_attempts += 1;
     let (outcome, error, failure) = match ending {
@@ -362,7 +352,6 @@ pub fn failure_limit(task_max_retries: u32, board_max_retries: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::RunOutcome;
 
     #[test]
     fn live_claims_pass_and_newer_epochs_supersede() {

@@ -1,12 +1,12 @@
-//! The authoritative dispatcher (DESIGN.md section 6).
+//! The authoritative dispatcher: the queue of waiting `Acquire` calls and the pass that
+//! serves it.
 //!
 //! Waiting `Acquire` calls queue here in arrival order. One task serves the queue whenever work
-//! may have become claimable (any committed change pokes it): in one transaction it walks the
-//! waiters oldest first and grants each the first task the [`rules`] allow, so waiting
-//! supervisors are served fairly, a pass costs one commit however many it serves, and a task
-//! that becomes claimable reaches a waiter within one transaction.
-
-pub mod rules;
+//! may have become claimable (any committed change pokes it): in one transaction (the store's
+//! grant pass) it walks the waiters oldest first and grants each the first task the dispatch
+//! rules ([`crate::domain::dispatch`]) allow, so waiting supervisors are served fairly, a pass
+//! costs one commit however many it serves, and a task that becomes claimable reaches a waiter
+//! within one transaction.
 
 use std::{
     collections::VecDeque,
@@ -18,16 +18,11 @@ use std::{
 
 use tokio::sync::oneshot;
 
+use super::registry::Registry;
 use crate::{
+    domain::lease::{Ending, Use},
     error::{Error, Result},
-    leases::{
-        registry::Registry,
-        rules::{Ending, Use},
-    },
-    store::{
-        Store,
-        claims::{Finish, Grant},
-    },
+    store::{Finish, Store, model::Grant},
 };
 
 /// The answer to a waiter: a grant, nothing (for a waiter that does not wait), or an error.
