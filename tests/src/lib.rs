@@ -54,13 +54,31 @@ pub async fn spawn_service_in(dir: TempDir) -> TestService {
     spawn_service_with(dir, Settings::default()).await
 }
 
+/// Opens kanband on `data_dir`. A restart in this process can find the data directory's lock
+/// still held by this very process for a moment: a child that another test is forking holds a
+/// copy of every descriptor (the lock's included) until it execs, which closes them. So a lock
+/// held by our own pid is waited for (at most 5 s); any other failure fails the test at once.
+async fn open_again(data_dir: &std::path::Path, settings: Settings) -> Kanband {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Kanband::open(data_dir, settings.clone()).await {
+            Ok(kanband) => return kanband,
+            Err(kanband::store::OpenError::Lock(kanband::store::LockError::Held {
+                pid: Some(pid),
+                ..
+            })) if pid == std::process::id() && std::time::Instant::now() < give_up => {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            Err(err) => panic!("kanband opens its data directory: {err}"),
+        }
+    }
+}
+
 /// Starts kanband on an existing temporary directory with non-default settings.
 pub async fn spawn_service_with(dir: TempDir, settings: Settings) -> TestService {
     init_logging();
     let data_dir = dir.path().join("data");
-    let kanband = Kanband::open(&data_dir, settings)
-        .await
-        .expect("kanband opens its data directory");
+    let kanband = open_again(&data_dir, settings).await;
     let mut listeners = Listeners::default();
     let tcp: SocketAddr = listeners
         .bind_tcp("127.0.0.1:0".parse().expect("address"))
