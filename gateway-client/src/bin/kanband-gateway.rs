@@ -7,11 +7,13 @@ use anyhow::Context as _;
 use clap::Parser;
 use kanband_gateway::{
     Supervisor, SupervisorConfig,
-    supervisor::{DEFAULT_TTL, WORKER_ENVIRONMENT, jeopardy, template::PLACEHOLDERS},
+    supervisor::{
+        DEFAULT_TTL, WORKER_ENVIRONMENT, jeopardy,
+        preset::{self, HermesPreset},
+        template::{self, PLACEHOLDERS},
+    },
 };
 use tokio::signal::unix::{SignalKind, signal};
-
-const DEFAULT_COMMAND: &str = r#"hermes -p {profile} --cli chat -q "work kanban task {task}""#;
 
 /// Runs kanband work on this machine: holds a session for the given profiles, takes claims as
 /// slots free up, and runs one worker command per claim in its own process group.
@@ -56,9 +58,31 @@ struct Args {
     #[arg(long, env = "KANBAN_GATEWAY_WORKSPACES")]
     workspaces: Option<PathBuf>,
 
-    /// The worker command, run with `sh -c` after its placeholders are replaced (see below).
-    #[arg(long, env = "KANBAN_GATEWAY_COMMAND", default_value = DEFAULT_COMMAND)]
-    command: String,
+    /// The worker command, run with `sh -c` in the task's workspace after its placeholders are
+    /// replaced (see below). A relative program path (`./worker.sh`) is taken from the
+    /// directory kanband-gateway starts in. Required unless --preset is given.
+    #[arg(
+        long,
+        env = "KANBAN_GATEWAY_COMMAND",
+        required_unless_present = "preset",
+        conflicts_with = "preset"
+    )]
+    command: Option<String>,
+
+    /// Start workers as a platform's own dispatcher does. `hermes`: Hermes Agent 0.19's worker
+    /// command line (`hermes -p <profile> --cli --accept-hooks [--skills S].. [-m MODEL]
+    /// [--provider P] chat -q "work kanban task <id>"`) and the variables its workers read.
+    #[arg(long, env = "KANBAN_GATEWAY_PRESET", value_parser = ["hermes"])]
+    preset: Option<String>,
+
+    /// With --preset hermes: the hermes program (a name on PATH, or a path).
+    #[arg(long, env = "HERMES_BIN", default_value = "hermes")]
+    hermes_bin: String,
+
+    /// With --preset hermes: the Hermes root; a profile's HERMES_HOME is <root>/profiles/<name>
+    /// (the root itself for `default`) [default: left to `hermes -p` to resolve]
+    #[arg(long, env = "KANBAN_GATEWAY_HERMES_HOME")]
+    hermes_home: Option<PathBuf>,
 
     /// Lease time of the session and its claims, in milliseconds (1000 to 300000). Workers are
     /// killed if no renewal is acknowledged within it, less a margin; see "Restarts" below for
@@ -134,9 +158,48 @@ fn default_workspaces() -> anyhow::Result<PathBuf> {
     Ok(data.join("kanband-gateway").join("workspaces"))
 }
 
+/// `command` with a relative program path (`./worker.sh`) made absolute against the current
+/// directory, since the worker runs in its task's workspace.
+fn absolute_program(command: &str) -> anyhow::Result<String> {
+    match preset::template_program(command) {
+        Some(program) if program.contains('/') && !program.starts_with('/') => {
+            let cwd = std::env::current_dir().context("cannot read the current directory")?;
+            let absolute = template::quote(&cwd.join(program).display().to_string());
+            Ok(command.replacen(program, &absolute, 1))
+        }
+        _ => Ok(command.to_owned()),
+    }
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // One line a person can act on: no backtrace, each cause once.
+            eprintln!("kanband-gateway: {}", one_line(&err));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes, joined with `: `, leaving out a cause whose text the message
+/// before it already includes.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -150,7 +213,17 @@ async fn main() -> anyhow::Result<()> {
         Some(dir) => dir,
         None => default_workspaces()?,
     };
-    let mut config = SupervisorConfig::new(args.addr, args.profiles, workspaces, args.command);
+    let command = match &args.command {
+        Some(command) => absolute_program(command)?,
+        None => String::new(),
+    };
+    let mut config = SupervisorConfig::new(args.addr, args.profiles, workspaces, command);
+    if args.preset.is_some() {
+        config.preset = Some(HermesPreset {
+            program: args.hermes_bin,
+            home: args.hermes_home,
+        });
+    }
     config.capabilities = args.capabilities;
     config.slots = args.slots;
     config.machine_id = args.machine_id;

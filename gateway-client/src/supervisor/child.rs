@@ -68,6 +68,8 @@ pub(crate) struct Job {
     pub(crate) cwd: PathBuf,
     /// Variables added to the supervisor's environment.
     pub(crate) env: Vec<(&'static str, String)>,
+    /// Variables of the supervisor's environment the worker must not inherit.
+    pub(crate) unset: &'static [&'static str],
 }
 
 /// What the supervisor asks of a running worker.
@@ -138,7 +140,11 @@ pub(crate) fn spawn(job: Job, exits: mpsc::UnboundedSender<Exited>) -> Result<Sp
         .arg(&job.script)
         .current_dir(&job.cwd)
         .envs(job.env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("PWD", &job.cwd)
+        .env("PWD", &job.cwd);
+    for name in job.unset {
+        command.env_remove(name);
+    }
+    command
         .stdin(Stdio::null())
         .stdout(writer.0)
         .stderr(writer.1)

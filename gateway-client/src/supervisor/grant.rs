@@ -3,7 +3,7 @@
 
 use kanband_proto::pb;
 
-use super::{SupervisorConfig, child, child::Job, template};
+use super::{SupervisorConfig, child, child::Job, preset, template};
 
 /// The job for `grant`, or why its workspace cannot be prepared (for the spawn_failed report).
 pub(super) fn job(config: &SupervisorConfig, grant: &pb::Grant) -> Result<Job, String> {
@@ -12,17 +12,27 @@ pub(super) fn job(config: &SupervisorConfig, grant: &pb::Grant) -> Result<Job, S
         .map_err(|err| format!("cannot prepare the workspace: {err}"))?;
     let workspace = cwd.display().to_string();
     let epoch = grant.epoch.to_string();
-    let script = template::render(&config.command, |name| match name {
-        "task" => Some(task.id.as_str()),
-        "profile" => Some(grant.profile.as_str()),
-        "board" => Some(task.board.as_str()),
-        "run" => Some(grant.run_id.as_str()),
-        "workspace" => Some(workspace.as_str()),
-        "epoch" => Some(epoch.as_str()),
-        _ => None,
-    });
+    let (script, launcher_env, unset) = match &config.preset {
+        Some(hermes) => (
+            hermes.script(&grant.profile, &task),
+            hermes.env(&grant.profile, &task, &cwd),
+            preset::HERMES_UNSET,
+        ),
+        None => {
+            let script = template::render(&config.command, |name| match name {
+                "task" => Some(task.id.as_str()),
+                "profile" => Some(grant.profile.as_str()),
+                "board" => Some(task.board.as_str()),
+                "run" => Some(grant.run_id.as_str()),
+                "workspace" => Some(workspace.as_str()),
+                "epoch" => Some(epoch.as_str()),
+                _ => None,
+            });
+            (script, Vec::new(), &[][..])
+        }
+    };
     let options = task.worker_options.clone().unwrap_or_default();
-    let env = vec![
+    let mut env = vec![
         ("KANBAN_ADDR", config.addr.clone()),
         ("KANBAN_BOARD", task.board.clone()),
         ("KANBAN_TASK", task.id.clone()),
@@ -42,14 +52,16 @@ pub(super) fn job(config: &SupervisorConfig, grant: &pb::Grant) -> Result<Job, S
         ("KANBAN_REASONING_EFFORT", options.reasoning_effort),
         ("HERMES_KANBAN_TASK", task.id.clone()),
         ("HERMES_KANBAN_RUN_ID", grant.run_id.clone()),
-        ("HERMES_KANBAN_BOARD", task.board),
+        ("HERMES_KANBAN_BOARD", task.board.clone()),
         ("HERMES_KANBAN_WORKSPACE", workspace),
     ];
+    env.extend(launcher_env);
     Ok(Job {
         token: grant.claim_token.clone(),
         script,
         cwd,
         env,
+        unset,
     })
 }
 

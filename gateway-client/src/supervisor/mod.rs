@@ -8,6 +8,8 @@
 //! restarting. The event loop and its rules are in `runner` (private).
 //!
 //! - [`template`]: the command template and its shell quoting.
+//! - [`preset`]: built-in launchers (Hermes Agent's worker command line and environment), and
+//!   the start-up check that the worker program exists.
 //! - [`jeopardy`]: the holder-side lease arithmetic.
 //! - `runner`: the event loop; `calls`: the session calls it polls (open, attach, acquire,
 //!   close).
@@ -22,6 +24,7 @@ mod child;
 mod grant;
 pub mod jeopardy;
 mod machine;
+pub mod preset;
 mod report;
 mod runner;
 mod stop;
@@ -99,8 +102,10 @@ pub struct SupervisorConfig {
     pub hostname: Option<String>,
     /// Root of scratch workspaces (`<root>/<task id>`) and of the supervisor's state.
     pub workspaces_root: PathBuf,
-    /// The command template run with `sh -c` (see [`template`]).
+    /// The command template run with `sh -c` (see [`template`]); unused with a `preset`.
     pub command: String,
+    /// Start workers as Hermes Agent's own dispatcher does, instead of with `command`.
+    pub preset: Option<preset::HermesPreset>,
     /// Lease time of the session and its claims (1 s to 300 s).
     pub ttl: Duration,
     /// Time between SIGTERM and SIGKILL when a worker is stopped.
@@ -130,6 +135,7 @@ impl SupervisorConfig {
             hostname: None,
             workspaces_root: workspaces_root.into(),
             command: command.into(),
+            preset: None,
             ttl: DEFAULT_TTL,
             kill_grace: DEFAULT_KILL_GRACE,
             drain_limit: DEFAULT_DRAIN_LIMIT,
@@ -219,8 +225,34 @@ impl Supervisor {
         if !(1_000..=300_000).contains(&ttl_ms) {
             return invalid(format!("ttl must be 1000 to 300000 ms, not {ttl_ms}"));
         }
-        if config.command.trim().is_empty() {
-            return invalid("the command template is empty".into());
+        let path = std::env::var_os("PATH");
+        match &config.preset {
+            Some(hermes) => {
+                if preset::find_program(&hermes.program, path.as_deref()).is_none() {
+                    return invalid(format!(
+                        "the Hermes preset runs `{}`, which is not an executable on PATH: \
+                         install Hermes Agent (pip install hermes-agent) or name the program",
+                        hermes.program
+                    ));
+                }
+            }
+            None if config.command.trim().is_empty() => {
+                return invalid("the command template is empty".into());
+            }
+            None => {
+                if let Some(program) = preset::template_program(&config.command)
+                    && preset::find_program(program, path.as_deref()).is_none()
+                {
+                    return invalid(format!(
+                        "the worker command starts `{program}`, which is not an executable{}",
+                        if program.contains('/') {
+                            ""
+                        } else {
+                            " on PATH"
+                        }
+                    ));
+                }
+            }
         }
         if config.acquire_wait > Duration::from_secs(300) {
             return invalid("the acquire wait is at most 300 s".into());
