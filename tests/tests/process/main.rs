@@ -5,6 +5,7 @@
 mod caps;
 mod crash;
 mod daemon;
+mod deploy;
 mod e2e;
 mod scenario;
 mod support;
