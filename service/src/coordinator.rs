@@ -27,7 +27,7 @@ use crate::{
         BlockKind,
         dispatch::{self, SessionView, WhyNot},
         ids,
-        lease::{Ending, Exit, LeaseLost, Use},
+        lease::{Exit, LeaseLost, Use},
         limits::{WAIT_MAX_MS, WATCHERS_MAX},
     },
     error::{Error, Result},
@@ -321,9 +321,9 @@ impl Coordinator {
         self.store.holder_finish(token, Use::Hold, finish).await
     }
 
-    /// The holder gives the claim back (also confirms a revocation).
-    pub async fn release(&self, token: String) -> Result<Task> {
-        let finish = Finish::End(Ending::Released);
+    /// The holder gives the claim back, saying why (also confirms a revocation).
+    pub async fn release(&self, token: String, reason: String) -> Result<Task> {
+        let finish = Finish::Release { reason };
         self.store.holder_finish(token, Use::Confirm, finish).await
     }
 
@@ -342,6 +342,7 @@ impl Coordinator {
             .session(session_id)
             .ok_or_else(|| Error::session_lost(session_id))?;
         Ok(SessionView {
+            id: record.id.clone(),
             free_slots: self.registry.free_slots(&record.id),
             profiles: record.profiles,
             capabilities: record.capabilities,

@@ -198,6 +198,15 @@ pub enum Ending {
     TimedOut,
 }
 
+/// Whether a claim that ended without an outcome is an operator reclaim: an operator had asked
+/// its holder to stop (a cancel request with a grace is pending) and the holder then gave the
+/// claim back or reported its worker's exit, with any code or signal. Such an end counts no
+/// failure and resets the breaker, whatever the exit was: the worker stopped because it was
+/// asked to.
+pub fn ends_as_reclaim(ending: Ending, cancel_pending: bool) -> bool {
+    cancel_pending && matches!(ending, Ending::Released | Ending::Exited(_))
+}
+
 /// The failure counters of a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counters {
@@ -474,6 +483,29 @@ mod tests {
             Counters::default(),
             "a drain is not an attempt"
         );
+    }
+
+    #[test]
+    fn a_holder_ending_a_cancelled_claim_is_a_reclaim_whatever_the_exit() {
+        for ending in [
+            Ending::Released,
+            Ending::Exited(Exit::Signal(15)),
+            Ending::Exited(Exit::Code(0)),
+            Ending::Exited(Exit::Code(1)),
+            Ending::Exited(Exit::SpawnFailed),
+        ] {
+            assert!(ends_as_reclaim(ending, true), "{ending:?}");
+            assert!(
+                !ends_as_reclaim(ending, false),
+                "{ending:?} without a cancel"
+            );
+        }
+        for ending in [Ending::Expired, Ending::Drained, Ending::TimedOut] {
+            assert!(
+                !ends_as_reclaim(ending, true),
+                "{ending:?} is not the holder's"
+            );
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use super::timers::{Deadline, Timers};
 use crate::{
     clock::instant_at,
     domain::{
-        dispatch::Load,
+        dispatch::{Load, SessionView},
         lease::{ClaimState, RevokeCause},
     },
     settings::Settings,
@@ -361,10 +361,23 @@ impl Registry {
             .map_or(0, |s| s.record.slots.saturating_sub(s.claims.len() as u32))
     }
 
-    /// The running counts and caps the dispatcher needs.
+    /// The running counts, caps and open sessions the dispatcher needs.
     pub fn load(&self) -> Load {
-        let mut load = self.lock().load.clone();
+        let state = self.lock();
+        let mut load = state.load.clone();
         load.profile_caps = self.settings.profile_caps.clone();
+        load.sessions = state
+            .sessions
+            .values()
+            .map(|s| SessionView {
+                id: s.record.id.clone(),
+                profiles: s.record.profiles.clone(),
+                capabilities: s.record.capabilities.clone(),
+                machine_id: s.record.machine_id.clone(),
+                review_lane: s.record.review_lane,
+                free_slots: s.record.slots.saturating_sub(s.claims.len() as u32),
+            })
+            .collect();
         load
     }
 

@@ -6,6 +6,7 @@ mod admin;
 mod bad_input;
 mod bad_input_more;
 mod boards;
+mod cancel;
 mod checker;
 mod deadlines;
 mod disk_full;
