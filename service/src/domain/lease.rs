@@ -207,6 +207,16 @@ pub fn ends_as_reclaim(ending: Ending, cancel_pending: bool) -> bool {
     cancel_pending && matches!(ending, Ending::Released | Ending::Exited(_))
 }
 
+/// A lease's deadline is persisted again once it has moved past its persisted copy by more
+/// than this fraction of its TTL: renewals cost no write each, and a restart misjudges a lease
+/// whose deadline had not passed only when kanband was down for most of a TTL.
+pub const PERSIST_FRACTION: u32 = 4;
+
+/// Whether a lease whose exact deadline is `ahead` of its persisted copy is due to be written.
+pub fn persist_due(ahead: Duration, ttl: Duration) -> bool {
+    ahead > ttl / PERSIST_FRACTION
+}
+
 /// The failure counters of a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counters {
@@ -506,6 +516,14 @@ mod tests {
                 "{ending:?} is not the holder's"
             );
         }
+    }
+
+    #[test]
+    fn a_deadline_is_persisted_once_it_moved_a_quarter_ttl() {
+        let ttl = Duration::from_secs(60);
+        assert!(!persist_due(Duration::ZERO, ttl));
+        assert!(!persist_due(Duration::from_secs(15), ttl));
+        assert!(persist_due(Duration::from_millis(15_001), ttl));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod disk_full;
 mod dispatch;
 mod events;
 mod leases;
+mod restart;
 mod shutdown;
 mod smoke;
 mod stress;
