@@ -27,11 +27,11 @@ use crate::{
         BlockKind,
         dispatch::{self, SessionView, WhyNot},
         ids,
-        lease::{Ending, Exit, LeaseLost, Use},
+        lease::{Exit, LeaseLost, Use},
         limits::{WAIT_MAX_MS, WATCHERS_MAX},
     },
     error::{Error, Result},
-    leases::{dispatcher::Dispatcher, expiry, registry::Registry},
+    leases::{dispatcher::Dispatcher, expiry, persist, registry::Registry},
     settings::Settings,
     store::{
         Finish, OpenError, Store,
@@ -153,9 +153,13 @@ impl Coordinator {
         let _ = self.stopping.send(true);
     }
 
-    /// Acts on deadlines as they pass, until `stop` resolves.
+    /// Acts on deadlines as they pass, and persists the deadlines renewals moved, until `stop`
+    /// resolves.
     pub async fn run_timers(&self, stop: impl Future<Output = ()>) {
-        expiry::run(self.store.clone(), self.registry.clone(), stop).await;
+        tokio::select! {
+            () = expiry::run(self.store.clone(), self.registry.clone(), stop) => {}
+            () = persist::run(&self.store, &self.registry) => {}
+        }
     }
 
     /// Serves waiting pollers until the future is dropped.
@@ -163,8 +167,10 @@ impl Coordinator {
         self.dispatcher.run(&self.store, &self.registry).await;
     }
 
-    /// Checkpoints and closes the store. Fails if a background task still holds it.
+    /// Persists every lease deadline that is behind, then checkpoints and closes the store.
+    /// Fails if a background task still holds it.
     pub async fn close(self) -> anyhow::Result<()> {
+        persist::flush_all(&self.store, &self.registry).await;
         let store = Arc::try_unwrap(self.store)
             .map_err(|_| anyhow::anyhow!("the store is still in use at shutdown"))?;
         store.close().await?;
@@ -321,9 +327,9 @@ impl Coordinator {
         self.store.holder_finish(token, Use::Hold, finish).await
     }
 
-    /// The holder gives the claim back (also confirms a revocation).
-    pub async fn release(&self, token: String) -> Result<Task> {
-        let finish = Finish::End(Ending::Released);
+    /// The holder gives the claim back, saying why (also confirms a revocation).
+    pub async fn release(&self, token: String, reason: String) -> Result<Task> {
+        let finish = Finish::Release { reason };
         self.store.holder_finish(token, Use::Confirm, finish).await
     }
 
@@ -342,6 +348,7 @@ impl Coordinator {
             .session(session_id)
             .ok_or_else(|| Error::session_lost(session_id))?;
         Ok(SessionView {
+            id: record.id.clone(),
             free_slots: self.registry.free_slots(&record.id),
             profiles: record.profiles,
             capabilities: record.capabilities,

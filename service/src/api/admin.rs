@@ -36,6 +36,7 @@ impl Admin for AdminService {
             validate::profiles("profiles", &req.profiles)?;
             validate::text("machine_id", &req.machine_id, limits::NAME_MAX)?;
             SessionView {
+                id: String::new(),
                 profiles: req.profiles,
                 capabilities: capabilities("capabilities", req.capabilities)?,
                 machine_id: req.machine_id,

@@ -222,7 +222,7 @@ impl Leases for LeasesService {
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::text("reason", &req.reason, limits::SUMMARY_MAX)?;
-        let task = self.app.release(token).await?;
+        let task = self.app.release(token, req.reason).await?;
         Ok(Response::new(task.into()))
     }
 

@@ -1,6 +1,10 @@
 //! The dispatch choice as plain functions: which tasks a session may claim, in which order,
 //! and why not. Used both by the grant pass and by `Admin.DispatchPreview`, so the preview can
 //! never disagree with the dispatcher.
+//!
+//! A task an operator just reclaimed is not handed straight back to the session it was taken
+//! from while another open session could run it (by lane, profile, capabilities and machine,
+//! whatever its free slots): the operator took it away from that holder for a reason.
 
 use std::{cmp::Reverse, collections::HashMap, fmt};
 
@@ -9,6 +13,8 @@ use super::status::Status;
 /// What the dispatcher knows of a session.
 #[derive(Debug, Clone, Default)]
 pub struct SessionView {
+    /// Its id; empty for the hypothetical session of a preview.
+    pub id: String,
     /// Profiles it runs.
     pub profiles: Vec<String>,
     /// Capabilities it offers, sorted.
@@ -48,6 +54,8 @@ pub struct TaskView {
     pub required_capabilities: Vec<String>,
     /// Machine it must run on; empty for any.
     pub target_machine: String,
+    /// The session an operator reclaim took it from, until its next grant.
+    pub reclaimed_from: Option<String>,
 }
 
 impl TaskView {
@@ -74,6 +82,8 @@ pub struct Load {
     pub by_profile: HashMap<String, u32>,
     /// Cap per profile (from the service configuration); absent means none.
     pub profile_caps: HashMap<String, u32>,
+    /// Every open session, to tell whether another one could run a task just reclaimed.
+    pub sessions: Vec<SessionView>,
 }
 
 /// Why a task would not be granted to a session.
@@ -99,6 +109,8 @@ pub enum WhyNot {
     ProfileCap(u32),
     /// The session has no free slot.
     NoSlot,
+    /// An operator just reclaimed it from this session, and another open session can run it.
+    ReclaimedHere,
 }
 
 impl fmt::Display for WhyNot {
@@ -116,19 +128,17 @@ impl fmt::Display for WhyNot {
             WhyNot::BoardCap(n) => write!(f, "its board already runs {n} tasks (its cap)"),
             WhyNot::ProfileCap(n) => write!(f, "its profile already runs {n} tasks (its cap)"),
             WhyNot::NoSlot => f.write_str("the session has no free slot"),
+            WhyNot::ReclaimedHere => f.write_str(
+                "an operator just reclaimed it from this session and another session can run it",
+            ),
         }
     }
 }
 
 /// Why `task` cannot be granted to `session` now, or `None` if it can.
 pub fn why_not(task: &TaskView, session: &SessionView, load: &Load, now_ms: i64) -> Option<WhyNot> {
-    let lane_ok = match task.status {
-        Status::Ready => true,
-        Status::Review => session.review_lane,
-        _ => false,
-    };
-    if !lane_ok {
-        return Some(WhyNot::Status(task.status));
+    if let Some(lane) = lane_refusal(task, session) {
+        return Some(lane);
     }
     if !task.parents_finished {
         return Some(WhyNot::ParentsUnfinished);
@@ -139,6 +149,46 @@ pub fn why_not(task: &TaskView, session: &SessionView, load: &Load, now_ms: i64)
     let Some(profile) = task.profile() else {
         return Some(WhyNot::NoAssignee);
     };
+    if let Some(unfit) = fit_refusal(task, profile, session) {
+        return Some(unfit);
+    }
+    let running = |map: &HashMap<String, u32>, key: &str| map.get(key).copied().unwrap_or(0);
+    if task.board_max_running > 0 && running(&load.by_board, &task.board) >= task.board_max_running
+    {
+        return Some(WhyNot::BoardCap(task.board_max_running));
+    }
+    if let Some(cap) = load.profile_caps.get(profile)
+        && running(&load.by_profile, profile) >= *cap
+    {
+        return Some(WhyNot::ProfileCap(*cap));
+    }
+    if session.free_slots == 0 {
+        return Some(WhyNot::NoSlot);
+    }
+    if task.reclaimed_from.as_deref() == Some(session.id.as_str())
+        && load.sessions.iter().any(|other| {
+            other.id != session.id
+                && lane_refusal(task, other).is_none()
+                && fit_refusal(task, profile, other).is_none()
+        })
+    {
+        return Some(WhyNot::ReclaimedHere);
+    }
+    None
+}
+
+/// Whether the task's status is claimable in the session's lanes.
+fn lane_refusal(task: &TaskView, session: &SessionView) -> Option<WhyNot> {
+    let lane_ok = match task.status {
+        Status::Ready => true,
+        Status::Review => session.review_lane,
+        _ => false,
+    };
+    (!lane_ok).then_some(WhyNot::Status(task.status))
+}
+
+/// Whether the session runs the task's profile, has its capabilities and is on its machine.
+fn fit_refusal(task: &TaskView, profile: &str, session: &SessionView) -> Option<WhyNot> {
     if !session.profiles.iter().any(|p| p == profile) {
         return Some(WhyNot::Profile(profile.to_owned()));
     }
@@ -153,19 +203,6 @@ pub fn why_not(task: &TaskView, session: &SessionView, load: &Load, now_ms: i64)
     }
     if !task.target_machine.is_empty() && task.target_machine != session.machine_id {
         return Some(WhyNot::Machine(task.target_machine.clone()));
-    }
-    let running = |map: &HashMap<String, u32>, key: &str| map.get(key).copied().unwrap_or(0);
-    if task.board_max_running > 0 && running(&load.by_board, &task.board) >= task.board_max_running
-    {
-        return Some(WhyNot::BoardCap(task.board_max_running));
-    }
-    if let Some(cap) = load.profile_caps.get(profile)
-        && running(&load.by_profile, profile) >= *cap
-    {
-        return Some(WhyNot::ProfileCap(*cap));
-    }
-    if session.free_slots == 0 {
-        return Some(WhyNot::NoSlot);
     }
     None
 }
@@ -207,11 +244,13 @@ mod tests {
             cooldown_until: None,
             required_capabilities: vec![],
             target_machine: String::new(),
+            reclaimed_from: None,
         }
     }
 
     fn session() -> SessionView {
         SessionView {
+            id: "s1".into(),
             profiles: vec!["coder".into()],
             capabilities: vec!["gpu".into(), "net".into()],
             machine_id: "m1".into(),
@@ -374,5 +413,53 @@ mod tests {
             why_not(&task("a", 0, 0), &full, &load, 0),
             Some(WhyNot::NoSlot)
         );
+    }
+
+    #[test]
+    fn a_task_just_reclaimed_goes_to_another_session_that_can_run_it() {
+        let from = session();
+        let reclaimed = TaskView {
+            reclaimed_from: Some(from.id.clone()),
+            ..task("a", 0, 0)
+        };
+        let busy_peer = SessionView {
+            id: "s2".into(),
+            free_slots: 0,
+            ..session()
+        };
+        let other_profile = SessionView {
+            id: "s3".into(),
+            profiles: vec!["writer".into()],
+            ..session()
+        };
+        let load = |sessions: Vec<SessionView>| Load {
+            sessions,
+            ..Load::default()
+        };
+
+        let alone = load(vec![from.clone(), other_profile.clone()]);
+        assert_eq!(
+            why_not(&reclaimed, &from, &alone, 0),
+            None,
+            "no other open session could run it: its own session gets it back"
+        );
+        let with_peer = load(vec![from.clone(), other_profile, busy_peer.clone()]);
+        assert_eq!(
+            why_not(&reclaimed, &from, &with_peer, 0),
+            Some(WhyNot::ReclaimedHere),
+            "a peer that could run it, even one busy now, keeps it from its old session"
+        );
+        let peer = SessionView {
+            free_slots: 1,
+            ..busy_peer
+        };
+        assert_eq!(why_not(&reclaimed, &peer, &with_peer, 0), None);
+        assert_eq!(
+            why_not(&task("a", 0, 0), &from, &with_peer, 0),
+            None,
+            "only a reclaimed task avoids its old session"
+        );
+        let tasks = [reclaimed, task("b", -1, 0)];
+        assert_eq!(choose(&tasks, &from, &with_peer, 0).unwrap().id, "b");
     }
 }

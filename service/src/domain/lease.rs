@@ -198,6 +198,25 @@ pub enum Ending {
     TimedOut,
 }
 
+/// Whether a claim that ended without an outcome is an operator reclaim: an operator had asked
+/// its holder to stop (a cancel request with a grace is pending) and the holder then gave the
+/// claim back or reported its worker's exit, with any code or signal. Such an end counts no
+/// failure and resets the breaker, whatever the exit was: the worker stopped because it was
+/// asked to.
+pub fn ends_as_reclaim(ending: Ending, cancel_pending: bool) -> bool {
+    cancel_pending && matches!(ending, Ending::Released | Ending::Exited(_))
+}
+
+/// A lease's deadline is persisted again once it has moved past its persisted copy by more
+/// than this fraction of its TTL: renewals cost no write each, and a restart misjudges a lease
+/// whose deadline had not passed only when kanband was down for most of a TTL.
+pub const PERSIST_FRACTION: u32 = 4;
+
+/// Whether a lease whose exact deadline is `ahead` of its persisted copy is due to be written.
+pub fn persist_due(ahead: Duration, ttl: Duration) -> bool {
+    ahead > ttl / PERSIST_FRACTION
+}
+
 /// The failure counters of a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counters {
@@ -474,6 +493,37 @@ mod tests {
             Counters::default(),
             "a drain is not an attempt"
         );
+    }
+
+    #[test]
+    fn a_holder_ending_a_cancelled_claim_is_a_reclaim_whatever_the_exit() {
+        for ending in [
+            Ending::Released,
+            Ending::Exited(Exit::Signal(15)),
+            Ending::Exited(Exit::Code(0)),
+            Ending::Exited(Exit::Code(1)),
+            Ending::Exited(Exit::SpawnFailed),
+        ] {
+            assert!(ends_as_reclaim(ending, true), "{ending:?}");
+            assert!(
+                !ends_as_reclaim(ending, false),
+                "{ending:?} without a cancel"
+            );
+        }
+        for ending in [Ending::Expired, Ending::Drained, Ending::TimedOut] {
+            assert!(
+                !ends_as_reclaim(ending, true),
+                "{ending:?} is not the holder's"
+            );
+        }
+    }
+
+    #[test]
+    fn a_deadline_is_persisted_once_it_moved_a_quarter_ttl() {
+        let ttl = Duration::from_secs(60);
+        assert!(!persist_due(Duration::ZERO, ttl));
+        assert!(!persist_due(Duration::from_secs(15), ttl));
+        assert!(persist_due(Duration::from_millis(15_001), ttl));
     }
 
     #[test]

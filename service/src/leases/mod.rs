@@ -5,6 +5,7 @@
 //!   [`LiveLeases`](crate::store::effect::LiveLeases). Renewals touch only this.
 //! - [`timers`]: the one timer facility, and every kind of [`Deadline`](timers::Deadline).
 //! - [`expiry`]: what each deadline does when it passes, and the loop that runs them.
+//! - [`persist`]: the loop that writes the coarse copies of deadlines renewals moved.
 //! - [`dispatcher`]: the queue of waiting `Acquire` calls and the pass that serves them.
 //!
 //! The rules (fencing, settling a claim that ended without an outcome) are plain functions in
@@ -13,5 +14,6 @@
 
 pub mod dispatcher;
 pub mod expiry;
+pub mod persist;
 pub mod registry;
 pub mod timers;

@@ -8,6 +8,12 @@
 //! either happens before a revocation or expiry (and is then overridden by it) or after (and is
 //! refused). A deadline that has passed can never be renewed, so once the expiry timer has
 //! fired nothing can revive the claim it is about to release.
+//!
+//! The database keeps a coarse copy of each deadline (`sessions.expires_at`,
+//! `claims.expires_at`), so that a restart can tell a lease whose deadline really passed while
+//! kanband was down. Renewals do not write it: a renewal that moves a deadline more than a
+//! fraction of the TTL past its copy ([`lease::persist_due`]) marks the lease, and the persister
+//! ([`super::persist`]) writes every marked lease in one write.
 
 use std::{
     collections::{BTreeSet, HashMap, VecDeque},
@@ -24,8 +30,8 @@ use super::timers::{Deadline, Timers};
 use crate::{
     clock::instant_at,
     domain::{
-        dispatch::Load,
-        lease::{ClaimState, RevokeCause},
+        dispatch::{Load, SessionView},
+        lease::{self, ClaimState, RevokeCause},
     },
     settings::Settings,
     store::{
@@ -67,6 +73,8 @@ const PUSH_CAPACITY: usize = 256;
 struct SessionEntry {
     record: SessionRecord,
     deadline: Instant,
+    /// The deadline the database holds a copy of.
+    persisted: Instant,
     claims: BTreeSet<String>,
     pushes: Option<mpsc::Sender<Push>>,
 }
@@ -75,6 +83,8 @@ struct SessionEntry {
 struct ClaimEntry {
     record: ClaimRecord,
     deadline: Instant,
+    /// The deadline the database holds a copy of.
+    persisted: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -82,6 +92,25 @@ struct State {
     sessions: HashMap<String, SessionEntry>,
     claims: HashMap<String, ClaimEntry>,
     load: Load,
+    /// Sessions and claims whose persisted deadline fell too far behind.
+    unpersisted: Unpersisted<BTreeSet<String>>,
+}
+
+/// Sessions and claims (ids or tokens, with what goes with them) whose deadlines are due to be
+/// persisted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Unpersisted<T> {
+    /// Sessions.
+    pub sessions: T,
+    /// Claims.
+    pub claims: T,
+}
+
+impl Unpersisted<Vec<(String, Instant)>> {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty() && self.claims.is_empty()
+    }
 }
 
 /// Why a renewal was refused.
@@ -104,6 +133,8 @@ pub struct Registry {
     lag_us: Mutex<VecDeque<u64>>,
     settings: Settings,
     latest_event: watch::Sender<i64>,
+    /// Woken when a lease is marked for persisting.
+    persist: Notify,
 }
 
 /// Expiry-lag samples kept for the percentiles (the most recent).
@@ -119,6 +150,7 @@ impl Registry {
             lag_us: Mutex::default(),
             settings,
             latest_event: watch::channel(0).0,
+            persist: Notify::new(),
         }
     }
 
@@ -143,6 +175,7 @@ impl Registry {
                         SessionEntry {
                             record,
                             deadline,
+                            persisted: deadline,
                             claims: BTreeSet::new(),
                             pushes: None,
                         },
@@ -177,9 +210,14 @@ impl Registry {
                         .by_profile
                         .entry(record.profile.clone())
                         .or_default() += 1;
-                    state
-                        .claims
-                        .insert(record.token.clone(), ClaimEntry { record, deadline });
+                    state.claims.insert(
+                        record.token.clone(),
+                        ClaimEntry {
+                            record,
+                            deadline,
+                            persisted: deadline,
+                        },
+                    );
                 }
                 Effect::Revoked(token, cause) => {
                     self.timers.cancel(&Deadline::MaxRuntime(token.clone()));
@@ -266,7 +304,10 @@ impl Registry {
         let now = Instant::now();
         let mut state = self.lock();
         let State {
-            sessions, claims, ..
+            sessions,
+            claims,
+            unpersisted,
+            ..
         } = &mut *state;
         let session = sessions
             .get_mut(session_id)
@@ -276,6 +317,8 @@ impl Registry {
         session.deadline = now + ttl;
         self.timers
             .arm(Deadline::Session(session_id.to_owned()), session.deadline);
+        let mut mark = persist_due(session.deadline, session.persisted, ttl)
+            && unpersisted.sessions.insert(session_id.to_owned());
         let mut renewed = Vec::with_capacity(session.claims.len());
         for token in &session.claims {
             if let Some(claim) = claims.get_mut(token)
@@ -285,10 +328,17 @@ impl Registry {
                 claim.deadline = now + ttl;
                 self.timers
                     .arm(Deadline::Claim(token.clone()), claim.deadline);
+                mark |= persist_due(claim.deadline, claim.persisted, ttl)
+                    && unpersisted.claims.insert(token.clone());
                 renewed.push(token.clone());
             }
         }
-        Ok((session.record.ttl_ms, renewed))
+        let ttl_ms = session.record.ttl_ms;
+        drop(state);
+        if mark {
+            self.persist.notify_one();
+        }
+        Ok((ttl_ms, renewed))
     }
 
     /// Renews one live claim and its session.
@@ -296,7 +346,10 @@ impl Registry {
         let now = Instant::now();
         let mut state = self.lock();
         let State {
-            sessions, claims, ..
+            sessions,
+            claims,
+            unpersisted,
+            ..
         } = &mut *state;
         let claim = claims.get_mut(token).ok_or(RenewRefused::Claim)?;
         if claim.record.state != ClaimState::Live || claim.deadline <= now {
@@ -315,7 +368,63 @@ impl Registry {
         claim.deadline = now + ttl;
         self.timers
             .arm(Deadline::Claim(token.to_owned()), claim.deadline);
-        Ok(session.record.ttl_ms)
+        let mark = (persist_due(session.deadline, session.persisted, ttl)
+            && unpersisted.sessions.insert(session.record.id.clone()))
+            | (persist_due(claim.deadline, claim.persisted, ttl)
+                && unpersisted.claims.insert(token.to_owned()));
+        let ttl_ms = session.record.ttl_ms;
+        drop(state);
+        if mark {
+            self.persist.notify_one();
+        }
+        Ok(ttl_ms)
+    }
+
+    /// Waits until a lease is marked for persisting.
+    pub async fn persist_wanted(&self) {
+        self.persist.notified().await;
+    }
+
+    /// Takes the leases marked for persisting (or, with `all`, every lease whose persisted
+    /// deadline is behind its exact one, for shutdown), with their deadlines now.
+    pub fn take_unpersisted(&self, all: bool) -> Unpersisted<Vec<(String, Instant)>> {
+        let mut state = self.lock();
+        let marked = std::mem::take(&mut state.unpersisted);
+        if all {
+            return Unpersisted {
+                sessions: (state.sessions.iter())
+                    .filter(|(_, s)| s.deadline > s.persisted)
+                    .map(|(id, s)| (id.clone(), s.deadline))
+                    .collect(),
+                claims: (state.claims.iter())
+                    .filter(|(_, c)| c.deadline > c.persisted)
+                    .map(|(token, c)| (token.clone(), c.deadline))
+                    .collect(),
+            };
+        }
+        Unpersisted {
+            sessions: (marked.sessions.into_iter())
+                .filter_map(|id| state.sessions.get(&id).map(|s| (id, s.deadline)))
+                .collect(),
+            claims: (marked.claims.into_iter())
+                .filter_map(|t| state.claims.get(&t).map(|c| (t, c.deadline)))
+                .collect(),
+        }
+    }
+
+    /// Records that the database now holds these deadlines.
+    pub fn persisted(&self, written: &Unpersisted<Vec<(String, Instant)>>) {
+        let mut state = self.lock();
+        for (id, at) in &written.sessions {
+            if let Some(s) = state.sessions.get_mut(id) {
+                s.persisted = s.persisted.max(*at);
+            }
+        }
+        for (token, at) in &written.claims {
+            if let Some(c) = state.claims.get_mut(token) {
+                c.persisted = c.persisted.max(*at);
+            }
+        }
     }
 
     /// Waits for the earliest deadline to pass, disarms it and returns it with the time it was
@@ -361,10 +470,23 @@ impl Registry {
             .map_or(0, |s| s.record.slots.saturating_sub(s.claims.len() as u32))
     }
 
-    /// The running counts and caps the dispatcher needs.
+    /// The running counts, caps and open sessions the dispatcher needs.
     pub fn load(&self) -> Load {
-        let mut load = self.lock().load.clone();
+        let state = self.lock();
+        let mut load = state.load.clone();
         load.profile_caps = self.settings.profile_caps.clone();
+        load.sessions = state
+            .sessions
+            .values()
+            .map(|s| SessionView {
+                id: s.record.id.clone(),
+                profiles: s.record.profiles.clone(),
+                capabilities: s.record.capabilities.clone(),
+                machine_id: s.record.machine_id.clone(),
+                review_lane: s.record.review_lane,
+                free_slots: s.record.slots.saturating_sub(s.claims.len() as u32),
+            })
+            .collect();
         load
     }
 
@@ -449,6 +571,11 @@ impl Registry {
             *samples.last().unwrap_or(&0),
         )
     }
+}
+
+/// Whether a lease's persisted deadline has fallen far enough behind its exact one to write.
+fn persist_due(deadline: Instant, persisted: Instant, ttl: Duration) -> bool {
+    lease::persist_due(deadline.saturating_duration_since(persisted), ttl)
 }
 
 fn decrement(map: &mut HashMap<String, u32>, key: &str) {

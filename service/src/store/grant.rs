@@ -74,7 +74,7 @@ fn grant_in(
     ])?;
     conn.prepare_cached(
         "UPDATE tasks SET epoch = ?2, current_run_id = ?3, started_at = coalesce(started_at, ?4),
-                cooldown_until = NULL
+                cooldown_until = NULL, reclaimed_from = NULL
          WHERE id = ?1",
     )?
     .execute(params![task.id, epoch as i64, run_id, now])?;
@@ -96,6 +96,7 @@ fn grant_in(
         review,
         state: ClaimState::Live,
         revoke_until: None,
+        cancel_until: None,
     };
     fx.push(Effect::Granted(claim.clone(), task.max_runtime_seconds));
     Ok(Grant {
@@ -177,6 +178,7 @@ impl Store {
                 };
                 let taken = granted.get(&session_id).copied().unwrap_or(0);
                 let view = SessionView {
+                    id: session.id.clone(),
                     profiles: session.profiles.clone(),
                     capabilities: session.capabilities.clone(),
                     machine_id: session.machine_id.clone(),

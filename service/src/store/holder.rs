@@ -32,12 +32,22 @@ impl Store {
         self.write(move |tx, fx| {
             let claim = claims::fenced(tx, &token, wanted)?;
             claims::refuse_overdue(&*leases, &claim, tx)?;
-            let finish = match (&claim.state, finish) {
-                (ClaimState::Revoking(_), _) => Finish::Revoked,
-                (_, finish) => finish,
-            };
             let actor = claim.session_id.clone();
-            claims::finish_in(tx, &claim, finish, &actor, fx)
+            match (&claim.state, finish) {
+                // A release that confirms a revocation still leaves its reason on the run.
+                (ClaimState::Revoking(_), Finish::Release { reason }) => {
+                    let task = claims::finish_in(tx, &claim, Finish::Revoked, &actor, fx)?;
+                    tx.execute(
+                        "UPDATE runs SET summary = ?2 WHERE id = ?1 AND summary = ''",
+                        params![claim.run_id, reason],
+                    )?;
+                    Ok(task)
+                }
+                (ClaimState::Revoking(_), _) => {
+                    claims::finish_in(tx, &claim, Finish::Revoked, &actor, fx)
+                }
+                (_, finish) => claims::finish_in(tx, &claim, finish, &actor, fx),
+            }
         })
         .await?
         // The claim's end is committed even when its task is gone (its board was reset); the

@@ -17,7 +17,8 @@
 //! - [`boards`], [`tasks`], [`links`], [`lifecycle`] (operator status changes), [`events`],
 //!   [`notifications`]: the board as people and gateways see it.
 //! - [`sessions`], [`holder`] (the holder's calls on a claim), [`grant`] (the dispatcher's
-//!   pass), [`deadlines`] (what passing deadlines do): the lease operations. They are
+//!   pass), [`deadlines`] (what passing deadlines do), [`coarse`] (the coarse copies of lease
+//!   deadlines): the lease operations. They are
 //!   `pub(crate)` and called only by the lease machinery and the coordinator above it.
 //! - [`stats`], [`invariants`]: operator views, the invariant check and backups.
 //!
@@ -26,6 +27,7 @@
 
 mod batch;
 mod boards;
+mod coarse;
 mod deadlines;
 pub mod effect;
 mod events;

@@ -348,6 +348,8 @@ pub struct ClaimRecord {
     pub state: ClaimState,
     /// For a `scheduled` revocation: the wake-up time to apply.
     pub revoke_until: Option<i64>,
+    /// While an operator's cancel request is pending: when its grace ends (Unix ms).
+    pub cancel_until: Option<i64>,
 }
 
 /// A granted claim.

@@ -43,10 +43,10 @@ pub(super) const COMMENT_COLUMNS: &str = "id, task_id, author, body, created_at"
 
 /// The columns [`claim`] reads, in order.
 pub(super) const CLAIM_COLUMNS: &str = "token, task_id, board, epoch, run_id, session_id, \
-    profile, review, state, revoke_cause, end_reason, revoke_until";
+    profile, review, state, revoke_cause, end_reason, revoke_until, cancel_until";
 
 /// How many columns [`CLAIM_COLUMNS`] names.
-pub(super) const CLAIM_COLUMN_COUNT: usize = 12;
+pub(super) const CLAIM_COLUMN_COUNT: usize = 13;
 
 /// The columns [`session`] reads, in order.
 pub(super) const SESSION_COLUMNS: &str =
@@ -285,6 +285,7 @@ pub(super) fn claim(row: &Row<'_>) -> rusqlite::Result<ClaimRecord> {
         review: row.get(7)?,
         state,
         revoke_until: row.get(11)?,
+        cancel_until: row.get(12)?,
     })
 }
 
@@ -341,7 +342,7 @@ pub(super) const CANDIDATE_COLUMNS: &str = "t.id, t.board, t.status, t.priority,
     t.assignee, b.default_assignee, b.max_running, \
     NOT EXISTS (SELECT 1 FROM task_links l JOIN tasks p ON p.id = l.parent_id \
                 WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived')), \
-    t.cooldown_until, t.required_capabilities, t.target_machine";
+    t.cooldown_until, t.required_capabilities, t.target_machine, t.reclaimed_from";
 
 /// Reads a dispatch candidate from a row selected with [`CANDIDATE_COLUMNS`]; `lane` is the
 /// status it was selected for.
@@ -361,5 +362,6 @@ pub(super) fn candidate(row: &Row<'_>, lane: Status) -> rusqlite::Result<TaskVie
         cooldown_until: row.get(9)?,
         required_capabilities: serde_json::from_str(&caps).unwrap_or_default(),
         target_machine: row.get(11)?,
+        reclaimed_from: row.get(12)?,
     })
 }

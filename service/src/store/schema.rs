@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_leases.sql"),
     include_str!("../../migrations/0003_notifications.sql"),
     include_str!("../../migrations/0004_dispatch_index.sql"),
+    include_str!("../../migrations/0005_lifecycle.sql"),
 ];
 
 /// The schema version this build writes.

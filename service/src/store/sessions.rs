@@ -25,8 +25,8 @@ impl Store {
         self.write(move |tx, fx| {
             tx.execute(
                 &format!(
-                    "INSERT INTO sessions ({SESSION_COLUMNS}, opened_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    "INSERT INTO sessions ({SESSION_COLUMNS}, opened_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9 + ?7)"
                 ),
                 params![
                     record.id,
@@ -54,8 +54,10 @@ impl Store {
     }
 
     /// Puts every open session and live claim back into the registry at start-up, each with a
-    /// full TTL from now. A claim whose recorded deadline passed while kanband was down gets a
-    /// `lease_rearmed` event. Returns (sessions, claims, rearmed).
+    /// full TTL from now (never less than it had: its persisted copy is at most that), and
+    /// persists those deadlines. A claim whose persisted deadline passed while kanband was down
+    /// gets a `lease_rearmed` event; one whose deadline is still ahead is restored as it was.
+    /// Returns (sessions, claims, rearmed).
     #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn restore_leases(&self) -> Result<(usize, usize, usize)> {
         self.write(|tx, fx| {
@@ -104,6 +106,16 @@ impl Store {
                 }
                 restored += 1;
             }
+            tx.execute(
+                "UPDATE sessions SET expires_at = ?1 + ttl_ms WHERE closed_at IS NULL",
+                [now],
+            )?;
+            tx.execute(
+                "UPDATE claims SET expires_at = ?1 +
+                     (SELECT s.ttl_ms FROM sessions s WHERE s.id = claims.session_id)
+                 WHERE state <> 'ended'",
+                [now],
+            )?;
             Ok((count, restored, rearmed))
         })
         .await

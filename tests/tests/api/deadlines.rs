@@ -138,9 +138,6 @@ async fn a_claim_renewed_without_progress_is_revoked_as_stale() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "the cooldown end is compared with the wall clock (store::now_ms), not the service's \
-            clock: its timer fires at 300 s of service time, but the task stays cooling down \
-            until 300 s of wall-clock time have passed"]
 async fn a_rate_limited_task_is_claimable_again_when_its_cooldown_ends() {
     let clock = Clock::hold();
     let service = spawn_service().await;

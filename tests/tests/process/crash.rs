@@ -1,11 +1,15 @@
 //! kill -9 while claims are held: after a restart the claims are still there and renewable,
-//! and the holders' completions land.
+//! and the holders' completions land; a claim renewed well past its first deadline and
+//! restarted within its TTL is not re-armed (renewals persist a coarse deadline as they go,
+//! not only at a clean shutdown).
+
+use std::time::Duration;
 
 use kanband_proto::pb;
 use kanband_tests::{
     calls::{
         acquire_now, assert_invariants, complete, create_assigned, open_session_with, renew,
-        session_request, task,
+        session_request, task, task_events,
     },
     daemon::{Daemon, data_dir},
 };
@@ -55,6 +59,48 @@ async fn claims_survive_kill_9_and_their_completions_land() {
         assert_eq!(done.status(), pb::TaskStatus::Done);
     }
     assert_invariants(&mut client).await;
+    drop(client);
+    daemon.terminate().await;
+}
+
+#[tokio::test]
+async fn a_claim_renewed_past_its_first_deadline_survives_kill_9_without_being_rearmed() {
+    const TTL_MS: u32 = 4_000;
+    let _machine = shared().await;
+    let (_dir, data) = data_dir();
+    let daemon = Daemon::start(&data).await;
+    let mut client = daemon.client().await;
+    let session = open_session_with(
+        &mut client,
+        pb::OpenSessionRequest {
+            machine_id: "crash-test".into(),
+            ..session_request("p", TTL_MS)
+        },
+    )
+    .await;
+    let created = create_assigned(&mut client, "", "renewed", "p").await;
+    let grant = acquire_now(&mut client, &session.id).await;
+    // Renewing is the workload here: 1.5 TTLs of renewals every 250 ms, so the deadline moves
+    // well past the one recorded at the grant.
+    let mut every = tokio::time::interval(Duration::from_millis(250));
+    for _ in 0..(TTL_MS * 3 / 2 / 250) {
+        every.tick().await;
+        renew(&mut client, &grant.claim_token).await.expect("Renew");
+    }
+    drop(client);
+    daemon.kill9().await;
+
+    let daemon = Daemon::start(&data).await;
+    let mut client = daemon.client().await;
+    let rearmed = task_events(&mut client, &created.id)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "lease_rearmed")
+        .count();
+    assert_eq!(rearmed, 0, "restarted well within the TTL");
+    renew(&mut client, &grant.claim_token)
+        .await
+        .expect("the claim is still held");
     drop(client);
     daemon.terminate().await;
 }

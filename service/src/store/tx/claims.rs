@@ -81,7 +81,12 @@ pub(crate) enum Finish {
         /// Reason.
         reason: String,
     },
-    /// No outcome: release, expiry, drain, exit without outcome, timeout.
+    /// The holder gave the claim back, saying why.
+    Release {
+        /// The holder's reason, recorded on the run and its event.
+        reason: String,
+    },
+    /// No outcome: expiry, drain, exit without outcome, timeout.
     End(Ending),
     /// A revocation finishes (the holder confirmed, or the lease ran out).
     Revoked,
@@ -134,12 +139,69 @@ fn counters(task: &Task) -> Counters {
     }
 }
 
+/// Ends a claim that ended without an outcome: an operator reclaim if its holder ended it while
+/// a cancel request was pending, else settled by the failure rules. `note` is the holder's
+/// reason, if it gave one.
+fn end_without_outcome(
+    conn: &Connection,
+    claim: &ClaimRecord,
+    task: &Task,
+    ending: Ending,
+    note: &str,
+    actor: &str,
+    fx: &mut Vec<Effect>,
+) -> Result<()> {
+    let reason = if ending == Ending::Expired {
+        EndReason::Expired
+    } else {
+        EndReason::Released
+    };
+    end_claim(conn, &claim.token, reason)?;
+    if lease::ends_as_reclaim(ending, claim.cancel_until.is_some()) {
+        return reclaim_in(conn, claim, task, RunOutcome::Reclaimed, note, actor);
+    }
+    settle_in(conn, claim, task, ending, note, actor, fx)
+}
+
+/// An operator reclaim finishes: the run ends with `outcome` (`reclaimed`, or `revoked` when a
+/// cancel's grace ran out), no failure is counted and the breaker is reset, the task goes back
+/// to ready (event `requeued`), and the dispatcher prefers another session for it.
+fn reclaim_in(
+    conn: &Connection,
+    claim: &ClaimRecord,
+    task: &Task,
+    outcome: RunOutcome,
+    note: &str,
+    actor: &str,
+) -> Result<()> {
+    end_run(conn, &claim.run_id, outcome, note, "")?;
+    set_counters(conn, &task.id, Counters::default(), None)?;
+    conn.execute(
+        "UPDATE tasks SET reclaimed_from = ?2 WHERE id = ?1",
+        params![task.id, claim.session_id],
+    )?;
+    let mut ctx = status::context(conn, task)?;
+    ctx.review_lane = claim.review;
+    let to =
+        next_status(task.status, Op::Requeue, &ctx).map_err(|r| refused(&task.id, "reclaim", r))?;
+    let mut details = vec![
+        ("run", claim.run_id.clone()),
+        ("epoch", claim.epoch.to_string()),
+        ("outcome", outcome.as_str().to_owned()),
+    ];
+    if !note.is_empty() {
+        details.push(("reason", note.to_owned()));
+    }
+    set_status(conn, task, to, EventKind::Requeued, actor, &details)
+}
+
 /// Applies a settlement of a claim that ended without an outcome.
 fn settle_in(
     conn: &Connection,
     claim: &ClaimRecord,
     task: &Task,
     ending: Ending,
+    note: &str,
     actor: &str,
     fx: &mut Vec<Effect>,
 ) -> Result<()> {
@@ -149,11 +211,14 @@ fn settle_in(
     );
     let s = lease::settle(ending, counters(task), limit);
     let error = s.error.clone().unwrap_or_default();
-    end_run(conn, &claim.run_id, s.outcome, "", &error)?;
+    end_run(conn, &claim.run_id, s.outcome, note, &error)?;
     set_counters(conn, &task.id, s.counters, s.error.as_deref())?;
     let mut ctx = status::context(conn, task)?;
     ctx.review_lane = claim.review;
-    let details = [("run", claim.run_id.clone()), ("error", error.clone())];
+    let mut details = vec![("run", claim.run_id.clone()), ("error", error.clone())];
+    if !note.is_empty() {
+        details.push(("reason", note.to_owned()));
+    }
     match s.next {
         Next::Requeue | Next::Cooldown(_) => {
             let to = next_status(task.status, Op::Requeue, &ctx)
@@ -298,15 +363,10 @@ pub(in crate::store) fn finish_in(
                 &details,
             )?;
         }
-        Finish::End(ending) => {
-            let reason = if ending == Ending::Expired {
-                EndReason::Expired
-            } else {
-                EndReason::Released
-            };
-            end_claim(conn, &claim.token, reason)?;
-            settle_in(conn, claim, &task, ending, actor, fx)?;
+        Finish::Release { reason } => {
+            end_without_outcome(conn, claim, &task, Ending::Released, &reason, actor, fx)?;
         }
+        Finish::End(ending) => end_without_outcome(conn, claim, &task, ending, "", actor, fx)?,
         Finish::Revoked => {
             let ClaimState::Revoking(cause) = claim.state else {
                 return Err(Error::FailedPrecondition(format!(
@@ -324,11 +384,13 @@ pub(in crate::store) fn finish_in(
                     )?;
                 }
                 RevokeCause::Reclaimed => {
-                    end_run(conn, &claim.run_id, RunOutcome::Reclaimed, "", "")?;
-                    set_counters(conn, &task.id, Counters::default(), None)?;
-                    let to = next_status(task.status, Op::Requeue, &ctx)
-                        .map_err(|r| refused(&task.id, "reclaim", r))?;
-                    set_status(conn, &task, to, EventKind::Requeued, actor, &run)?;
+                    // Revoked at the end of a cancel's grace: the holder did not stop in time.
+                    let outcome = if claim.cancel_until.is_some() {
+                        RunOutcome::Revoked
+                    } else {
+                        RunOutcome::Reclaimed
+                    };
+                    reclaim_in(conn, claim, &task, outcome, "", actor)?;
                 }
                 RevokeCause::Scheduled => {
                     end_run(conn, &claim.run_id, RunOutcome::Scheduled, "", "")?;
@@ -348,7 +410,7 @@ pub(in crate::store) fn finish_in(
                     }
                 }
                 RevokeCause::MaxRuntime | RevokeCause::StaleProgress => {
-                    settle_in(conn, claim, &task, Ending::TimedOut, actor, fx)?;
+                    settle_in(conn, claim, &task, Ending::TimedOut, "", actor, fx)?;
                 }
             }
         }

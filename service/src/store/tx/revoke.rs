@@ -11,6 +11,7 @@ use super::{
     status::{self, set_status},
 };
 use crate::{
+    clock::now_ms,
     domain::{
         EventKind, Status,
         lease::{ClaimState, RevokeCause},
@@ -74,6 +75,10 @@ pub(in crate::store) fn request_cancel_in(
     if claim.state != ClaimState::Live {
         return Ok(());
     }
+    conn.execute(
+        "UPDATE claims SET cancel_until = ?2 WHERE token = ?1",
+        params![claim.token, now_ms() + grace.as_millis() as i64],
+    )?;
     events::append(
         conn,
         NewEvent {

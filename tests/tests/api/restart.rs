@@ -1,0 +1,123 @@
+//! Deadlines across a restart of kanband, with a paused clock that keeps running while kanband
+//! is down (the records' clock follows it, so "down for 5 s" is `advance(5_000)` between the
+//! stop and the start on the same data directory).
+//!
+//! - Leases: a claim renewed for a while and restarted within its TTL is restored without
+//!   `lease_rearmed` (its coarse deadline was persisted); one whose deadline really passed while
+//!   kanband was down gets `lease_rearmed`.
+//! - Every other deadline keeps its meaning: max runtime counts from the grant, stale progress
+//!   from the last heartbeat, a cancel's grace from the request (and still revokes), a
+//!   cooldown and a scheduled wake-up end when they were due.
+
+use kanband::Settings;
+use kanband_gateway::Client;
+use kanband_proto::pb;
+use kanband_tests::calls::{
+    CODER, acquire_now, create_with, granted_task, new_task, open_session, task_events,
+};
+use kanband_tests::{TestService, spawn_service_with};
+
+use crate::support::{clock::Clock, keep_alive::KeepAlive};
+
+/// A kanband on a fresh directory with `settings`.
+async fn start(settings: &Settings) -> TestService {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    spawn_service_with(dir, settings.clone()).await
+}
+
+/// Stops kanband, lets `down_ms` pass on the paused clock, and starts it again on the same
+/// directory with the same settings.
+async fn restart(
+    service: TestService,
+    clock: &Clock,
+    down_ms: u64,
+    settings: &Settings,
+) -> TestService {
+    let dir = service.stop().await;
+    clock.advance(down_ms).await;
+    spawn_service_with(dir, settings.clone()).await
+}
+
+/// A `coder` session with `ttl_ms` holding a task made from `request`.
+async fn holding(
+    client: &mut Client,
+    ttl_ms: u32,
+    request: pb::CreateTaskRequest,
+) -> (pb::Session, pb::Grant) {
+    let session = open_session(client, CODER, ttl_ms).await;
+    let request = pb::CreateTaskRequest {
+        assignee: CODER.into(),
+        ..request
+    };
+    let id = create_with(client, request).await.task.expect("task").id;
+    let grant = acquire_now(client, &session.id).await;
+    assert_eq!(granted_task(&grant), id);
+    (session, grant)
+}
+
+/// How many `lease_rearmed` events a task has.
+async fn rearmed(client: &mut Client, id: &str) -> usize {
+    let events = task_events(client, id).await;
+    events.iter().filter(|e| e.kind == "lease_rearmed").count()
+}
+
+/// Renews a session every second for `seconds`, over a keep-alive stream closed afterwards.
+async fn keep_renewing(client: &mut Client, clock: &Clock, session_id: &str, seconds: u32) {
+    let (mut stream, _) = KeepAlive::open(client, session_id).await;
+    for _ in 0..seconds {
+        clock.advance(1_000).await;
+        stream.renew().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_renewed_for_a_while_survives_a_restart_within_its_ttl_without_being_rearmed() {
+    let clock = Clock::hold();
+    let settings = Settings::default();
+    let service = start(&settings).await;
+    let mut client = service.tcp.clone();
+    let (session, grant) = holding(&mut client, 10_000, new_task("", "renewed")).await;
+    let id = granted_task(&grant).to_owned();
+    // 30 s of renewals, three TTLs past the deadline recorded at the grant.
+    keep_renewing(&mut client, &clock, &session.id, 30).await;
+    drop(client);
+
+    let service = restart(service, &clock, 8_000, &settings).await;
+    let mut client = service.tcp.clone();
+    assert_eq!(
+        rearmed(&mut client, &id).await,
+        0,
+        "the deadline had not passed"
+    );
+    let (_stream, renewed) = KeepAlive::open(&mut client, &session.id).await;
+    assert_eq!(
+        renewed.claim_tokens,
+        std::slice::from_ref(&grant.claim_token)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_whose_deadline_passed_while_kanband_was_down_is_rearmed() {
+    let clock = Clock::hold();
+    let settings = Settings::default();
+    let service = start(&settings).await;
+    let mut client = service.tcp.clone();
+    let (session, grant) = holding(&mut client, 10_000, new_task("", "renewed")).await;
+    let id = granted_task(&grant).to_owned();
+    keep_renewing(&mut client, &clock, &session.id, 30).await;
+    drop(client);
+
+    let service = restart(service, &clock, 10_001, &settings).await;
+    let mut client = service.tcp.clone();
+    assert_eq!(
+        rearmed(&mut client, &id).await,
+        1,
+        "10 s TTL, down 10.001 s"
+    );
+    let (_stream, renewed) = KeepAlive::open(&mut client, &session.id).await;
+    assert_eq!(
+        renewed.claim_tokens,
+        std::slice::from_ref(&grant.claim_token),
+        "a re-armed claim is kept, with a TTL from start-up"
+    );
+}
