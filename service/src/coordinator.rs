@@ -31,7 +31,11 @@ use crate::{
         limits::{WAIT_MAX_MS, WATCHERS_MAX},
     },
     error::{Error, Result},
-    leases::{dispatcher::Dispatcher, expiry, registry::Registry},
+    leases::{
+        dispatcher::Dispatcher,
+        expiry::{self, Retries},
+        registry::Registry,
+    },
     settings::Settings,
     store::{
         Finish, OpenError, Store,
@@ -49,6 +53,8 @@ pub struct Coordinator {
     store: Arc<Store>,
     /// Live sessions, claims and every timer.
     registry: Arc<Registry>,
+    /// Deadlines whose action failed, waiting to be tried again.
+    retries: Arc<Retries>,
     /// Waiting pollers.
     dispatcher: Dispatcher,
     /// How long a stream may leave its buffer full before it is cut off.
@@ -72,6 +78,8 @@ pub struct LeaseStats {
     pub expiry_lag_us: (u64, u64, u64, u64),
     /// `Acquire` calls waiting now.
     pub waiting_pollers: usize,
+    /// Deadlines whose action failed (a full disk) and waits to be tried again.
+    pub deadlines_retrying: usize,
 }
 
 /// One row of a dispatch preview.
@@ -121,6 +129,7 @@ impl Coordinator {
         Ok(Coordinator {
             store: Arc::new(store),
             registry,
+            retries: Arc::default(),
             dispatcher: Dispatcher::default(),
             watcher_stall,
             watchers: AtomicUsize::new(0),
@@ -155,7 +164,13 @@ impl Coordinator {
 
     /// Acts on deadlines as they pass, until `stop` resolves.
     pub async fn run_timers(&self, stop: impl Future<Output = ()>) {
-        expiry::run(self.store.clone(), self.registry.clone(), stop).await;
+        expiry::run(
+            self.store.clone(),
+            self.registry.clone(),
+            self.retries.clone(),
+            stop,
+        )
+        .await;
     }
 
     /// Serves waiting pollers until the future is dropped.
@@ -389,6 +404,7 @@ impl Coordinator {
             live_claims,
             expiry_lag_us: self.registry.lag_percentiles(),
             waiting_pollers: self.dispatcher.waiting(),
+            deadlines_retrying: self.retries.len(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod boards;
 mod checker;
 mod deadlines;
 mod disk_full;
+mod disk_full_leases;
 mod dispatch;
 mod events;
 mod leases;

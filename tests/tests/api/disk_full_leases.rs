@@ -1,0 +1,102 @@
+//! Leases while the disk is full (rehearsed with the storage cap): a lease that runs out
+//! while nothing can be written is released once space returns, with the backlog in
+//! `Admin.Stats` meanwhile.
+
+use kanband_gateway::Client;
+use kanband_proto::pb::{self, RunOutcome, TaskStatus};
+use kanband_tests::{
+    calls::{
+        CODER, acquire_now, all_tasks, assert_invariants, create_assigned, last_outcome,
+        open_session_with, session_request, stats,
+    },
+    spawn_service,
+};
+
+use crate::support::{
+    clock::{Clock, eventually, settle, until_status},
+    disk::{fill, set_cap},
+};
+
+/// Claims held by the one session: their releases together need more than a page.
+const CLAIMS: u32 = 64;
+
+/// The session's lease.
+const TTL: u32 = 5_000;
+
+/// Opens a session and has it claim [`CLAIMS`] tasks; returns the task ids.
+async fn claims(client: &mut Client) -> Vec<String> {
+    let session = open_session_with(
+        client,
+        pb::OpenSessionRequest {
+            slots: CLAIMS,
+            ..session_request(CODER, TTL)
+        },
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..CLAIMS {
+        ids.push(
+            create_assigned(client, "", &format!("t{i}"), CODER)
+                .await
+                .id,
+        );
+    }
+    for _ in 0..CLAIMS {
+        acquire_now(client, &session.id).await;
+    }
+    ids
+}
+
+/// The ids of the tasks that are running.
+async fn running(client: &mut Client) -> Vec<String> {
+    all_tasks(client, "", &[TaskStatus::Running])
+        .await
+        .into_iter()
+        .map(|task| task.id)
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_that_runs_out_while_the_disk_is_full_is_released_once_space_returns() {
+    let clock = Clock::hold();
+    let service = spawn_service().await;
+    let mut client = service.tcp.clone();
+    let ids = claims(&mut client).await;
+    fill(&mut client).await;
+
+    // The leases run out; their releases cannot be written and wait, retried with backoff.
+    clock.advance(u64::from(TTL)).await;
+    eventually("the failed expiries wait for a retry", || {
+        let mut client = client.clone();
+        async move { (stats(&mut client).await.deadlines_retrying > 0).then_some(()) }
+    })
+    .await;
+    let stuck = running(&mut client).await;
+    assert!(!stuck.is_empty(), "no release failed: the cap did not bite");
+    for _ in 0..20 {
+        clock.advance(1_000).await;
+        settle().await;
+    }
+    let still = running(&mut client).await;
+    assert!(
+        !still.is_empty() && still.iter().all(|id| stuck.contains(id)),
+        "while the disk is full, tasks whose release failed stay running ({} of {})",
+        still.len(),
+        stuck.len()
+    );
+    assert!(stats(&mut client).await.deadlines_retrying > 0);
+
+    // Space returns: within one backoff (at most 5 s) every release commits.
+    set_cap(&mut client, 0).await;
+    clock.advance(5_000).await;
+    for id in &ids {
+        until_status(&client, id, TaskStatus::Ready).await;
+        assert_eq!(last_outcome(&mut client, id).await, RunOutcome::Expired);
+    }
+    eventually("the backlog drains", || {
+        let mut client = client.clone();
+        async move { (stats(&mut client).await.deadlines_retrying == 0).then_some(()) }
+    })
+    .await;
+    assert_invariants(&mut client).await;
+}
