@@ -35,6 +35,7 @@ use crate::{
         dispatcher::Dispatcher,
         expiry::{self, Retries},
         registry::Registry,
+        timers::Deadline,
     },
     settings::Settings,
     store::{
@@ -111,9 +112,24 @@ impl Coordinator {
             tracing::info!(
                 sessions,
                 claims,
-                rearmed,
+                rearmed = rearmed.len(),
                 "restored leases with a full TTL from now"
             );
+        }
+        // A full disk does not stop start-up: what it could not write is retried once serving.
+        let retries = Arc::new(Retries::default());
+        if !rearmed.is_empty()
+            && let Err(err) = store.record_rearmed(rearmed.clone()).await
+        {
+            tracing::warn!(
+                error = %err,
+                claims = rearmed.len(),
+                "cannot write the lease_rearmed events at start-up; retrying with backoff"
+            );
+            let now = tokio::time::Instant::now();
+            for token in rearmed {
+                retries.failed(Deadline::Rearmed(token), now);
+            }
         }
         let deadlines = store
             .recorded_deadlines()
@@ -129,7 +145,7 @@ impl Coordinator {
         Ok(Coordinator {
             store: Arc::new(store),
             registry,
-            retries: Arc::default(),
+            retries,
             dispatcher: Dispatcher::default(),
             watcher_stall,
             watchers: AtomicUsize::new(0),

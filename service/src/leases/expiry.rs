@@ -168,6 +168,8 @@ async fn act(store: &Store, registry: &Registry, deadline: Deadline, at: Instant
         }
         // The grace an operator gave the holder is over: revoke as a reclaim.
         Deadline::Grace(token) => store.revoke_claim(token, RevokeCause::Reclaimed).await,
+        // Start-up could not write this restored claim's `lease_rearmed` event.
+        Deadline::Rearmed(token) => store.record_rearmed(vec![token]).await,
     }
 }
 

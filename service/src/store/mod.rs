@@ -19,7 +19,8 @@
 //! - [`sessions`], [`holder`] (the holder's calls on a claim), [`grant`] (the dispatcher's
 //!   pass), [`deadlines`] (what passing deadlines do): the lease operations. They are
 //!   `pub(crate)` and called only by the lease machinery and the coordinator above it.
-//! - [`stats`], [`invariants`]: operator views, the invariant check and backups.
+//! - [`stats`], [`invariants`], [`storage_limit`]: operator views, the invariant check,
+//!   backups and the storage cap.
 //!
 //! Beside them: [`batch`] (group commit), [`effect`] (what a commit hands the in-memory lease
 //! state), [`rows`] (every row mapper), [`model`] (the plain data), [`schema`], [`lock`].
@@ -41,6 +42,7 @@ mod rows;
 mod schema;
 mod sessions;
 mod stats;
+mod storage_limit;
 mod tasks;
 mod tx;
 
@@ -149,6 +151,10 @@ impl Store {
             schema::migrate(conn).map_err(|source| OpenError::Migration {
                 path: db_path.clone(),
                 source,
+            })?;
+            storage_limit::restore(conn).map_err(|err| OpenError::Setup {
+                path: db_path.clone(),
+                reason: format!("cannot apply the storage cap: {err}"),
             })?;
             // New ordered ids start above every stored one.
             for sql in ["SELECT max(id) FROM tasks", "SELECT max(id) FROM runs"] {

@@ -54,38 +54,28 @@ impl Store {
     }
 
     /// Puts every open session and live claim back into the registry at start-up, each with a
-    /// full TTL from now. A claim whose recorded deadline passed while kanband was down gets a
-    /// `lease_rearmed` event. Returns (sessions, claims, rearmed).
+    /// full TTL from now. Reads only, so a full disk cannot stop start-up: the claims whose
+    /// recorded deadline passed while kanband was down are returned, for
+    /// [`Store::record_rearmed`] to write their `lease_rearmed` events. Returns (sessions,
+    /// claims, the re-armed claims' tokens).
     #[tracing::instrument(level = "debug", skip_all)]
-    pub(crate) async fn restore_leases(&self) -> Result<(usize, usize, usize)> {
-        self.write(|tx, fx| {
-            let sessions: Vec<SessionRecord> = tx
+    pub(crate) async fn restore_leases(&self) -> Result<(usize, usize, Vec<String>)> {
+        let leases = self.leases.clone();
+        self.call(move |conn| {
+            let sessions: Vec<SessionRecord> = conn
                 .prepare(&format!(
                     "SELECT {SESSION_COLUMNS} FROM sessions WHERE closed_at IS NULL"
                 ))?
                 .query_map([], rows::session)?
                 .collect::<Result<_, _>>()?;
             let count = sessions.len();
-            fx.extend(sessions.into_iter().map(Effect::SessionOpened));
+            let mut fx: Vec<Effect> = sessions.into_iter().map(Effect::SessionOpened).collect();
             let now = now_ms();
             let mut restored = 0;
-            let mut rearmed = 0;
-            for (claim, expires_at, max_runtime) in read::unended_claims(tx)? {
+            let mut rearmed = Vec::new();
+            for (claim, expires_at, max_runtime) in read::unended_claims(conn)? {
                 if expires_at < now {
-                    rearmed += 1;
-                    events::append(
-                        tx,
-                        NewEvent {
-                            board: &claim.board,
-                            task_id: &claim.task_id,
-                            kind: EventKind::LeaseRearmed,
-                            actor: "kanband",
-                            details: &[
-                                ("run", claim.run_id.clone()),
-                                ("epoch", claim.epoch.to_string()),
-                            ],
-                        },
-                    )?;
+                    rearmed.push(claim.token.clone());
                 }
                 let revoking = match claim.state {
                     ClaimState::Revoking(cause) => Some(cause),
@@ -104,7 +94,38 @@ impl Store {
                 }
                 restored += 1;
             }
+            fx.push(Effect::Poke);
+            // On the connection thread, before any write can start, as a commit applies its own.
+            leases.apply(fx);
             Ok((count, restored, rearmed))
+        })
+        .await
+    }
+
+    /// Appends the `lease_rearmed` event of each claim in `tokens`, restored at start-up with a
+    /// deadline that had passed while kanband was down.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub(crate) async fn record_rearmed(&self, tokens: Vec<String>) -> Result<()> {
+        self.write_quietly(move |tx, _| {
+            for token in &tokens {
+                let Some(claim) = read::claim(tx, token)? else {
+                    continue;
+                };
+                events::append(
+                    tx,
+                    NewEvent {
+                        board: &claim.board,
+                        task_id: &claim.task_id,
+                        kind: EventKind::LeaseRearmed,
+                        actor: "kanband",
+                        details: &[
+                            ("run", claim.run_id.clone()),
+                            ("epoch", claim.epoch.to_string()),
+                        ],
+                    },
+                )?;
+            }
+            Ok(())
         })
         .await
     }

@@ -6,5 +6,6 @@ mod caps;
 mod crash;
 mod daemon;
 mod e2e;
+mod full_disk;
 mod scenario;
 mod support;
