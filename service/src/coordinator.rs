@@ -31,7 +31,13 @@ use crate::{
         limits::{WAIT_MAX_MS, WATCHERS_MAX},
     },
     error::{Error, Result},
-    leases::{dispatcher::Dispatcher, expiry, persist, registry::Registry},
+    leases::{
+        dispatcher::Dispatcher,
+        expiry::{self, Retries},
+        persist,
+        registry::Registry,
+        timers::Deadline,
+    },
     settings::Settings,
     store::{
         Finish, OpenError, Store,
@@ -49,6 +55,8 @@ pub struct Coordinator {
     store: Arc<Store>,
     /// Live sessions, claims and every timer.
     registry: Arc<Registry>,
+    /// Deadlines whose action failed, waiting to be tried again.
+    retries: Arc<Retries>,
     /// Waiting pollers.
     dispatcher: Dispatcher,
     /// How long a stream may leave its buffer full before it is cut off.
@@ -72,6 +80,8 @@ pub struct LeaseStats {
     pub expiry_lag_us: (u64, u64, u64, u64),
     /// `Acquire` calls waiting now.
     pub waiting_pollers: usize,
+    /// Deadlines whose action failed (a full disk) and waits to be tried again.
+    pub deadlines_retrying: usize,
 }
 
 /// One row of a dispatch preview.
@@ -103,9 +113,23 @@ impl Coordinator {
             tracing::info!(
                 sessions,
                 claims,
-                rearmed,
+                rearmed = rearmed.len(),
                 "restored leases with a full TTL from now"
             );
+        }
+        // A full disk does not stop start-up: what it could not write is retried once serving.
+        let retries = Arc::new(Retries::default());
+        if let Err(err) = store.record_rearmed(rearmed.clone()).await {
+            tracing::warn!(
+                error = %err,
+                claims = rearmed.len(),
+                "cannot write the lease_rearmed events and the restored deadlines at start-up; \
+                 retrying with backoff"
+            );
+            let now = tokio::time::Instant::now();
+            for token in rearmed {
+                retries.failed(Deadline::Rearmed(token), now);
+            }
         }
         let deadlines = store
             .recorded_deadlines()
@@ -121,6 +145,7 @@ impl Coordinator {
         Ok(Coordinator {
             store: Arc::new(store),
             registry,
+            retries,
             dispatcher: Dispatcher::default(),
             watcher_stall,
             watchers: AtomicUsize::new(0),
@@ -156,8 +181,14 @@ impl Coordinator {
     /// Acts on deadlines as they pass, and persists the deadlines renewals moved, until `stop`
     /// resolves.
     pub async fn run_timers(&self, stop: impl Future<Output = ()>) {
+        let expiry = expiry::run(
+            self.store.clone(),
+            self.registry.clone(),
+            self.retries.clone(),
+            stop,
+        );
         tokio::select! {
-            () = expiry::run(self.store.clone(), self.registry.clone(), stop) => {}
+            () = expiry => {}
             () = persist::run(&self.store, &self.registry) => {}
         }
     }
@@ -396,6 +427,7 @@ impl Coordinator {
             live_claims,
             expiry_lag_us: self.registry.lag_percentiles(),
             waiting_pollers: self.dispatcher.waiting(),
+            deadlines_retrying: self.retries.len(),
         }
     }
 }

@@ -334,6 +334,7 @@ pub fn stats(s: &StatsResponse) -> Value {
         "live_claims": s.live_claims,
         "oldest_ready_age_ms": s.oldest_ready_age_ms,
         "waiting_pollers": s.waiting_pollers,
+        "deadlines_retrying": s.deadlines_retrying,
         "expiry_lag": {
             "count": lag.count,
             "p50_us": lag.p50_us,
@@ -355,7 +356,8 @@ pub fn stats_text(s: &StatsResponse) -> String {
     let lag = s.expiry_lag.unwrap_or_default();
     format!(
         "tasks: {}\nlive sessions {}, live claims {}, waiting pollers {}\n\
-         oldest ready task {} ms\nexpiry lag: {} samples, p50 {} us, p99 {} us, max {} us\n",
+         oldest ready task {} ms\nexpiry lag: {} samples, p50 {} us, p99 {} us, max {} us\n\
+         deadlines retrying {}\n",
         if tasks.is_empty() { "none" } else { &tasks },
         s.live_sessions,
         s.live_claims,
@@ -364,7 +366,8 @@ pub fn stats_text(s: &StatsResponse) -> String {
         lag.count,
         lag.p50_us,
         lag.p99_us,
-        lag.max_us
+        lag.max_us,
+        s.deadlines_retrying
     )
 }
 

@@ -134,6 +134,7 @@ impl Admin for AdminService {
                 max_us,
             }),
             waiting_pollers: leases.waiting_pollers as u64,
+            deadlines_retrying: leases.deadlines_retrying as u64,
         }))
     }
 }

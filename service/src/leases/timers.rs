@@ -38,6 +38,9 @@ pub enum Deadline {
     StaleProgress(String),
     /// The end of the grace an operator gave a holder to stop before its claim is revoked.
     Grace(String),
+    /// A claim restored at start-up whose `lease_rearmed` event could not be written then (a
+    /// full disk): due at once, and retried until it is written.
+    Rearmed(String),
 }
 
 /// A set of deadlines keyed by `K`; arming a key again moves its deadline.

@@ -7,9 +7,6 @@ use tokio_rusqlite::rusqlite::Connection;
 use super::Store;
 use crate::error::{Error, Result};
 
-/// SQLite's largest page count: no cap.
-const NO_PAGE_LIMIT: u64 = 4_294_967_294;
-
 /// Most violations reported at once.
 const VIOLATIONS_MAX: usize = 100;
 
@@ -120,30 +117,6 @@ impl Store {
             }
             report.violations.truncate(VIOLATIONS_MAX);
             Ok(report)
-        })
-        .await
-    }
-
-    /// Caps the database at about `max_bytes` (0 removes the cap); returns the cap in force and
-    /// the current size, in bytes.
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn set_storage_limit(&self, max_bytes: u64) -> Result<(u64, u64)> {
-        self.call(move |conn| {
-            let page: u64 =
-                conn.query_row("PRAGMA page_size", [], |row| row.get::<_, i64>(0))? as u64;
-            let pages = if max_bytes == 0 {
-                NO_PAGE_LIMIT
-            } else {
-                (max_bytes / page).max(1)
-            };
-            let set: u64 =
-                conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |row| {
-                    row.get::<_, i64>(0)
-                })? as u64;
-            let used: u64 =
-                conn.query_row("PRAGMA page_count", [], |row| row.get::<_, i64>(0))? as u64;
-            let cap = if set >= NO_PAGE_LIMIT { 0 } else { set * page };
-            Ok((cap, used * page))
         })
         .await
     }

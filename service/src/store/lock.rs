@@ -74,9 +74,15 @@ impl DataDirLock {
             }
             Err(TryLockError::Error(err)) => return Err(io(err)),
         }
-        file.set_len(0).map_err(io)?;
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
-        writeln!(file, "{}", std::process::id()).map_err(io)?;
+        // The PID only names the holder in a refusal: failing to write it (a full disk) must
+        // not stop start-up.
+        let pid = file
+            .set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| writeln!(file, "{}", std::process::id()));
+        if let Err(err) = pid {
+            tracing::warn!(path = %path.display(), error = %err, "cannot write the PID into the lock file");
+        }
         Ok(DataDirLock { _file: file })
     }
 }

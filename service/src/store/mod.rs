@@ -20,7 +20,8 @@
 //!   pass), [`deadlines`] (what passing deadlines do), [`coarse`] (the coarse copies of lease
 //!   deadlines): the lease operations. They are
 //!   `pub(crate)` and called only by the lease machinery and the coordinator above it.
-//! - [`stats`], [`invariants`]: operator views, the invariant check and backups.
+//! - [`stats`], [`invariants`], [`storage_limit`]: operator views, the invariant check,
+//!   backups and the storage cap.
 //!
 //! Beside them: [`batch`] (group commit), [`effect`] (what a commit hands the in-memory lease
 //! state), [`rows`] (every row mapper), [`model`] (the plain data), [`schema`], [`lock`].
@@ -43,6 +44,7 @@ mod rows;
 mod schema;
 mod sessions;
 mod stats;
+mod storage_limit;
 mod tasks;
 mod tx;
 
@@ -151,6 +153,10 @@ impl Store {
             schema::migrate(conn).map_err(|source| OpenError::Migration {
                 path: db_path.clone(),
                 source,
+            })?;
+            storage_limit::restore(conn).map_err(|err| OpenError::Setup {
+                path: db_path.clone(),
+                reason: format!("cannot apply the storage cap: {err}"),
             })?;
             // New ordered ids start above every stored one.
             for sql in ["SELECT max(id) FROM tasks", "SELECT max(id) FROM runs"] {

@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_notifications.sql"),
     include_str!("../../migrations/0004_dispatch_index.sql"),
     include_str!("../../migrations/0005_lifecycle.sql"),
+    include_str!("../../migrations/0006_settings.sql"),
 ];
 
 /// The schema version this build writes.
@@ -31,8 +32,13 @@ pub enum MigrationError {
     Sqlite(#[from] tokio_rusqlite::rusqlite::Error),
 }
 
-/// Brings the schema up to [`VERSION`] and returns the version found before.
+/// Brings the schema up to [`VERSION`] and returns the version found before. Writes nothing
+/// when the schema is current, so a full disk does not stop start-up.
 pub(super) fn migrate(conn: &mut Connection) -> Result<u32, MigrationError> {
+    let found: u32 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if found == VERSION {
+        return Ok(found);
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found: u32 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if found > VERSION {

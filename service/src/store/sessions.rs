@@ -54,40 +54,29 @@ impl Store {
     }
 
     /// Puts every open session and live claim back into the registry at start-up, each with a
-    /// full TTL from now (never less than it had: its persisted copy is at most that), and
-    /// persists those deadlines. A claim whose persisted deadline passed while kanband was down
-    /// gets a `lease_rearmed` event; one whose deadline is still ahead is restored as it was.
-    /// Returns (sessions, claims, rearmed).
+    /// full TTL from now (never less than it had: its persisted copy is at most that). Reads
+    /// only, so a full disk cannot stop start-up: the claims whose persisted deadline passed
+    /// while kanband was down are returned, for [`Store::record_rearmed`] to write their
+    /// `lease_rearmed` events (one whose deadline is still ahead is restored as it was).
+    /// Returns (sessions, claims, the re-armed claims' tokens).
     #[tracing::instrument(level = "debug", skip_all)]
-    pub(crate) async fn restore_leases(&self) -> Result<(usize, usize, usize)> {
-        self.write(|tx, fx| {
-            let sessions: Vec<SessionRecord> = tx
+    pub(crate) async fn restore_leases(&self) -> Result<(usize, usize, Vec<String>)> {
+        let leases = self.leases.clone();
+        self.call(move |conn| {
+            let sessions: Vec<SessionRecord> = conn
                 .prepare(&format!(
                     "SELECT {SESSION_COLUMNS} FROM sessions WHERE closed_at IS NULL"
                 ))?
                 .query_map([], rows::session)?
                 .collect::<Result<_, _>>()?;
             let count = sessions.len();
-            fx.extend(sessions.into_iter().map(Effect::SessionOpened));
+            let mut fx: Vec<Effect> = sessions.into_iter().map(Effect::SessionOpened).collect();
             let now = now_ms();
             let mut restored = 0;
-            let mut rearmed = 0;
-            for (claim, expires_at, max_runtime) in read::unended_claims(tx)? {
+            let mut rearmed = Vec::new();
+            for (claim, expires_at, max_runtime) in read::unended_claims(conn)? {
                 if expires_at < now {
-                    rearmed += 1;
-                    events::append(
-                        tx,
-                        NewEvent {
-                            board: &claim.board,
-                            task_id: &claim.task_id,
-                            kind: EventKind::LeaseRearmed,
-                            actor: "kanband",
-                            details: &[
-                                ("run", claim.run_id.clone()),
-                                ("epoch", claim.epoch.to_string()),
-                            ],
-                        },
-                    )?;
+                    rearmed.push(claim.token.clone());
                 }
                 let revoking = match claim.state {
                     ClaimState::Revoking(cause) => Some(cause),
@@ -106,6 +95,25 @@ impl Store {
                 }
                 restored += 1;
             }
+            fx.push(Effect::Poke);
+            // On the connection thread, before any write can start, as a commit applies its own.
+            leases.apply(fx);
+            Ok((count, restored, rearmed))
+        })
+        .await
+    }
+
+    /// Appends the `lease_rearmed` event of each claim in `tokens`, restored at start-up with a
+    /// deadline that had passed while kanband was down, and brings the persisted copies of every
+    /// restored deadline up to the full TTL from now that the registry holds (so a second
+    /// restart soon after re-arms nothing). Run at start-up and retried while it fails; when no
+    /// claim was re-armed a failed write is not retried: the copies then stay behind until the
+    /// next renewal rewrites them, and a restart before that could label a claim re-armed
+    /// (it still gets a full TTL, so no worker is lost).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub(crate) async fn record_rearmed(&self, tokens: Vec<String>) -> Result<()> {
+        self.write_quietly(move |tx, _| {
+            let now = now_ms();
             tx.execute(
                 "UPDATE sessions SET expires_at = ?1 + ttl_ms WHERE closed_at IS NULL",
                 [now],
@@ -116,7 +124,25 @@ impl Store {
                  WHERE state <> 'ended'",
                 [now],
             )?;
-            Ok((count, restored, rearmed))
+            for token in &tokens {
+                let Some(claim) = read::claim(tx, token)? else {
+                    continue;
+                };
+                events::append(
+                    tx,
+                    NewEvent {
+                        board: &claim.board,
+                        task_id: &claim.task_id,
+                        kind: EventKind::LeaseRearmed,
+                        actor: "kanband",
+                        details: &[
+                            ("run", claim.run_id.clone()),
+                            ("epoch", claim.epoch.to_string()),
+                        ],
+                    },
+                )?;
+            }
+            Ok(())
         })
         .await
     }

@@ -118,7 +118,9 @@ impl Store {
         .await
     }
 
-    /// Reads a task with its links, comments, runs and `recent_events` latest events.
+    /// Reads a task with its links, comments, runs and `recent_events` latest events: a plain
+    /// read on the connection thread, never inside a group commit, so a write that fails (a
+    /// full disk) cannot take it down too, and it wakes no dispatcher.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn task_detail(
         &self,
@@ -126,11 +128,11 @@ impl Store {
         recent_events: u32,
         rows_max: u32,
     ) -> Result<TaskDetail> {
-        self.write(move |tx, _| {
-            let task = read::task(tx, &id)?;
-            let parents = graph::neighbours(tx, &id, true)?;
-            let children = graph::neighbours(tx, &id, false)?;
-            let comments = tx
+        self.call(move |conn| {
+            let task = read::task(conn, &id)?;
+            let parents = graph::neighbours(conn, &id, true)?;
+            let children = graph::neighbours(conn, &id, false)?;
+            let comments = conn
                 .prepare_cached(&format!(
                     "SELECT * FROM (SELECT {} FROM comments WHERE task_id = ?1
                                     ORDER BY id DESC LIMIT ?2) ORDER BY id",
@@ -138,7 +140,7 @@ impl Store {
                 ))?
                 .query_map(params![id, rows_max], rows::comment)?
                 .collect::<Result<_, _>>()?;
-            let runs = tx
+            let runs = conn
                 .prepare_cached(&format!(
                     "SELECT * FROM (SELECT {} FROM runs WHERE task_id = ?1
                                     ORDER BY epoch DESC LIMIT ?2) ORDER BY epoch",
@@ -146,7 +148,7 @@ impl Store {
                 ))?
                 .query_map(params![id, rows_max], rows::run)?
                 .collect::<Result<_, _>>()?;
-            let mut recent = tx
+            let mut recent = conn
                 .prepare_cached(&format!(
                     "SELECT {} FROM events WHERE task_id = ?1 ORDER BY id DESC LIMIT ?2",
                     rows::EVENT_COLUMNS

@@ -10,6 +10,7 @@ mod cancel;
 mod checker;
 mod deadlines;
 mod disk_full;
+mod disk_full_leases;
 mod dispatch;
 mod events;
 mod leases;

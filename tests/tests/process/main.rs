@@ -7,5 +7,6 @@ mod crash;
 mod daemon;
 mod deploy;
 mod e2e;
+mod full_disk;
 mod scenario;
 mod support;

@@ -1,6 +1,8 @@
 //! What the in-process tests share beyond the request builders of `kanband_tests::calls`:
-//! waiting by condition (with a paused clock or a running one) and the refusal check.
+//! waiting by condition (with a paused clock or a running one), the refusal check, and a full
+//! disk.
 
 pub(crate) mod clock;
+pub(crate) mod disk;
 pub(crate) mod keep_alive;
 pub(crate) mod refusal;

@@ -101,8 +101,8 @@ class AdminServicer:
     def SetStorageLimit(self, request, context):
         """Caps the size of the database (SQLite's page-count limit): writes that would grow it past
         the cap fail with RESOURCE_EXHAUSTED exactly as on a full disk, while reads keep working.
-        For quotas and for rehearsing disk-full handling. 0 removes the cap. The cap is not kept
-        across restarts.
+        For quotas and for rehearsing disk-full handling. 0 removes the cap. The cap is kept
+        across restarts (applied at start-up before anything is written).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
