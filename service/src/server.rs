@@ -23,7 +23,7 @@ use tokio::{
     sync::watch,
     task::JoinHandle,
 };
-use tokio_stream::wrappers::UnixListenerStream;
+use tokio_stream::{StreamExt as _, wrappers::UnixListenerStream};
 use tonic::{codegen::http, server::NamedService, transport::server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
@@ -34,6 +34,7 @@ use crate::{
     },
     coordinator::Coordinator,
     domain::limits,
+    net::{self, Conn},
     settings::Settings,
     store::OpenError,
 };
@@ -131,6 +132,7 @@ impl Kanband {
             .layer(tower::util::MapResponseLayer::new(
                 oversize_is_resource_exhausted,
             ))
+            .layer(net::PeerLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -168,7 +170,9 @@ impl Kanband {
         };
         let mut servers = Vec::new();
         if let Some(tcp) = listeners.tcp {
-            let incoming = TcpIncoming::from(tcp).with_nodelay(Some(true));
+            let incoming = TcpIncoming::from(tcp)
+                .with_nodelay(Some(true))
+                .map(|accepted| accepted.map(Conn::new));
             let router = router.clone();
             let stop = stopped();
             servers.push(tokio::spawn(async move {
@@ -176,7 +180,7 @@ impl Kanband {
             }));
         }
         if let Some(unix) = listeners.unix {
-            let incoming = UnixListenerStream::new(unix);
+            let incoming = UnixListenerStream::new(unix).map(|accepted| accepted.map(Conn::new));
             let stop = stopped();
             servers.push(tokio::spawn(async move {
                 router.serve_with_incoming_shutdown(incoming, stop).await

@@ -46,8 +46,14 @@ pub const PAGE_SIZE_MAX: u32 = 1000;
 pub const RECENT_EVENTS_DEFAULT: u32 = 20;
 /// Comments and runs included in a task's detail (the most recent).
 pub const DETAIL_ROWS_MAX: u32 = 1000;
-/// Watch and notification-delivery streams open at once.
+/// `Watch` streams open at once.
 pub const WATCHERS_MAX: usize = 1024;
+/// `Watch` streams one connection may hold, so one client cannot take every place.
+pub const WATCHERS_PER_CONNECTION: usize = 64;
+/// Notification-delivery streams open at once, a pool apart from the watchers'.
+pub const DELIVERERS_MAX: usize = 256;
+/// Notification-delivery streams one connection may hold.
+pub const DELIVERERS_PER_CONNECTION: usize = 16;
 /// How long a stream may leave its buffer full (its client not reading) before it is cut off.
 pub const WATCHER_STALL: std::time::Duration = std::time::Duration::from_secs(30);
 /// Largest encoded gRPC message the server accepts, in bytes.

@@ -14,6 +14,7 @@ mod events;
 mod leases;
 mod shutdown;
 mod smoke;
+mod stream_caps;
 mod stress;
 mod support;
 mod tasks;
