@@ -2,7 +2,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use crate::{domain::limits, streams::StreamCaps};
+use crate::{domain::limits, net::Timeouts, streams::StreamCaps};
 
 /// Settings of a running service.
 #[derive(Debug, Clone)]
@@ -16,6 +16,8 @@ pub struct Settings {
     pub watcher_stall: Duration,
     /// Caps on open watch and delivery streams, in all and per connection.
     pub streams: StreamCaps,
+    /// When connections that do nothing are closed, and the HTTP/2 keep-alive.
+    pub connections: Timeouts,
 }
 
 impl Default for Settings {
@@ -25,6 +27,7 @@ impl Default for Settings {
             profile_caps: HashMap::new(),
             watcher_stall: limits::WATCHER_STALL,
             streams: StreamCaps::default(),
+            connections: Timeouts::default(),
         }
     }
 }

@@ -56,6 +56,14 @@ pub const DELIVERERS_MAX: usize = 256;
 pub const DELIVERERS_PER_CONNECTION: usize = 16;
 /// How long a stream may leave its buffer full (its client not reading) before it is cut off.
 pub const WATCHER_STALL: std::time::Duration = std::time::Duration::from_secs(30);
+/// A socket that sends nothing for this long after it is accepted is closed.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A connection with no request or stream open for this long is closed.
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+/// How often kanband pings each connection (HTTP/2 keep-alive) to find vanished peers.
+pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a keep-alive ping may go unanswered before the connection is closed.
+pub const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 /// Largest encoded gRPC message the server accepts, in bytes.
 pub const MESSAGE_MAX: usize = 4 * 1024 * 1024;
 

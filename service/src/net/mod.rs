@@ -1,14 +1,20 @@
-//! What kanband does per connection, below the gRPC services: every accepted socket is wrapped
-//! in a [`Conn`] that carries the connection's own state ([`Peer`]) into each request's
-//! extensions, so stream caps can be charged to the connection a call came over.
+//! What kanband does per connection, below the gRPC services: the accept loop ([`Incoming`],
+//! which backs off when descriptors run out), the descriptor limit, and [`Conn`], each accepted
+//! socket with its connection's own state ([`Peer`], carried into each request's extensions so
+//! stream caps can be charged to the connection a call came over) and the timeouts that close
+//! connections doing nothing.
 
 mod conn;
+mod incoming;
 mod layer;
+mod nofile;
 
 use std::sync::Arc;
 
-pub use conn::{Conn, Peer, Transport};
-pub use layer::PeerLayer;
+pub use conn::{Conn, Peer, PeerInfo, Timeouts, Transport};
+pub use incoming::{Incoming, Listener};
+pub use layer::{PeerLayer, PeerService};
+pub use nofile::raise_descriptor_limit;
 
 use crate::streams::ConnStreams;
 

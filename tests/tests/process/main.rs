@@ -5,6 +5,7 @@
 mod caps;
 mod crash;
 mod daemon;
+mod descriptors;
 mod e2e;
 mod scenario;
 mod support;
