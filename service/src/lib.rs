@@ -26,6 +26,7 @@ pub mod coordinator;
 pub mod domain;
 pub mod error;
 pub mod leases;
+mod loggable;
 pub mod net;
 pub mod server;
 pub mod settings;

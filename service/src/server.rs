@@ -136,6 +136,9 @@ impl Kanband {
             .layer(tower::util::MapResponseLayer::new(
                 oversize_is_resource_exhausted,
             ))
+            .layer(tower::util::MapResponseLayer::new(
+                net::status::decode_failure_is_invalid_argument,
+            ))
             .layer(net::PeerLayer)
             .add_service(health_service)
             .add_service(reflection_v1)

@@ -2,12 +2,13 @@
 //! which backs off when descriptors run out), the descriptor limit, and [`Conn`], each accepted
 //! socket with its connection's own state ([`Peer`], carried into each request's extensions so
 //! stream caps can be charged to the connection a call came over) and the timeouts that close
-//! connections doing nothing.
+//! connections doing nothing; and [`status`], protocol errors answered as the caller's.
 
 mod conn;
 mod incoming;
 mod layer;
 mod nofile;
+pub mod status;
 
 use std::sync::Arc;
 

@@ -12,6 +12,7 @@ mod disk_full;
 mod dispatch;
 mod events;
 mod leases;
+mod protocol;
 mod shutdown;
 mod smoke;
 mod stream_caps;
