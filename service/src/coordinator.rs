@@ -13,7 +13,7 @@ use std::{
     path::Path,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
@@ -28,7 +28,7 @@ use crate::{
         dispatch::{self, SessionView, WhyNot},
         ids,
         lease::{Exit, LeaseLost, Use},
-        limits::{WAIT_MAX_MS, WATCHERS_MAX},
+        limits::WAIT_MAX_MS,
     },
     error::{Error, Result},
     leases::{
@@ -43,6 +43,7 @@ use crate::{
         Finish, OpenError, Store,
         model::{Grant, SessionRecord, Task},
     },
+    streams::{ConnStreams, Pool, Slot, StreamSlots},
 };
 
 /// Longest a non-waiting `Acquire` waits for the dispatcher's answer.
@@ -61,8 +62,8 @@ pub struct Coordinator {
     dispatcher: Dispatcher,
     /// How long a stream may leave its buffer full before it is cut off.
     watcher_stall: Duration,
-    /// Open watch and delivery streams, for their cap.
-    watchers: AtomicUsize,
+    /// Places for open watch and delivery streams.
+    streams: StreamSlots,
     /// Set once shutdown begins: no more grants.
     draining: AtomicBool,
     /// Streams end when this turns true.
@@ -99,6 +100,7 @@ impl Coordinator {
     /// Opens the store in `data_dir` and restores every live lease and recorded deadline.
     pub async fn open(data_dir: &Path, settings: Settings) -> Result<Coordinator, OpenError> {
         let watcher_stall = settings.watcher_stall;
+        let streams = StreamSlots::new(settings.streams);
         let registry = Arc::new(Registry::new(settings));
         let store = Store::open(data_dir, registry.clone()).await?;
         let setup = |what: &str, err: Error| OpenError::Setup {
@@ -148,7 +150,7 @@ impl Coordinator {
             retries,
             dispatcher: Dispatcher::default(),
             watcher_stall,
-            watchers: AtomicUsize::new(0),
+            streams,
             draining: AtomicBool::new(false),
             stopping,
         })
@@ -215,16 +217,10 @@ impl Coordinator {
         self.watcher_stall
     }
 
-    /// Takes one of the [`WATCHERS_MAX`] stream places until the slot is dropped.
-    pub fn watcher_slot(self: &Arc<Self>) -> Result<WatcherSlot> {
-        let taken = self.watchers.fetch_add(1, Ordering::SeqCst);
-        let slot = WatcherSlot(self.clone());
-        if taken >= WATCHERS_MAX {
-            return Err(Error::ResourceExhausted(format!(
-                "{WATCHERS_MAX} streams are already open; close one or try again later"
-            )));
-        }
-        Ok(slot)
+    /// Takes a place for a stream in `pool`, charged to the connection it came over (if
+    /// any), until the slot is dropped.
+    pub fn stream_slot(&self, pool: Pool, conn: Option<&ConnStreams>) -> Result<Slot> {
+        self.streams.take(pool, conn)
     }
 
     /// A receiver of the newest committed event id (watchers wait on it).
@@ -429,15 +425,5 @@ impl Coordinator {
             waiting_pollers: self.dispatcher.waiting(),
             deadlines_retrying: self.retries.len(),
         }
-    }
-}
-
-/// Holds one of the [`WATCHERS_MAX`] stream places until dropped.
-#[derive(Debug)]
-pub struct WatcherSlot(Arc<Coordinator>);
-
-impl Drop for WatcherSlot {
-    fn drop(&mut self) {
-        self.0.watchers.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -16,7 +16,7 @@ impl From<rusqlite::Error> for Error {
                     .into(),
             ),
             _ => {
-                tracing::error!(error = %err, "storage error");
+                tracing::error!(error = %crate::loggable::loggable(&err), "storage error");
                 Error::Internal
             }
         }
@@ -31,7 +31,7 @@ impl From<tokio_rusqlite::Error<Error>> for Error {
                 Error::Unavailable("the store is closed: kanband is shutting down".into())
             }
             other => {
-                tracing::error!(error = %other, "storage connection error");
+                tracing::error!(error = %crate::loggable::loggable(&other), "storage connection error");
                 Error::Internal
             }
         }

@@ -12,7 +12,10 @@
 //! - [`store`]: the single owner of the database file; one method per operation, each one
 //!   transaction on the connection thread, built from in-transaction helpers.
 //! - [`error`]: the one mapping of errors to gRPC status codes.
+//! - [`net`]: what kanband does per connection: accepting (with back-off when descriptors run
+//!   out), handshake and idle timeouts, protocol-error statuses.
 //! - [`settings`]: the service's tunable settings.
+//! - [`streams`]: the places long-lived server streams take, in pools and per connection.
 //! - [`domain`]: pure rules (statuses and transitions, lease and dispatch rules, event kinds,
 //!   validation, limits, ids, the error type); no I/O.
 //! - [`clock`]: the wall clock for records and the monotonic clock for deadlines.
@@ -23,9 +26,12 @@ pub mod coordinator;
 pub mod domain;
 pub mod error;
 pub mod leases;
+mod loggable;
+pub mod net;
 pub mod server;
 pub mod settings;
 pub mod store;
+pub mod streams;
 
 pub use server::{DEFAULT_LISTEN, Kanband, Listeners, Running, SOCKET_FILE};
 pub use settings::Settings;

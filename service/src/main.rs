@@ -53,6 +53,24 @@ struct ServeArgs {
           value_delimiter = ',', value_parser = parse_cap)]
     profile_caps: Vec<(String, u32)>,
 
+    /// Close a connection that sends nothing for this many milliseconds after it is accepted.
+    #[arg(
+        long,
+        env = "KANBAND_HANDSHAKE_TIMEOUT_MS",
+        value_name = "MS",
+        default_value_t = kanband::net::Timeouts::default().handshake.as_millis() as u64
+    )]
+    handshake_timeout_ms: u64,
+
+    /// Close a connection with no request or stream open for this many seconds; 0 never.
+    #[arg(
+        long,
+        env = "KANBAND_IDLE_TIMEOUT_SECONDS",
+        value_name = "SECONDS",
+        default_value_t = kanband::net::Timeouts::default().idle.map_or(0, |idle| idle.as_secs())
+    )]
+    idle_timeout_seconds: u64,
+
     /// Unix socket to listen on (mode 0600); an empty value turns it off.
     /// Default: kanband.sock in the data directory.
     #[arg(long, env = "KANBAND_SOCKET", value_name = "PATH")]
@@ -86,8 +104,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stale_progress: (args.stale_progress_seconds > 0)
             .then(|| Duration::from_secs(args.stale_progress_seconds)),
         profile_caps: args.profile_caps.into_iter().collect(),
+        connections: kanband::net::Timeouts {
+            handshake: Duration::from_millis(args.handshake_timeout_ms),
+            idle: (args.idle_timeout_seconds > 0)
+                .then(|| Duration::from_secs(args.idle_timeout_seconds)),
+            ..kanband::net::Timeouts::default()
+        },
         ..Settings::default()
     };
+    kanband::net::raise_descriptor_limit();
     let kanband = Kanband::open(&data_dir, settings).await?;
 
     let mut listeners = Listeners::default();

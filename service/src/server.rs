@@ -23,8 +23,7 @@ use tokio::{
     sync::watch,
     task::JoinHandle,
 };
-use tokio_stream::wrappers::UnixListenerStream;
-use tonic::{codegen::http, server::NamedService, transport::server::TcpIncoming};
+use tonic::{codegen::http, server::NamedService};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
@@ -34,6 +33,7 @@ use crate::{
     },
     coordinator::Coordinator,
     domain::limits,
+    net,
     settings::Settings,
     store::OpenError,
 };
@@ -99,14 +99,16 @@ impl Listeners {
 #[derive(Debug)]
 pub struct Kanband {
     app: Arc<Coordinator>,
+    connections: net::Timeouts,
 }
 
 impl Kanband {
     /// Takes ownership of `data_dir`: lock, open and migrate the database, restore leases and
     /// arm every recorded deadline.
     pub async fn open(data_dir: &Path, settings: Settings) -> Result<Kanband, OpenError> {
+        let connections = settings.connections;
         let app = Arc::new(Coordinator::open(data_dir, settings).await?);
-        Ok(Kanband { app })
+        Ok(Kanband { app, connections })
     }
 
     /// Serves on `listeners` until [`Running::shutdown`]. Health reports NOT_SERVING until every
@@ -127,10 +129,17 @@ impl Kanband {
             .expect("the embedded descriptor sets are valid");
 
         let app = &self.app;
+        let timeouts = self.connections;
         let router = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(timeouts.keepalive_interval))
+            .http2_keepalive_timeout(Some(timeouts.keepalive_timeout))
             .layer(tower::util::MapResponseLayer::new(
                 oversize_is_resource_exhausted,
             ))
+            .layer(tower::util::MapResponseLayer::new(
+                net::status::decode_failure_is_invalid_argument,
+            ))
+            .layer(net::PeerLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -168,7 +177,7 @@ impl Kanband {
         };
         let mut servers = Vec::new();
         if let Some(tcp) = listeners.tcp {
-            let incoming = TcpIncoming::from(tcp).with_nodelay(Some(true));
+            let incoming = net::Incoming::new(tcp, timeouts);
             let router = router.clone();
             let stop = stopped();
             servers.push(tokio::spawn(async move {
@@ -176,7 +185,7 @@ impl Kanband {
             }));
         }
         if let Some(unix) = listeners.unix {
-            let incoming = UnixListenerStream::new(unix);
+            let incoming = net::Incoming::new(unix, timeouts);
             let stop = stopped();
             servers.push(tokio::spawn(async move {
                 router.serve_with_incoming_shutdown(incoming, stop).await

@@ -2,7 +2,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use crate::domain::limits;
+use crate::{domain::limits, net::Timeouts, streams::StreamCaps};
 
 /// Settings of a running service.
 #[derive(Debug, Clone)]
@@ -14,6 +14,10 @@ pub struct Settings {
     /// How long a watch or delivery stream may leave its buffer full (its client not reading)
     /// before it is cut off with RESOURCE_EXHAUSTED.
     pub watcher_stall: Duration,
+    /// Caps on open watch and delivery streams, in all and per connection.
+    pub streams: StreamCaps,
+    /// When connections that do nothing are closed, and the HTTP/2 keep-alive.
+    pub connections: Timeouts,
 }
 
 impl Default for Settings {
@@ -22,6 +26,8 @@ impl Default for Settings {
             stale_progress: None,
             profile_caps: HashMap::new(),
             watcher_stall: limits::WATCHER_STALL,
+            streams: StreamCaps::default(),
+            connections: Timeouts::default(),
         }
     }
 }

@@ -53,11 +53,15 @@ pub fn kanband_bin() -> PathBuf {
 /// A `kanband` command with a clean environment for its configuration variables.
 pub fn kanband_command() -> Command {
     let mut command = Command::new(kanband_bin());
+    clean_env(&mut command);
+    command
+}
+
+fn clean_env(command: &mut Command) {
     for var in ["KANBAND_DATA_DIR", "KANBAND_LISTEN", "KANBAND_SOCKET"] {
         command.env_remove(var);
     }
     command.env("KANBAND_LOG", "info").kill_on_drop(true);
-    command
 }
 
 /// Collects everything a pipe says into a shared buffer, in the background, so the child never
@@ -103,7 +107,23 @@ impl Daemon {
 
     /// [`Daemon::start`] with extra command-line arguments (such as `--profile-cap P=N`).
     pub async fn start_with(data_dir: &Path, extra: &[&str]) -> Daemon {
-        let mut child = kanband_command()
+        Daemon::start_from(kanband_command(), data_dir, extra).await
+    }
+
+    /// [`Daemon::start_with`] under a descriptor limit (soft, hard), set by `prlimit` (which
+    /// then executes kanband in its place, so the pid is kanband's).
+    pub async fn start_limited(data_dir: &Path, nofile: (u64, u64), extra: &[&str]) -> Daemon {
+        let mut command = Command::new("prlimit");
+        command
+            .arg(format!("--nofile={}:{}", nofile.0, nofile.1))
+            .arg("--")
+            .arg(kanband_bin());
+        clean_env(&mut command);
+        Daemon::start_from(command, data_dir, extra).await
+    }
+
+    async fn start_from(mut command: Command, data_dir: &Path, extra: &[&str]) -> Daemon {
+        let mut child = command
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0"])

@@ -1,18 +1,22 @@
 //! `kanban.v1.Events`.
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{pin::Pin, sync::Arc};
 
 use kanband_proto::pb::{self, events_server::Events};
-use tokio::sync::mpsc;
-use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use super::requests::{self, task_id};
+use super::{
+    feed::{self, Feed},
+    requests::{self, task_id},
+};
 use crate::{
-    coordinator::{Coordinator, WatcherSlot},
+    coordinator::Coordinator,
     domain::{limits, validate},
     error::Error,
+    net,
     store::model::WatchFilter,
+    streams::{Pool, Slot},
 };
 
 /// Events buffered per watcher (and read from the database per query).
@@ -31,41 +35,15 @@ impl EventsService {
     }
 }
 
-type Out = mpsc::Sender<Result<pb::Event, Status>>;
-
-/// Sends `item` unless the client stops reading for `stall`; `Err(true)` means the watcher was
-/// cut off for it, `Err(false)` that the client went away.
-pub(crate) async fn send_or_cut<T>(
-    stall: Duration,
-    out: &mpsc::Sender<Result<T, Status>>,
-    item: T,
-    last_id: i64,
-) -> Result<(), bool> {
-    match tokio::time::timeout(stall, out.send(Ok(item))).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(false),
-        Err(_) => {
-            let status = Status::resource_exhausted(format!(
-                "this stream fell behind (nothing read for {} s); resume after event id {last_id}",
-                stall.as_secs_f64()
-            ));
-            // Delivered once the client reads what is buffered, or dropped if it leaves.
-            tokio::select! {
-                _ = out.send(Err(status)) => {}
-                () = out.closed() => {}
-            }
-            Err(true)
-        }
-    }
-}
+type Out = Feed<pb::Event>;
 
 /// Feeds one watcher: pages from the database, then waits for newer commits.
 async fn watch(
     app: Arc<Coordinator>,
-    _slot: WatcherSlot,
+    _slot: Slot,
     filter: WatchFilter,
     mut cursor: i64,
-    out: Out,
+    mut out: Out,
 ) {
     let mut latest = app.event_ids();
     let stop = app.stopped();
@@ -81,19 +59,20 @@ async fn watch(
         {
             Ok(page) => page,
             Err(err) => {
-                let _ = out.send(Err(err.into())).await;
+                out.finish(err.into());
                 return;
             }
         };
         let full = page.len() == WATCH_BUFFER;
         for event in page {
             let id = event.id;
-            if send_or_cut(app.watcher_stall(), &out, event.into(), cursor)
+            out = match out
+                .send_or_cut(app.watcher_stall(), event.into(), cursor)
                 .await
-                .is_err()
             {
-                return;
-            }
+                Ok(out) => out,
+                Err(_) => return,
+            };
             cursor = id;
         }
         if full {
@@ -106,7 +85,7 @@ async fn watch(
                 let status = Status::unavailable(format!(
                     "kanband is shutting down; resume after event id {cursor}"
                 ));
-                let _ = tokio::time::timeout(Duration::from_secs(1), out.send(Err(status))).await;
+                out.finish(status);
                 return;
             }
             () = out.closed() => return,
@@ -122,6 +101,7 @@ impl Events for EventsService {
         &self,
         request: Request<pb::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        let conn = net::conn_streams(&request);
         let req = request.into_inner();
         let board = if req.board.is_empty() {
             None
@@ -146,9 +126,9 @@ impl Events for EventsService {
             kinds: req.kinds,
             assignee: Some(req.assignee).filter(|a| !a.is_empty()),
         };
-        let slot = self.app.watcher_slot()?;
-        let (out, rx) = mpsc::channel(WATCH_BUFFER);
+        let slot = self.app.stream_slot(Pool::Watch, conn.as_deref())?;
+        let (out, rx) = feed::channel(WATCH_BUFFER);
         tokio::spawn(watch(self.app.clone(), slot, filter, after, out));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(rx)))
     }
 }

@@ -15,6 +15,7 @@ use crate::{
     coordinator::{Coordinator, Push},
     domain::{limits, validate},
     error::Error,
+    net,
 };
 
 /// The Leases service.
@@ -84,7 +85,8 @@ async fn keep_alive(
                         Err(err) => Err(err.into()),
                     }
                 }
-                Ok(None) | Err(_) => return,
+                Ok(None) => return,
+                Err(status) => Err(net::status::inbound(status)),
             },
             push = async { pushes.as_mut().expect("bound").recv().await }, if pushes.is_some() => {
                 match push {

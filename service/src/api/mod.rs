@@ -6,6 +6,7 @@
 mod admin;
 mod boards;
 mod events;
+mod feed;
 mod leases;
 mod notifications;
 pub(crate) mod requests;

@@ -1,22 +1,23 @@
 //! `kanban.v1.Notifications`.
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{pin::Pin, sync::Arc};
 
 use kanband_proto::pb::{self, notifications_server::Notifications};
-use tokio::sync::mpsc;
-use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use super::{
-    events::send_or_cut,
+    feed::{self, Feed},
     requests::{self, task_id},
     responses::subscription_to_pb,
 };
 use crate::{
-    coordinator::{Coordinator, WatcherSlot},
+    coordinator::Coordinator,
     domain::{limits, validate},
     error::Error,
+    net,
     store::model::Subscription,
+    streams::{Pool, Slot},
 };
 
 /// Notifications read from the database per query.
@@ -35,10 +36,10 @@ impl NotificationsService {
     }
 }
 
-type Out = mpsc::Sender<Result<pb::Notification, Status>>;
+type Out = Feed<pb::Notification>;
 
 /// Feeds one notifier: every unacknowledged notification of its profiles, then new ones.
-async fn deliver(app: Arc<Coordinator>, _slot: WatcherSlot, profiles: Vec<String>, out: Out) {
+async fn deliver(app: Arc<Coordinator>, _slot: Slot, profiles: Vec<String>, mut out: Out) {
     let mut latest = app.event_ids();
     let stop = app.stopped();
     tokio::pin!(stop);
@@ -54,7 +55,7 @@ async fn deliver(app: Arc<Coordinator>, _slot: WatcherSlot, profiles: Vec<String
         {
             Ok(page) => page,
             Err(err) => {
-                let _ = out.send(Err(err.into())).await;
+                out.finish(err.into());
                 return;
             }
         };
@@ -65,12 +66,10 @@ async fn deliver(app: Arc<Coordinator>, _slot: WatcherSlot, profiles: Vec<String
                 subscription: Some(subscription_to_pb(subscription)),
                 event: Some(event.into()),
             };
-            if send_or_cut(app.watcher_stall(), &out, item, sent)
-                .await
-                .is_err()
-            {
-                return;
-            }
+            out = match out.send_or_cut(app.watcher_stall(), item, sent).await {
+                Ok(out) => out,
+                Err(_) => return,
+            };
             sent = id;
         }
         if full {
@@ -81,7 +80,7 @@ async fn deliver(app: Arc<Coordinator>, _slot: WatcherSlot, profiles: Vec<String
             changed = latest.changed() => if changed.is_err() { return },
             () = &mut stop => {
                 let status = Status::unavailable("kanband is shutting down; reconnect to get undelivered notifications");
-                let _ = tokio::time::timeout(Duration::from_secs(1), out.send(Err(status))).await;
+                out.finish(status);
                 return;
             }
             () = out.closed() => return,
@@ -150,12 +149,13 @@ impl Notifications for NotificationsService {
         &self,
         request: Request<pb::DeliverRequest>,
     ) -> Result<Response<Self::DeliverStream>, Status> {
+        let conn = net::conn_streams(&request);
         let profiles = request.into_inner().profiles;
         validate::profiles("profiles", &profiles)?;
-        let slot = self.app.watcher_slot()?;
-        let (out, rx) = mpsc::channel(DELIVERY_PAGE as usize);
+        let slot = self.app.stream_slot(Pool::Deliver, conn.as_deref())?;
+        let (out, rx) = feed::channel(DELIVERY_PAGE as usize);
         tokio::spawn(deliver(self.app.clone(), slot, profiles, out));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(rx)))
     }
 
     async fn ack(

@@ -73,6 +73,7 @@ impl Tasks for TasksService {
     ) -> Result<Response<pb::ListTasksResponse>, Status> {
         let req = request.into_inner();
         let board = requests::board_or_default("board", req.board)?;
+        validate::list_len("statuses", &req.statuses)?;
         let statuses = req
             .statuses
             .into_iter()

@@ -46,10 +46,24 @@ pub const PAGE_SIZE_MAX: u32 = 1000;
 pub const RECENT_EVENTS_DEFAULT: u32 = 20;
 /// Comments and runs included in a task's detail (the most recent).
 pub const DETAIL_ROWS_MAX: u32 = 1000;
-/// Watch and notification-delivery streams open at once.
+/// `Watch` streams open at once.
 pub const WATCHERS_MAX: usize = 1024;
+/// `Watch` streams one connection may hold, so one client cannot take every place.
+pub const WATCHERS_PER_CONNECTION: usize = 64;
+/// Notification-delivery streams open at once, a pool apart from the watchers'.
+pub const DELIVERERS_MAX: usize = 256;
+/// Notification-delivery streams one connection may hold.
+pub const DELIVERERS_PER_CONNECTION: usize = 16;
 /// How long a stream may leave its buffer full (its client not reading) before it is cut off.
 pub const WATCHER_STALL: std::time::Duration = std::time::Duration::from_secs(30);
+/// A socket that sends nothing for this long after it is accepted is closed.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A connection with no request or stream open for this long is closed.
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+/// How often kanband pings each connection (HTTP/2 keep-alive) to find vanished peers.
+pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a keep-alive ping may go unanswered before the connection is closed.
+pub const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 /// Largest encoded gRPC message the server accepts, in bytes.
 pub const MESSAGE_MAX: usize = 4 * 1024 * 1024;
 

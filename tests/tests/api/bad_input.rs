@@ -628,6 +628,16 @@ fn cases(fx: &Fixture) -> Vec<Case<Call>> {
                 ..list()
             }),
         ),
+        // Every one valid, but so many that a query over them would fail in SQLite (too many
+        // variables) and log its whole text.
+        invalid(
+            "300,000 statuses",
+            "statuses",
+            ListTasks(pb::ListTasksRequest {
+                statuses: vec![pb::TaskStatus::Ready.into(); 300_000],
+                ..list()
+            }),
+        ),
         invalid(
             "assignee with a space",
             "assignee",

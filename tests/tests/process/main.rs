@@ -6,6 +6,7 @@ mod caps;
 mod crash;
 mod daemon;
 mod deploy;
+mod descriptors;
 mod e2e;
 mod full_disk;
 mod scenario;

@@ -1,0 +1,28 @@
+//! What kanband does per connection, below the gRPC services: the accept loop ([`Incoming`],
+//! which backs off when descriptors run out), the descriptor limit, and [`Conn`], each accepted
+//! socket with its connection's own state ([`Peer`], carried into each request's extensions so
+//! stream caps can be charged to the connection a call came over) and the timeouts that close
+//! connections doing nothing; and [`status`], protocol errors answered as the caller's.
+
+mod conn;
+mod incoming;
+mod layer;
+mod nofile;
+pub mod status;
+
+use std::sync::Arc;
+
+pub use conn::{Conn, Peer, PeerInfo, Timeouts, Transport};
+pub use incoming::{Incoming, Listener};
+pub use layer::{PeerLayer, PeerService};
+pub use nofile::raise_descriptor_limit;
+
+use crate::streams::ConnStreams;
+
+/// The stream places of the connection `request` came over; `None` for calls made in process.
+pub fn conn_streams<T>(request: &tonic::Request<T>) -> Option<Arc<ConnStreams>> {
+    request
+        .extensions()
+        .get::<Peer>()
+        .map(|peer| peer.streams().clone())
+}
