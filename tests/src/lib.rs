@@ -2,6 +2,7 @@
 //! a Unix socket in a temporary data directory, and hands back clients for both transports and
 //! a shutdown handle. Logs are printed only when `KANBAND_TEST_LOG` is set (e.g. `debug`).
 
+pub mod browser;
 pub mod daemon;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Once};
