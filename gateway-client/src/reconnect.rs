@@ -57,6 +57,15 @@ impl Backoff {
         jitter(nominal, random_u64())
     }
 
+    /// The next delay, its nominal value first held to `cap` and then jittered, so a delay cut
+    /// short by a deadline is still spread out; moves one step further like
+    /// [`next_delay`](Backoff::next_delay).
+    pub fn next_delay_capped(&mut self, cap: Duration) -> Duration {
+        let nominal = self.nominal(self.attempt).min(cap);
+        self.attempt = self.attempt.saturating_add(1);
+        jitter(nominal, random_u64())
+    }
+
     /// Starts again from `initial` (after a success).
     pub fn reset(&mut self) {
         self.attempt = 0;
@@ -193,6 +202,19 @@ mod tests {
         }
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn a_capped_delay_never_passes_its_cap() {
+        let mut b = Backoff::default();
+        for n in 0..10 {
+            let d = b.next_delay_capped(Duration::from_millis(300));
+            let nominal = b.nominal(n).min(Duration::from_millis(300));
+            assert!(d >= nominal / 2 && d <= nominal, "{n}: {d:?}");
+        }
+        // The cap does not stop the sequence from growing underneath it.
+        assert_eq!(b.nominal(9), Duration::from_secs(5));
+        assert!(b.next_delay() >= Duration::from_millis(2500));
     }
 
     #[test]

@@ -1,78 +1,12 @@
-//! The service's error type and its one mapping to gRPC status codes (DESIGN.md section 8).
+//! The one mapping of the service's [`Error`] to gRPC status codes, and from SQLite's errors.
 //!
 //! Messages are written for a person: they name the bad field or the current state, and never
 //! carry a Debug dump of internals. Storage failures are logged in full and answered briefly.
 
 use tokio_rusqlite::rusqlite::{self, ErrorCode};
 
-/// Everything an operation can refuse or fail with.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum Error {
-    /// Bad input; names the field.
-    #[error("{field}: {reason}")]
-    InvalidArgument {
-        /// The request field, as named in the .proto file.
-        field: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A named thing does not exist.
-    #[error("{what} {id:?} not found")]
-    NotFound {
-        /// Kind of thing: "board", "task", "comment".
-        what: &'static str,
-        /// The id or slug asked for.
-        id: String,
-    },
-    /// Creating something that already exists.
-    #[error("{0}")]
-    AlreadyExists(String),
-    /// The operation is not allowed in the current state; the message names the state.
-    #[error("{0}")]
-    FailedPrecondition(String),
-    /// A limit was reached, or the disk is full.
-    #[error("{0}")]
-    ResourceExhausted(String),
-    /// A holder's token is not the task's current live claim.
-    #[error("{message}")]
-    LeaseLost {
-        /// Why, for the `kanban-lease-lost` trailer.
-        reason: crate::leases::rules::LeaseLost,
-        /// The task's current epoch, for the `kanban-current-epoch` trailer (0 if gone).
-        current_epoch: u64,
-        /// For people.
-        message: String,
-    },
-    /// The service is starting or draining.
-    #[error("{0}")]
-    Unavailable(String),
-    /// The store failed in a way the caller cannot fix; details are in the service log.
-    #[error("internal storage error; the service log has the details")]
-    Internal,
-}
-
+pub use crate::domain::error::{Error, Result};
 pub use kanband_proto::{EPOCH_TRAILER, LEASE_LOST_TRAILER};
-
-/// Result with the service's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-impl Error {
-    /// A bad field.
-    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        Error::InvalidArgument {
-            field,
-            reason: reason.into(),
-        }
-    }
-
-    /// A missing thing.
-    pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
-        Error::NotFound {
-            what,
-            id: id.into(),
-        }
-    }
-}
 
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
@@ -152,7 +86,7 @@ mod tests {
     #[test]
     fn lost_leases_carry_their_reason_and_epoch_in_trailers() {
         let err = Error::LeaseLost {
-            reason: crate::leases::rules::LeaseLost::Superseded,
+            reason: crate::domain::lease::LeaseLost::Superseded,
             current_epoch: 7,
             message: "the task has been claimed again since".into(),
         };

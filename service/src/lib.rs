@@ -1,26 +1,31 @@
 //! kanband: the coordination service for a multi-agent kanban board.
 //!
 //! One process owns the board's SQLite database through one connection and answers gRPC.
-//! The crate is laid out by concern:
+//! The crate is laid out in rooms, each importing only from the rooms below it:
 //!
-//! - [`domain`]: pure rules (statuses and transitions, validation, limits, ids); no I/O.
-//! - [`store`]: the single owner of the database file; one method per operation, each one
-//!   transaction on the connection thread.
-//! - [`timers`]: the one timer facility for every deadline (scheduled wake-ups today).
-//! - [`api`]: the `kanban.v1` gRPC services, converting between `pb` and the store.
 //! - [`server`]: listeners, health, reflection, start-up and ordered shutdown.
-//! - [`error`]: the error type and its one mapping to gRPC status codes.
+//! - [`api`]: the `kanban.v1` gRPC services: request validation, one call, response building.
+//! - [`coordinator`]: the one door below the gRPC layer; owns the store, the lease machinery
+//!   and the dispatcher, and is the only way to reach leases.
+//! - [`leases`]: the in-memory lease registry, the timers, what each deadline does, and the
+//!   dispatcher's queue of waiting `Acquire` calls.
+//! - [`store`]: the single owner of the database file; one method per operation, each one
+//!   transaction on the connection thread, built from in-transaction helpers.
+//! - [`error`]: the one mapping of errors to gRPC status codes.
+//! - [`settings`]: the service's tunable settings.
+//! - [`domain`]: pure rules (statuses and transitions, lease and dispatch rules, event kinds,
+//!   validation, limits, ids, the error type); no I/O.
+//! - [`clock`]: the wall clock for records and the monotonic clock for deadlines.
 
 pub mod api;
-pub mod app;
-pub mod dispatch;
+pub mod clock;
+pub mod coordinator;
 pub mod domain;
 pub mod error;
 pub mod leases;
 pub mod server;
 pub mod settings;
 pub mod store;
-pub mod timers;
 
 pub use server::{DEFAULT_LISTEN, Kanband, Listeners, Running, SOCKET_FILE};
 pub use settings::Settings;

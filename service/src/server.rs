@@ -32,7 +32,7 @@ use crate::{
         AdminService, BoardsService, EventsService, LeasesService, NotificationsService,
         TasksService,
     },
-    app::App,
+    coordinator::Coordinator,
     domain::limits,
     settings::Settings,
     store::OpenError,
@@ -98,14 +98,14 @@ impl Listeners {
 /// An opened service, not yet serving.
 #[derive(Debug)]
 pub struct Kanband {
-    app: Arc<App>,
+    app: Arc<Coordinator>,
 }
 
 impl Kanband {
     /// Takes ownership of `data_dir`: lock, open and migrate the database, restore leases and
     /// arm every recorded deadline.
     pub async fn open(data_dir: &Path, settings: Settings) -> Result<Kanband, OpenError> {
-        let app = Arc::new(App::open(data_dir, settings).await?);
+        let app = Arc::new(Coordinator::open(data_dir, settings).await?);
         Ok(Kanband { app })
     }
 
@@ -182,7 +182,11 @@ impl Kanband {
                 router.serve_with_incoming_shutdown(incoming, stop).await
             }));
         }
-        let timers = tokio::spawn(self.app.clone().run_timers(stopped()));
+        let timers = tokio::spawn({
+            let app = self.app.clone();
+            let stop = stopped();
+            async move { app.run_timers(stop).await }
+        });
         let dispatcher = tokio::spawn({
             let app = self.app.clone();
             let stop = stopped();
@@ -215,7 +219,7 @@ async fn set_health(health: &HealthReporter, status: ServingStatus) {
 /// A serving kanband.
 #[derive(Debug)]
 pub struct Running {
-    app: Arc<App>,
+    app: Arc<Coordinator>,
     health: HealthReporter,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
@@ -264,13 +268,12 @@ impl Running {
         if let Some(socket) = self.socket {
             let _ = std::fs::remove_file(socket);
         }
-        app.store.close().await?;
-        Ok(())
+        app.close().await
     }
 }
 
-/// tonic refuses a request over the decoding limit with OUT_OF_RANGE; the gRPC spec (and
-/// DESIGN.md section 8) call it RESOURCE_EXHAUSTED. The refusal is a trailers-only response,
+/// tonic refuses a request over the decoding limit with OUT_OF_RANGE; the gRPC spec calls it
+/// RESOURCE_EXHAUSTED (and so do kanband's documented error codes). The refusal is a trailers-only response,
 /// so rewriting its header is enough.
 fn oversize_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::Response<B> {
     let headers = response.headers_mut();

@@ -98,10 +98,16 @@ impl Daemon {
     /// Starts kanband on `data_dir` with TCP port 0 and the default socket, and waits for its
     /// ready line.
     pub async fn start(data_dir: &Path) -> Daemon {
+        Daemon::start_with(data_dir, &[]).await
+    }
+
+    /// [`Daemon::start`] with extra command-line arguments (such as `--profile-cap P=N`).
+    pub async fn start_with(data_dir: &Path, extra: &[&str]) -> Daemon {
         let mut child = kanband_command()
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,8 +1,12 @@
 //! The shared test harness: [`spawn_service`] starts the real kanband server on TCP port 0 and
 //! a Unix socket in a temporary data directory, and hands back clients for both transports and
 //! a shutdown handle. Logs are printed only when `KANBAND_TEST_LOG` is set (e.g. `debug`).
+//!
+//! [`calls`] builds every common request once (open a session, create a task, acquire,
+//! complete, read the event log, ...); [`daemon`] runs the real binaries as child processes.
 
 pub mod browser;
+pub mod calls;
 pub mod daemon;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Once};
@@ -93,35 +97,5 @@ impl TestService {
         drop((self.tcp, self.unix));
         running.shutdown().await.expect("clean shutdown");
         self._dir
-    }
-}
-
-/// Every task of `board` (every board when empty) with the given statuses (all but archived
-/// when empty), walking every page of `ListTasks`.
-pub async fn all_tasks(
-    client: &mut Client,
-    board: &str,
-    statuses: &[kanband_proto::pb::TaskStatus],
-) -> Vec<kanband_proto::pb::Task> {
-    let mut tasks = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .tasks
-            .list_tasks(kanband_proto::pb::ListTasksRequest {
-                board: board.to_owned(),
-                statuses: statuses.iter().map(|s| *s as i32).collect(),
-                page_size: 1000,
-                page_token,
-                ..Default::default()
-            })
-            .await
-            .expect("ListTasks")
-            .into_inner();
-        tasks.extend(page.tasks);
-        if page.next_page_token.is_empty() {
-            return tasks;
-        }
-        page_token = page.next_page_token;
     }
 }

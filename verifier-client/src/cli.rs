@@ -9,7 +9,12 @@
 use clap::{Args, Parser, Subcommand};
 use kanband_proto::pb::{BlockKind, TaskStatus};
 
-use crate::names::{parse_block_kind, parse_status};
+use std::time::Duration;
+
+use crate::{
+    names::{parse_block_kind, parse_status},
+    retry::parse_duration,
+};
 
 /// Where kanband listens by default (its TCP listener, `service/src/server.rs`).
 pub const DEFAULT_ADDR: &str = "http://127.0.0.1:50051";
@@ -26,7 +31,13 @@ supervisor sets: KANBAN_TASK, KANBAN_CLAIM_TOKEN, KANBAN_RUN_ID, KANBAN_EPOCH, K
 KANBAN_ADDR. Operators use board, task, watch, stats and dispatch.
 
 With --json every command prints one JSON value on stdout (watch: one object per line).
-Errors go to stderr as `kanbanctl: <message>`.";
+Errors go to stderr as `kanbanctl: <message>`.
+
+While kanband is unreachable, starting or draining (a restart, an upgrade), the worker verbs
+(show, heartbeat, complete, block, comment, request-review, request-changes) try again with
+backoff for --retry-for (default: the claim's lease time, KANBAN_LEASE_TTL_MS, else 60s), then
+exit 5. A comment is sent again only when it certainly did not arrive. Operator commands exit 5
+at once.";
 
 /// `kanbanctl`: the command line of kanband.
 #[derive(Debug, Parser)]
@@ -47,6 +58,10 @@ pub struct Cli {
     /// watch.
     #[arg(long, env = "KANBAN_JSON", global = true)]
     pub json: bool,
+    /// How long worker verbs keep trying while kanband is unavailable (250ms, 30s, 2m; 0: not
+    /// at all) [default: the claim's lease time, else 60s]
+    #[arg(long, env = "KANBAN_RETRY_FOR", value_name = "DURATION", value_parser = parse_duration, global = true)]
+    pub retry_for: Option<Duration>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -118,6 +133,9 @@ pub struct ClaimArgs {
     /// Fencing epoch of the claim (shown by `show`, to compare with the task's).
     #[arg(long, env = "KANBAN_EPOCH", value_name = "N")]
     pub epoch: Option<u64>,
+    /// Lease time of the claim in milliseconds: how long --retry-for is by default.
+    #[arg(long, env = "KANBAN_LEASE_TTL_MS", value_name = "MS")]
+    pub lease_ttl_ms: Option<u64>,
 }
 
 /// `show [ID]`.

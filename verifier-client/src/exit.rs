@@ -4,10 +4,10 @@
 //! |---|---|
 //! | 0 | ok |
 //! | 1 | failed: any error not listed below (invalid argument, illegal transition, ...) |
-//! | 2 | usage: bad arguments (clap), a worker verb outside a worker (`KANBAN_TASK` or `KANBAN_CLAIM_TOKEN` unset), a malformed `--addr` |
+//! | 2 | usage: bad arguments (clap), a malformed `--addr`, a worker verb outside a worker: `KANBAN_TASK` unset for any of them, `KANBAN_CLAIM_TOKEN` unset for a holder verb (complete, block, heartbeat, request-review, request-changes); `show` and `comment` need no token (a comment without one is an operator's) |
 //! | 3 | lease lost or fenced: the service refused the claim token (ABORTED); stderr names the reason and the current epoch |
 //! | 4 | not found: the task or board does not exist (NOT_FOUND) |
-//! | 5 | service unavailable: nothing answers at `--addr`, or kanband is starting or draining (UNAVAILABLE) |
+//! | 5 | service unavailable: nothing answers at `--addr`, kanband is starting or draining (UNAVAILABLE), or it did not answer in time; worker verbs first retry for `--retry-for` |
 //!
 //! Why these: a worker or a supervisor script must tell "stop, someone else owns this task now"
 //! (3) from "retry later" (5) from "my mistake" (2, 4) without reading the message.
@@ -27,7 +27,7 @@ pub const USAGE: u8 = 2;
 pub const LEASE_LOST: u8 = 3;
 /// The named task or board does not exist (NOT_FOUND).
 pub const NOT_FOUND: u8 = 4;
-/// kanband cannot be reached or is starting or draining (UNAVAILABLE).
+/// kanband cannot be reached, is starting or draining (UNAVAILABLE), or did not answer in time.
 pub const UNAVAILABLE: u8 = 5;
 
 /// The exit-code table as shown at the end of `kanbanctl --help`.
@@ -35,11 +35,12 @@ pub const HELP: &str = "\
 Exit codes:
   0  ok
   1  failed (any other error)
-  2  usage (bad arguments; a worker verb without KANBAN_TASK or KANBAN_CLAIM_TOKEN)
+  2  usage (bad arguments; a worker verb without KANBAN_TASK; complete, block, heartbeat,
+     request-review or request-changes without KANBAN_CLAIM_TOKEN)
   3  lease lost or fenced (the claim token was refused; stderr names the reason and epoch)
   4  not found (no such task or board)
-  5  service unavailable (cannot connect, the connection broke mid-call, or kanband is starting or
-     draining)";
+  5  service unavailable (cannot connect, the connection broke mid-call, no answer in time, or
+     kanband is starting or draining; worker verbs first retry for --retry-for)";
 
 /// The exit code for an error: the only place errors are mapped to codes.
 pub fn exit_code(err: &Error) -> u8 {
@@ -49,7 +50,8 @@ pub fn exit_code(err: &Error) -> u8 {
         Error::Rpc(status) => match status.code() {
             Code::Aborted => LEASE_LOST,
             Code::NotFound => NOT_FOUND,
-            Code::Unavailable => UNAVAILABLE,
+            // kanband is starting or draining, or (a deadline kanbanctl set) did not answer.
+            Code::Unavailable | Code::DeadlineExceeded => UNAVAILABLE,
             // The connection broke mid-call (kanband died or restarted): tonic reports the
             // transport failure as UNKNOWN.
             Code::Unknown if status.message().starts_with("transport error") => UNAVAILABLE,
@@ -75,6 +77,10 @@ mod tests {
         assert_eq!(exit_code(&Status::aborted("x").into()), LEASE_LOST);
         assert_eq!(exit_code(&Status::not_found("x").into()), NOT_FOUND);
         assert_eq!(exit_code(&Status::unavailable("x").into()), UNAVAILABLE);
+        assert_eq!(
+            exit_code(&Status::deadline_exceeded("x").into()),
+            UNAVAILABLE
+        );
         assert_eq!(
             exit_code(&Status::unknown("transport error").into()),
             UNAVAILABLE

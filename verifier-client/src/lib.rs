@@ -12,6 +12,7 @@
 //! - [`output`]: stdout as text or `--json`; notes on stderr.
 //! - [`error`]: the typed error and how it reads (`lease lost (superseded, current epoch 4)`).
 //! - [`exit`]: the exit codes and the one function mapping an error to one.
+//! - [`retry`]: how worker verbs ride out a kanband restart (`--retry-for`).
 //!
 //! Exit codes (see [`exit`]): 0 ok, 1 failed, 2 usage, 3 lease lost or fenced, 4 not found,
 //! 5 service unavailable.
@@ -23,6 +24,7 @@ pub mod exit;
 pub mod names;
 pub mod output;
 pub mod render;
+pub mod retry;
 
 pub use commands::run;
 pub use error::{Error, Result};

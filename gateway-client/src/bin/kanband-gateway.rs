@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use kanband_gateway::{
     Supervisor, SupervisorConfig,
-    supervisor::{WORKER_ENVIRONMENT, template::PLACEHOLDERS},
+    supervisor::{DEFAULT_TTL, WORKER_ENVIRONMENT, jeopardy, template::PLACEHOLDERS},
 };
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -61,8 +61,9 @@ struct Args {
     command: String,
 
     /// Lease time of the session and its claims, in milliseconds (1000 to 300000). Workers are
-    /// killed if no renewal is acknowledged within it, less a margin.
-    #[arg(long, env = "KANBAN_GATEWAY_TTL_MS", default_value_t = 15_000)]
+    /// killed if no renewal is acknowledged within it, less a margin; see "Restarts" below for
+    /// how long a kanband restart it tolerates.
+    #[arg(long, env = "KANBAN_GATEWAY_TTL_MS", default_value_t = DEFAULT_TTL.as_millis() as u64)]
     ttl_ms: u64,
 
     /// Time a worker gets between SIGTERM and SIGKILL, in milliseconds.
@@ -91,9 +92,30 @@ fn after_help() -> String {
     for (name, what) in WORKER_ENVIRONMENT {
         let _ = writeln!(text, "  {name:<25}{what}");
     }
+    let ttl = DEFAULT_TTL;
+    let _ = write!(
+        text,
+        "\nRestarts: workers keep running while kanband restarts, and the same session is \
+         re-attached, if kanband is serving again within TTL - margin - renewal interval - \
+         reconnect granularity. The margin is TTL/5 (at least 0.5 s), a keep-alive goes out every \
+         TTL/6, and while claims are held kanband is tried again at least every {:?} (and \
+         renewed at once on reconnect), allowing {:?} to re-attach. With the default TTL of \
+         {:?}: {:?} - {:?} - {:?} - {:?} = {:?}. A longer outage kills the workers (jeopardy) \
+         and their claims are given back.\n",
+        jeopardy::HOLDING_RECONNECT_MAX,
+        jeopardy::REATTACH_ALLOWANCE,
+        ttl,
+        ttl,
+        jeopardy::margin(ttl),
+        jeopardy::renew_interval(ttl),
+        jeopardy::RECONNECT_GRANULARITY,
+        jeopardy::longest_tolerated_restart(ttl),
+    );
     text.push_str(
         "\nA worker's exit is reported to kanband: exit 0 without an outcome is a protocol \
-         violation, 75 rate limited, 78 a provider error, anything else a crash.\n\
+         violation, 75 rate limited, 78 a provider error, anything else a crash. A worker \
+         stopped on an operator's cancel request (or by the supervisor itself) is released \
+         instead, whatever its exit: it is not counted as a failure.\n\
          Logs go to stderr; set KANBAND_GATEWAY_LOG (e.g. debug, or kanband_gateway=debug).\n\
          Once its session is open it prints one line to stdout: \
          kanband-gateway ready: session s_... profiles ...\n",

@@ -29,6 +29,7 @@ pub(super) fn job(config: &SupervisorConfig, grant: &pb::Grant) -> Result<Job, S
         ("KANBAN_RUN_ID", grant.run_id.clone()),
         ("KANBAN_CLAIM_TOKEN", grant.claim_token.clone()),
         ("KANBAN_EPOCH", epoch),
+        ("KANBAN_LEASE_TTL_MS", grant.ttl_ms.to_string()),
         ("KANBAN_WORKSPACE", workspace.clone()),
         ("KANBAN_PROFILE", grant.profile.clone()),
         (
@@ -75,6 +76,7 @@ mod tests {
             run_id: "r_00000000000000bb".into(),
             claim_token: "c_secret".into(),
             epoch: 4,
+            ttl_ms: 60_000,
             profile: "coder".into(),
             ..Default::default()
         };
@@ -93,6 +95,7 @@ mod tests {
         assert_eq!(env["KANBAN_EPOCH"], "4");
         assert_eq!(env["HERMES_KANBAN_BOARD"], "ops");
         assert_eq!(env["KANBAN_REVIEW"], "0");
+        assert_eq!(env["KANBAN_LEASE_TTL_MS"], "60000");
         // What is set is what --help documents, and the other way round.
         let mut set: Vec<_> = job.env.iter().map(|(k, _)| *k).collect();
         let mut documented: Vec<_> = WORKER_ENVIRONMENT.iter().map(|(k, _)| *k).collect();

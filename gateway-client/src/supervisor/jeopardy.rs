@@ -1,4 +1,4 @@
-//! The holder's side of the lease (DESIGN.md section 5, "jeopardy"), as plain arithmetic.
+//! The holder's side of the lease ("jeopardy"), as plain arithmetic.
 //!
 //! The server renews a session from the moment it *receives* a keep-alive, which is never
 //! earlier than the moment the supervisor sent it. So once a renewal sent at `T` is
@@ -7,6 +7,18 @@
 //! clock-rate drift and for the time it takes to kill its children: when no renewal sent at or
 //! after `now - (ttl - margin)` has been acknowledged, it is in jeopardy and kills every child
 //! itself. Nothing here reads a clock; the caller passes the instants.
+//!
+//! **What a kanband restart may cost.** kanband gives every session one full TTL from its
+//! start-up, so a restart only threatens workers through the supervisor's own jeopardy. The
+//! worst case is an outage that begins just before a renewal is due: the last acknowledged
+//! send is then one [`renew_interval`] old, the supervisor falls into jeopardy
+//! `ttl - margin` after it, and it needs up to one reconnect delay (at most
+//! [`HOLDING_RECONNECT_MAX`] while it holds claims, see [`reconnect_cap`]) to notice that
+//! kanband is back, plus the time to connect, attach and have the first keep-alive (sent at
+//! once on the new stream) acknowledged ([`REATTACH_ALLOWANCE`]). Hence
+//! [`longest_tolerated_restart`]: `ttl - margin - renew_interval - reconnect granularity`,
+//! the granularity being [`RECONNECT_GRANULARITY`]. With the default lease of 60 s:
+//! 60 - 12 - 10 - 1.5 = 36.5 s.
 
 use std::{collections::VecDeque, time::Duration};
 
@@ -20,9 +32,45 @@ pub fn margin(ttl: Duration) -> Duration {
     (ttl / 5).max(MIN_MARGIN).min(ttl / 2)
 }
 
-/// How often to send a keep-alive: three chances per lease.
+/// How often to send a keep-alive: six per lease. Renewals cost kanband no disk write, and
+/// each one sent makes the window a restart may take longer (see [`longest_tolerated_restart`]).
 pub fn renew_interval(ttl: Duration) -> Duration {
-    ttl / 3
+    ttl / 6
+}
+
+/// Longest wait between two reconnect attempts while the session holds claims: how late, at
+/// worst, a supervisor notices that kanband is back.
+pub const HOLDING_RECONNECT_MAX: Duration = Duration::from_secs(1);
+
+/// What connecting, attaching the keep-alive stream and having its first keep-alive
+/// acknowledged may take (milliseconds on one machine; this leaves room for a loaded one).
+pub const REATTACH_ALLOWANCE: Duration = Duration::from_millis(500);
+
+/// How late, at worst, a supervisor holding claims is renewed again after kanband is back.
+pub const RECONNECT_GRANULARITY: Duration =
+    HOLDING_RECONNECT_MAX.saturating_add(REATTACH_ALLOWANCE);
+
+/// Shortest wait between reconnect attempts, so a nearly spent window does not spin.
+pub const RECONNECT_FLOOR: Duration = Duration::from_millis(50);
+
+/// The most one reconnect delay may be when `remaining` is left before jeopardy: a tenth of
+/// it (never below [`RECONNECT_FLOOR`]), and at most [`HOLDING_RECONNECT_MAX`] while the
+/// session holds claims. A long backoff must never sleep through the moment kanband is back.
+pub fn reconnect_cap(remaining: Duration, holding: bool) -> Duration {
+    let cap = (remaining / 10).max(RECONNECT_FLOOR);
+    if holding {
+        cap.min(HOLDING_RECONNECT_MAX)
+    } else {
+        cap
+    }
+}
+
+/// The longest kanband outage (stopped, restarted, serving again) that costs a supervisor with
+/// a lease of `ttl` no worker, whatever the outage's phase against the renewals.
+pub fn longest_tolerated_restart(ttl: Duration) -> Duration {
+    ttl.saturating_sub(margin(ttl))
+        .saturating_sub(renew_interval(ttl))
+        .saturating_sub(RECONNECT_GRANULARITY)
 }
 
 /// When a holder whose newest acknowledged renewal was sent at `acked_send` falls into
@@ -131,7 +179,58 @@ mod tests {
         assert_eq!(margin(ms(1000)), ms(500));
         assert_eq!(margin(ms(2000)), ms(500));
         assert_eq!(margin(ms(300_000)), ms(60_000));
-        assert_eq!(renew_interval(TTL), ms(5000));
+        assert_eq!(renew_interval(TTL), ms(2500));
+    }
+
+    #[test]
+    fn reconnect_delays_stay_a_small_part_of_the_window() {
+        // Holding claims: a tenth of what is left, at most a second.
+        assert_eq!(reconnect_cap(ms(48_000), true), ms(1000));
+        assert_eq!(reconnect_cap(ms(5000), true), ms(500));
+        assert_eq!(reconnect_cap(ms(2000), true), ms(200));
+        // Nearly spent: never a busy loop.
+        assert_eq!(reconnect_cap(ms(100), true), RECONNECT_FLOOR);
+        assert_eq!(reconnect_cap(Duration::ZERO, true), RECONNECT_FLOOR);
+        // Without claims only the tenth applies (the backoff's own maximum still does).
+        assert_eq!(reconnect_cap(ms(48_000), false), ms(4800));
+    }
+
+    #[test]
+    fn the_longest_tolerated_restart() {
+        // The default lease: 60 - 12 (margin) - 10 (renewal interval) - 1.5 (reconnect
+        // granularity) = 36.5 s.
+        let ttl = crate::supervisor::DEFAULT_TTL;
+        assert_eq!(ttl, ms(60_000));
+        assert_eq!(margin(ttl), ms(12_000));
+        assert_eq!(renew_interval(ttl), ms(10_000));
+        assert_eq!(RECONNECT_GRANULARITY, ms(1500));
+        assert_eq!(longest_tolerated_restart(ttl), ms(36_500));
+        // 15 s: 15 - 3 - 2.5 - 1.5.
+        assert_eq!(longest_tolerated_restart(TTL), ms(8000));
+        assert_eq!(longest_tolerated_restart(ms(6000)), ms(2300));
+        // The shortest lease tolerates nothing, and says so rather than underflowing.
+        assert_eq!(longest_tolerated_restart(ms(1000)), Duration::ZERO);
+    }
+
+    #[test]
+    fn an_outage_within_the_limit_is_survived_in_the_worst_phase() {
+        // The arithmetic above, replayed: the last acknowledged renewal was sent at 0, kanband
+        // goes down just before the next one (one interval later) and comes back after the
+        // tolerated outage; the supervisor tries again within one reconnect delay and its first
+        // keep-alive on the new stream is acknowledged within the allowance, just in time.
+        for ttl in [ms(6000), ms(15_000), ms(60_000), ms(90_000)] {
+            let t0 = Instant::now();
+            let down = t0 + renew_interval(ttl);
+            let back = down + longest_tolerated_restart(ttl);
+            let resent = back + HOLDING_RECONNECT_MAX;
+            let acked = resent + REATTACH_ALLOWANCE - ms(1);
+            let renewals = [(down, None), (resent, Some(acked))];
+            assert!(!in_jeopardy(t0, &renewals, acked, ttl), "{ttl:?}");
+            assert!(!in_jeopardy(t0, &renewals, acked + ttl / 2, ttl), "{ttl:?}");
+            // A millisecond later and the same reconnect is too late.
+            let late = [(down, None), (resent, Some(acked + ms(1)))];
+            assert!(in_jeopardy(t0, &late, acked + ms(1), ttl), "{ttl:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The supervisor runtime: the executing half of "the coordinator decides, supervisors
-//! execute" (DESIGN.md sections 5 and 6).
+//! execute".
 //!
 //! A [`Supervisor`] opens a session for its profiles, keeps it alive over one KeepAlive stream,
 //! takes claims with the Acquire long poll while it has free slots, runs the configured command
@@ -13,6 +13,7 @@
 //!   close).
 //! - `grant`: what a grant becomes (workspace, command, environment); `child`: workspaces,
 //!   spawning, output tails, process-group signals.
+//! - `stop`: why a worker is stopped, how hard, and whether its exit is reported or released.
 //! - `report`: ReportExit and Release, retried across kanband restarts.
 //! - `machine`: the stable machine id and the host name.
 
@@ -23,6 +24,7 @@ pub mod jeopardy;
 mod machine;
 mod report;
 mod runner;
+mod stop;
 pub mod template;
 
 use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
@@ -31,8 +33,10 @@ use tokio::sync::watch;
 
 use crate::Address;
 
-/// Default lease time of a session and its claims.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(15);
+/// Default lease time of a session and its claims: long enough that a kanband restart of up
+/// to [`jeopardy::longest_tolerated_restart`] of it (36.5 s) costs no worker, short enough
+/// that the claims of a supervisor that died are free again within a minute.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 /// Default time a worker gets between SIGTERM and SIGKILL.
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(10);
 /// Default time workers may keep running after shutdown is asked for.
@@ -42,7 +46,7 @@ pub const DEFAULT_ACQUIRE_WAIT: Duration = Duration::from_secs(20);
 
 /// Variables every worker finds in its environment (on top of the supervisor's own), with what
 /// they hold.
-pub const WORKER_ENVIRONMENT: [(&str, &str); 17] = [
+pub const WORKER_ENVIRONMENT: [(&str, &str); 18] = [
     (
         "KANBAN_ADDR",
         "where kanband listens (the supervisor's --addr), for kanbanctl",
@@ -57,6 +61,10 @@ pub const WORKER_ENVIRONMENT: [(&str, &str); 17] = [
     (
         "KANBAN_EPOCH",
         "the fencing epoch of the claim, for downstream systems to check",
+    ),
+    (
+        "KANBAN_LEASE_TTL_MS",
+        "the claim's lease time in ms; kanbanctl retries this long while kanband is unavailable",
     ),
     ("KANBAN_WORKSPACE", "the working directory (also the cwd)"),
     ("KANBAN_PROFILE", "the profile the claim runs as"),

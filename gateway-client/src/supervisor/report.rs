@@ -1,12 +1,17 @@
 //! Telling kanband how claims ended: ReportExit for a worker's exit (or a spawn failure),
 //! Release for a claim the supervisor gave up itself. Reports go out in order from one task
 //! with its own connection, retried with backoff while kanband is unreachable (it may be
-//! restarting, and claims survive that). A report refused as ABORTED is logged and dropped: the
-//! claim is gone, and nothing the supervisor could send would change that.
+//! restarting, and claims survive that), never more than a second apart: each waiting report
+//! holds a live claim, and it should land as soon as kanband is back. A report refused as
+//! ABORTED is logged and dropped: the claim is gone (or already ended with the worker's own
+//! outcome), and nothing the supervisor could send would change that.
+
+use std::time::Duration;
 
 use kanband_proto::pb;
 use tokio::{sync::mpsc, task::JoinHandle};
 
+use super::jeopardy::HOLDING_RECONNECT_MAX;
 use crate::{
     Client,
     reconnect::{self, Backoff, CALL_TIMEOUT},
@@ -45,7 +50,7 @@ pub(crate) fn start(addr: String) -> (mpsc::UnboundedSender<Report>, JoinHandle<
 
 async fn run(addr: String, mut reports: mpsc::UnboundedReceiver<Report>) {
     let mut client: Option<Client> = None;
-    let mut backoff = Backoff::default();
+    let mut backoff = Backoff::new(Duration::from_millis(100), HOLDING_RECONNECT_MAX);
     while let Some(report) = reports.recv().await {
         loop {
             let c = match &mut client {

@@ -13,12 +13,16 @@
 //! - **Claims.** Acquire only while attached, with a free slot, not draining. A claim that a
 //!   renewal sent after the grant does not list is no longer live (a revocation pushed while
 //!   the stream was down is never replayed), so its worker is stopped like a revoked one.
-//! - **Stopping a worker** is SIGTERM to its process group, then SIGKILL after `kill_grace`;
-//!   when the lease itself is lost nobody waits for a confirmation and a successor may start
-//!   at the server's deadline, so the grace is capped at the jeopardy margin.
+//! - **Reconnecting** while the session lives never waits longer than a tenth of what is left
+//!   before jeopardy (at most a second while it holds claims, see [`jeopardy::reconnect_cap`]),
+//!   and the first keep-alive goes out with the new stream, so a kanband restart shorter than
+//!   [`jeopardy::longest_tolerated_restart`] costs no worker.
+//! - **Stopping a worker** is SIGTERM to its process group, then SIGKILL after `kill_grace`
+//!   (SIGTERM alone on an operator's cancel); see `stop` for the rules.
 //! - **Reports.** A worker's exit is reported with ReportExit (which also confirms a
-//!   revocation). A worker the supervisor stopped because it lost the lease or is shutting down
-//!   is reported with Release instead: the worker did not fail, so it must not count as a crash.
+//!   revocation). A worker the supervisor stopped because it lost the lease, is shutting down,
+//!   or was asked to by an operator is reported with Release instead: the worker did not fail,
+//!   so it must not count as a crash.
 
 use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
@@ -37,43 +41,12 @@ use super::{
     grant,
     jeopardy::{self, Renewals},
     report::{self, Report},
+    stop::{self, Stop},
 };
 use crate::{Client, reconnect::Backoff};
 
 /// How long, at the end of a drain, reports may take to reach kanband.
 const REPORT_FLUSH_LIMIT: Duration = Duration::from_secs(10);
-
-/// Why the supervisor is stopping a worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    /// kanband revoked the claim.
-    Revoked,
-    /// A renewal no longer listed the claim.
-    NotRenewed,
-    /// kanband said the session is gone.
-    SessionLost,
-    /// No renewal was acknowledged in time.
-    Jeopardy,
-    /// The supervisor is shutting down and the drain limit passed.
-    Shutdown,
-}
-
-impl Stop {
-    /// Whether the claim is handed back with Release rather than ReportExit.
-    fn releases(self) -> bool {
-        matches!(self, Stop::SessionLost | Stop::Jeopardy | Stop::Shutdown)
-    }
-
-    fn reason(self) -> &'static str {
-        match self {
-            Stop::Revoked => "the claim was revoked",
-            Stop::NotRenewed => "the claim was no longer renewed",
-            Stop::SessionLost => "the supervisor's session was lost",
-            Stop::Jeopardy => "the supervisor could not renew its lease in time",
-            Stop::Shutdown => "the supervisor shut down before the worker finished",
-        }
-    }
-}
 
 /// A running worker.
 #[derive(Debug)]
@@ -117,6 +90,16 @@ struct Live {
     server_draining: bool,
     /// A renewal was acknowledged on the current stream.
     acked_on_stream: bool,
+}
+
+impl Live {
+    /// How long to wait before attaching again: the backoff, held to a small part of the time
+    /// left before jeopardy.
+    fn reattach_delay(&mut self, now: Instant, holding: bool) -> Duration {
+        let remaining = self.renewals.deadline().saturating_duration_since(now);
+        self.attach_backoff
+            .next_delay_capped(jeopardy::reconnect_cap(remaining, holding))
+    }
 }
 
 /// The event loop's state.
@@ -301,8 +284,17 @@ impl Runner {
         self.publish();
     }
 
+    /// Whether any worker runs under the open session's claims.
+    fn holding(&self) -> bool {
+        let Some(live) = &self.session else {
+            return false;
+        };
+        self.children.values().any(|c| c.session_id == live.id)
+    }
+
     fn on_attached(&mut self, attached: Result<Attached, Status>) {
         let now = Instant::now();
+        let holding = self.holding();
         let Some(live) = &mut self.session else {
             return;
         };
@@ -322,7 +314,7 @@ impl Runner {
                 self.abandon_session(Stop::SessionLost, status.message());
             }
             Err(status) => {
-                let delay = live.attach_backoff.next_delay();
+                let delay = live.reattach_delay(now, holding);
                 live.attach_at = now + delay;
                 tracing::info!(session = %live.id, error = %status.message(), ?delay, "cannot attach the keep-alive stream; retrying");
             }
@@ -382,7 +374,7 @@ impl Runner {
                 let mut lost = Vec::new();
                 for (token, child) in &mut self.children {
                     if child.session_id != session_id
-                        || child.stop.is_some()
+                        || !Stop::watches_renewals(child.stop)
                         || child.granted_at >= sent
                     {
                         continue;
@@ -419,9 +411,7 @@ impl Runner {
             }
             Event::CancelRequested(cancel) => {
                 tracing::info!(task = %cancel.task_id, reason = %cancel.reason, "cancel requested; interrupting the worker");
-                if let Some(child) = self.children.get(&cancel.claim_token) {
-                    let _ = child.control.send(Control::Interrupt);
-                }
+                self.stop_child(&cancel.claim_token, Stop::Cancelled);
             }
             Event::Drain(_) => {
                 tracing::info!(session = %live.id, "kanband is draining; acquiring nothing until it is back");
@@ -433,6 +423,7 @@ impl Runner {
     /// The stream broke: reconnect and re-attach the same session; the workers keep running.
     fn stream_lost(&mut self, why: &str) {
         let now = Instant::now();
+        let holding = self.holding();
         self.inbound = None;
         let Some(live) = &mut self.session else {
             return;
@@ -441,7 +432,7 @@ impl Runner {
         live.client = None;
         live.acked_on_stream = false;
         live.renewals.stream_lost();
-        let delay = live.attach_backoff.next_delay();
+        let delay = live.reattach_delay(now, holding);
         live.attach_at = now + delay;
         tracing::warn!(session = %live.id, why, ?delay, "keep-alive stream lost; re-attaching the same session");
         self.publish();
@@ -565,22 +556,15 @@ impl Runner {
     }
 
     fn stop_child(&mut self, token: &str, why: Stop) {
-        let grace = match why {
-            Stop::Revoked | Stop::Shutdown => self.cfg.config.kill_grace,
-            Stop::NotRenewed | Stop::SessionLost | Stop::Jeopardy => {
-                let ttl = self.cfg.config.ttl;
-                self.cfg.config.kill_grace.min(jeopardy::margin(ttl))
-            }
-        };
+        let config = &self.cfg.config;
+        let kill_after = why.kill_after(config.kill_grace, config.ttl);
         let Some(child) = self.children.get_mut(token) else {
             return;
         };
-        tracing::info!(task = %child.task_id, pid = child.pid, why = why.reason(), ?grace, "stopping the worker");
-        // A release decided earlier stays a release.
-        if !child.stop.is_some_and(Stop::releases) {
-            child.stop = Some(why);
-        }
-        let _ = child.control.send(Control::Terminate(grace));
+        tracing::info!(task = %child.task_id, pid = child.pid, why = why.reason(), ?kill_after, "stopping the worker");
+        child.stop = Some(Stop::after(child.stop, why));
+        let control = kill_after.map_or(Control::Interrupt, Control::Terminate);
+        let _ = child.control.send(control);
         self.publish();
     }
 
@@ -620,19 +604,13 @@ impl Runner {
         };
         self.exited.insert(exit.token.clone(), Instant::now());
         tracing::info!(task = %child.task_id, run = %child.run_id, ending = ?exit.ending, stopped = ?child.stop, "worker exited");
-        let report = match child.stop {
-            Some(stop) if stop.releases() => Report::Release {
-                token: exit.token,
-                task_id: child.task_id,
-                reason: stop.reason().to_owned(),
-            },
-            _ => Report::Exit {
-                token: exit.token,
-                task_id: child.task_id,
-                exit: exit.ending.to_pb(),
-                tail: exit.tail,
-            },
-        };
+        let report = stop::report(
+            child.stop,
+            exit.token,
+            child.task_id,
+            exit.ending,
+            exit.tail,
+        );
         let _ = self.reports.send(report);
         self.publish();
     }

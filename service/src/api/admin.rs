@@ -5,23 +5,22 @@ use std::sync::Arc;
 use kanband_proto::pb::{self, admin_server::Admin};
 use tonic::{Request, Response, Status};
 
-use super::convert::capabilities;
+use super::requests::capabilities;
 use crate::{
-    app::{App, session_lost},
-    dispatch::rules::{self as dispatch, SessionView},
-    domain::{ids, limits, validate},
-    store::{claims::SESSION, now_ms},
+    clock::now_ms,
+    coordinator::Coordinator,
+    domain::{dispatch::SessionView, limits, validate},
 };
 
 /// The Admin service.
 #[derive(Debug, Clone)]
 pub struct AdminService {
-    app: Arc<App>,
+    app: Arc<Coordinator>,
 }
 
 impl AdminService {
-    /// Serves admin questions from the shared state.
-    pub fn new(app: Arc<App>) -> Self {
+    /// Serves admin questions through the coordinator.
+    pub fn new(app: Arc<Coordinator>) -> Self {
         AdminService { app }
     }
 }
@@ -44,19 +43,7 @@ impl Admin for AdminService {
                 free_slots: 1,
             }
         } else {
-            ids::check("session_id", SESSION, &req.session_id)?;
-            let record = self
-                .app
-                .registry
-                .session(&req.session_id)
-                .ok_or_else(|| session_lost(&req.session_id))?;
-            SessionView {
-                free_slots: self.app.registry.free_slots(&record.id),
-                profiles: record.profiles,
-                capabilities: record.capabilities,
-                machine_id: record.machine_id,
-                review_lane: record.review_lane,
-            }
+            self.app.session_view(&req.session_id)?
         };
         let board = if req.board.is_empty() {
             None
@@ -65,26 +52,15 @@ impl Admin for AdminService {
             Some(req.board)
         };
         let limit = validate::page_size("page_size", req.page_size, limits::PAGE_SIZE_DEFAULT)?;
-        let mut rows = self
+        let candidates = self
             .app
-            .store
-            .preview_candidates(board, session.review_lane, limit)
-            .await?;
-        rows.sort_by(|(a, _), (b, _)| a.order_key().cmp(&b.order_key()));
-        let load = self.app.registry.load();
-        let now = now_ms();
-        let mut granted = false;
-        let candidates = rows
+            .dispatch_preview(session, board, limit)
+            .await?
             .into_iter()
-            .map(|(view, task)| {
-                let why_not = dispatch::why_not(&view, &session, &load, now);
-                let would_grant = why_not.is_none() && !granted;
-                granted |= would_grant;
-                pb::Candidate {
-                    task: Some(task.into()),
-                    would_grant,
-                    why_not: why_not.map(|w| w.to_string()).unwrap_or_default(),
-                }
+            .map(|row| pb::Candidate {
+                task: Some(row.task.into()),
+                would_grant: row.would_grant,
+                why_not: row.why_not.map(|w| w.to_string()).unwrap_or_default(),
             })
             .collect();
         Ok(Response::new(pb::DispatchPreviewResponse { candidates }))
@@ -94,7 +70,7 @@ impl Admin for AdminService {
         &self,
         _request: Request<pb::CheckInvariantsRequest>,
     ) -> Result<Response<pb::CheckInvariantsResponse>, Status> {
-        let report = self.app.store.check_invariants().await?;
+        let report = self.app.store().check_invariants().await?;
         Ok(Response::new(pb::CheckInvariantsResponse {
             ok: report.violations.is_empty(),
             violations: report
@@ -117,7 +93,7 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::BackupResponse>, Status> {
         let path = request.into_inner().path;
         validate::required_text("path", &path, limits::PATH_MAX)?;
-        let bytes = self.app.store.backup(path.into()).await?;
+        let bytes = self.app.store().backup(path.into()).await?;
         Ok(Response::new(pb::BackupResponse { bytes }))
     }
 
@@ -127,7 +103,7 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::SetStorageLimitResponse>, Status> {
         let (max_bytes, used_bytes) = self
             .app
-            .store
+            .store()
             .set_storage_limit(request.into_inner().max_bytes)
             .await?;
         Ok(Response::new(pb::SetStorageLimitResponse {
@@ -140,13 +116,13 @@ impl Admin for AdminService {
         &self,
         _request: Request<pb::StatsRequest>,
     ) -> Result<Response<pb::StatsResponse>, Status> {
-        let (by_status, oldest_ready_ms) = self.app.store.task_stats().await?;
-        let (live_sessions, live_claims) = self.app.registry.counts();
-        let (count, p50_us, p99_us, max_us) = self.app.registry.lag_percentiles();
+        let (by_status, oldest_ready_ms) = self.app.store().task_stats().await?;
+        let leases = self.app.lease_stats();
+        let (count, p50_us, p99_us, max_us) = leases.expiry_lag_us;
         Ok(Response::new(pb::StatsResponse {
             tasks_by_status: by_status.into_iter().collect(),
-            live_sessions: live_sessions as u64,
-            live_claims: live_claims as u64,
+            live_sessions: leases.live_sessions as u64,
+            live_claims: leases.live_claims as u64,
             oldest_ready_age_ms: oldest_ready_ms
                 .map(|at| now_ms().saturating_sub(at).max(0) as u64)
                 .unwrap_or(0),
@@ -156,7 +132,7 @@ impl Admin for AdminService {
                 p99_us,
                 max_us,
             }),
-            waiting_pollers: self.app.dispatcher.waiting() as u64,
+            waiting_pollers: leases.waiting_pollers as u64,
         }))
     }
 }

@@ -5,18 +5,18 @@ use std::sync::Arc;
 use kanband_proto::pb::{self, boards_server::Boards};
 use tonic::{Request, Response, Status};
 
-use super::convert;
-use crate::{app::App, domain::validate};
+use super::requests;
+use crate::{coordinator::Coordinator, domain::validate};
 
 /// The Boards service.
 #[derive(Debug, Clone)]
 pub struct BoardsService {
-    app: Arc<App>,
+    app: Arc<Coordinator>,
 }
 
 impl BoardsService {
     /// Serves boards from the shared state.
-    pub fn new(app: Arc<App>) -> Self {
+    pub fn new(app: Arc<Coordinator>) -> Self {
         BoardsService { app }
     }
 }
@@ -32,8 +32,8 @@ impl Boards for BoardsService {
         &self,
         request: Request<pb::CreateBoardRequest>,
     ) -> Result<Response<pb::Board>, Status> {
-        let new = convert::new_board(request.into_inner())?;
-        let board = self.app.store.create_board(new, String::new()).await?;
+        let new = requests::new_board(request.into_inner())?;
+        let board = self.app.store().create_board(new, String::new()).await?;
         Ok(Response::new(board.into()))
     }
 
@@ -42,7 +42,9 @@ impl Boards for BoardsService {
         request: Request<pb::GetBoardRequest>,
     ) -> Result<Response<pb::Board>, Status> {
         let slug = slug("slug", request.into_inner().slug)?;
-        Ok(Response::new(self.app.store.get_board(slug).await?.into()))
+        Ok(Response::new(
+            self.app.store().get_board(slug).await?.into(),
+        ))
     }
 
     async fn list_boards(
@@ -51,7 +53,7 @@ impl Boards for BoardsService {
     ) -> Result<Response<pb::ListBoardsResponse>, Status> {
         let boards = self
             .app
-            .store
+            .store()
             .list_boards(request.into_inner().include_archived)
             .await?;
         Ok(Response::new(pb::ListBoardsResponse {
@@ -63,10 +65,10 @@ impl Boards for BoardsService {
         &self,
         request: Request<pb::UpdateBoardRequest>,
     ) -> Result<Response<pb::Board>, Status> {
-        let (slug, changes) = convert::board_changes(request.into_inner())?;
+        let (slug, changes) = requests::board_changes(request.into_inner())?;
         let board = self
             .app
-            .store
+            .store()
             .update_board(slug, changes, String::new())
             .await?;
         Ok(Response::new(board.into()))
@@ -78,9 +80,9 @@ impl Boards for BoardsService {
     ) -> Result<Response<pb::Board>, Status> {
         let req = request.into_inner();
         let slug = slug("slug", req.slug)?;
-        let actor = convert::actor("actor", req.actor)?;
+        let actor = requests::actor("actor", req.actor)?;
         Ok(Response::new(
-            self.app.store.archive_board(slug, actor).await?.into(),
+            self.app.store().archive_board(slug, actor).await?.into(),
         ))
     }
 
@@ -90,8 +92,8 @@ impl Boards for BoardsService {
     ) -> Result<Response<pb::ResetBoardResponse>, Status> {
         let req = request.into_inner();
         let slug = slug("slug", req.slug)?;
-        let actor = convert::actor("actor", req.actor)?;
-        let (tasks_removed, event_id) = self.app.store.reset_board(slug, actor).await?;
+        let actor = requests::actor("actor", req.actor)?;
+        let (tasks_removed, event_id) = self.app.store().reset_board(slug, actor).await?;
         Ok(Response::new(pb::ResetBoardResponse {
             tasks_removed,
             event_id: event_id as u64,

@@ -1,25 +1,18 @@
 //! `kanban.v1.Events`.
 
-use std::{
-    pin::Pin,
-    sync::{Arc, atomic::Ordering},
-    time::Duration,
-};
+use std::{pin::Pin, sync::Arc, time::Duration};
 
 use kanband_proto::pb::{self, events_server::Events};
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
-use super::convert::{self, task_id};
+use super::requests::{self, task_id};
 use crate::{
-    app::App,
-    domain::{
-        limits::{self, WATCHERS_MAX},
-        validate,
-    },
-    error::{Error, Result},
-    store::events::WatchFilter,
+    coordinator::{Coordinator, WatcherSlot},
+    domain::{limits, validate},
+    error::Error,
+    store::model::WatchFilter,
 };
 
 /// Events buffered per watcher (and read from the database per query).
@@ -28,36 +21,13 @@ const WATCH_BUFFER: usize = 256;
 /// The Events service.
 #[derive(Debug, Clone)]
 pub struct EventsService {
-    app: Arc<App>,
+    app: Arc<Coordinator>,
 }
 
 impl EventsService {
     /// Serves events from the shared state.
-    pub fn new(app: Arc<App>) -> Self {
+    pub fn new(app: Arc<Coordinator>) -> Self {
         EventsService { app }
-    }
-}
-
-/// Holds one of the [`WATCHERS_MAX`] watcher places until dropped.
-#[derive(Debug)]
-pub(crate) struct WatcherSlot(Arc<App>);
-
-impl WatcherSlot {
-    pub(crate) fn take(app: &Arc<App>) -> Result<WatcherSlot> {
-        let taken = app.watchers.fetch_add(1, Ordering::SeqCst);
-        let slot = WatcherSlot(app.clone());
-        if taken >= WATCHERS_MAX {
-            return Err(Error::ResourceExhausted(format!(
-                "{WATCHERS_MAX} streams are already open; close one or try again later"
-            )));
-        }
-        Ok(slot)
-    }
-}
-
-impl Drop for WatcherSlot {
-    fn drop(&mut self) {
-        self.0.watchers.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -90,8 +60,14 @@ pub(crate) async fn send_or_cut<T>(
 }
 
 /// Feeds one watcher: pages from the database, then waits for newer commits.
-async fn watch(app: Arc<App>, _slot: WatcherSlot, filter: WatchFilter, mut cursor: i64, out: Out) {
-    let mut latest = app.registry.event_ids();
+async fn watch(
+    app: Arc<Coordinator>,
+    _slot: WatcherSlot,
+    filter: WatchFilter,
+    mut cursor: i64,
+    out: Out,
+) {
+    let mut latest = app.event_ids();
     let stop = app.stopped();
     tokio::pin!(stop);
     loop {
@@ -99,7 +75,7 @@ async fn watch(app: Arc<App>, _slot: WatcherSlot, filter: WatchFilter, mut curso
         // query, so a short page means nothing matching is left up to it.
         let upto = *latest.borrow_and_update();
         let page = match app
-            .store
+            .store()
             .watch_page(filter.clone(), cursor, WATCH_BUFFER as u32)
             .await
         {
@@ -112,7 +88,7 @@ async fn watch(app: Arc<App>, _slot: WatcherSlot, filter: WatchFilter, mut curso
         let full = page.len() == WATCH_BUFFER;
         for event in page {
             let id = event.id;
-            if send_or_cut(app.watcher_stall, &out, event.into(), cursor)
+            if send_or_cut(app.watcher_stall(), &out, event.into(), cursor)
                 .await
                 .is_err()
             {
@@ -150,7 +126,7 @@ impl Events for EventsService {
         let board = if req.board.is_empty() {
             None
         } else {
-            Some(convert::board_or_default("board", req.board)?)
+            Some(requests::board_or_default("board", req.board)?)
         };
         let task = if req.task_id.is_empty() {
             None
@@ -170,7 +146,7 @@ impl Events for EventsService {
             kinds: req.kinds,
             assignee: Some(req.assignee).filter(|a| !a.is_empty()),
         };
-        let slot = WatcherSlot::take(&self.app)?;
+        let slot = self.app.watcher_slot()?;
         let (out, rx) = mpsc::channel(WATCH_BUFFER);
         tokio::spawn(watch(self.app.clone(), slot, filter, after, out));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))

@@ -1,127 +1,32 @@
-//! `kanban.v1.Leases`.
+//! `kanban.v1.Leases`: every call goes through the [`Coordinator`]'s lease methods.
 
-use std::{collections::BTreeMap, pin::Pin, sync::Arc};
+use std::{pin::Pin, sync::Arc};
 
 use kanband_proto::pb::{self, keep_alive_response::Event, leases_server::Leases};
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::convert::{self, capabilities};
+use super::{
+    requests::{self, session_id, token},
+    responses::{grant_to_pb, push_to_pb, session_to_pb},
+};
 use crate::{
-    app::{App, session_lost},
-    domain::{ids, limits, validate},
+    coordinator::{Coordinator, Push},
+    domain::{limits, validate},
     error::Error,
-    leases::{
-        registry::{Push, SessionRecord},
-        rules::{self, Ending, Exit, RevokeCause, Use},
-    },
-    store::claims::{Finish, Grant, SESSION, TOKEN},
 };
 
 /// The Leases service.
 #[derive(Debug, Clone)]
 pub struct LeasesService {
-    app: Arc<App>,
+    app: Arc<Coordinator>,
 }
 
 impl LeasesService {
-    /// Serves leases from the shared state.
-    pub fn new(app: Arc<App>) -> Self {
+    /// Serves leases through the coordinator.
+    pub fn new(app: Arc<Coordinator>) -> Self {
         LeasesService { app }
-    }
-
-    async fn finish(
-        &self,
-        token: String,
-        wanted: Use,
-        finish: Finish,
-    ) -> Result<Response<pb::Task>, Status> {
-        let task = self.app.store.holder_finish(token, wanted, finish).await?;
-        Ok(Response::new(task.into()))
-    }
-}
-
-fn token(value: String) -> Result<String, Status> {
-    ids::check("claim_token", TOKEN, &value)?;
-    Ok(value)
-}
-
-fn session_id(value: String) -> Result<String, Status> {
-    ids::check("session_id", SESSION, &value)?;
-    Ok(value)
-}
-
-fn cause_to_pb(cause: RevokeCause) -> pb::RevokeCause {
-    match cause {
-        RevokeCause::Archived => pb::RevokeCause::Archived,
-        RevokeCause::Reclaimed => pb::RevokeCause::Reclaimed,
-        RevokeCause::Scheduled => pb::RevokeCause::Scheduled,
-        RevokeCause::BoardReset => pb::RevokeCause::BoardReset,
-        RevokeCause::MaxRuntime => pb::RevokeCause::MaxRuntime,
-        RevokeCause::StaleProgress => pb::RevokeCause::StaleProgress,
-    }
-}
-
-/// Validates an OpenSession request into a session record with a fresh id.
-fn new_session(req: pb::OpenSessionRequest) -> Result<SessionRecord, Error> {
-    validate::required_text("machine_id", &req.machine_id, limits::NAME_MAX)?;
-    validate::text("hostname", &req.hostname, limits::OPTION_MAX)?;
-    validate::profiles("profiles", &req.profiles)?;
-    if !(1..=rules::SLOTS_MAX).contains(&req.slots) {
-        return Err(Error::invalid(
-            "slots",
-            format!("{} is outside 1..={}", req.slots, rules::SLOTS_MAX),
-        ));
-    }
-    if !(rules::TTL_MIN_MS..=rules::TTL_MAX_MS).contains(&req.ttl_ms) {
-        return Err(Error::invalid(
-            "ttl_ms",
-            format!(
-                "{} is outside {}..={} milliseconds",
-                req.ttl_ms,
-                rules::TTL_MIN_MS,
-                rules::TTL_MAX_MS
-            ),
-        ));
-    }
-    let mut profiles = req.profiles;
-    profiles.sort();
-    profiles.dedup();
-    Ok(SessionRecord {
-        id: ids::fresh(SESSION),
-        machine_id: req.machine_id,
-        hostname: req.hostname,
-        profiles,
-        capabilities: capabilities("capabilities", req.capabilities)?,
-        slots: req.slots,
-        ttl_ms: req.ttl_ms,
-        review_lane: req.review_lane,
-    })
-}
-
-fn session_to_pb(s: SessionRecord) -> pb::Session {
-    pb::Session {
-        id: s.id,
-        machine_id: s.machine_id,
-        hostname: s.hostname,
-        profiles: s.profiles,
-        capabilities: s.capabilities,
-        slots: s.slots,
-        ttl_ms: s.ttl_ms,
-        review_lane: s.review_lane,
-    }
-}
-
-fn grant_to_pb(g: Grant) -> pb::Grant {
-    pb::Grant {
-        task: Some(g.task.into()),
-        run_id: g.claim.run_id,
-        claim_token: g.claim.token,
-        epoch: g.claim.epoch,
-        ttl_ms: g.ttl_ms,
-        review: g.claim.review,
-        profile: g.claim.profile,
     }
 }
 
@@ -134,7 +39,7 @@ fn event(event: Event) -> Result<pb::KeepAliveResponse, Status> {
 /// Serves one keep-alive stream: renews on every message, forwards pushes, and ends with
 /// UNAVAILABLE when the service shuts down.
 async fn keep_alive(
-    app: Arc<App>,
+    app: Arc<Coordinator>,
     mut inbound: Streaming<pb::KeepAliveRequest>,
     out: mpsc::Sender<Result<pb::KeepAliveResponse, Status>>,
 ) {
@@ -157,48 +62,35 @@ async fn keep_alive(
                     } else {
                         let id = match session_id(request.session_id) {
                             Ok(id) => id,
-                            Err(status) => {
-                                let _ = out.send(Err(status)).await;
+                            Err(err) => {
+                                let _ = out.send(Err(err.into())).await;
                                 return;
                             }
                         };
-                        pushes = app.registry.attach(&id);
-                        if pushes.is_none() {
-                            let _ = out.send(Err(session_lost(&id).into())).await;
-                            return;
+                        match app.keep_alive(&id) {
+                            Ok(rx) => pushes = Some(rx),
+                            Err(err) => {
+                                let _ = out.send(Err(err.into())).await;
+                                return;
+                            }
                         }
                         bound = Some(id);
                     }
                     let id = bound.as_deref().unwrap_or_default();
-                    match app.registry.renew_session(id) {
+                    match app.renew_session(id) {
                         Ok((ttl_ms, claim_tokens)) => {
                             event(Event::Renewed(pb::Renewed { ttl_ms, claim_tokens }))
                         }
-                        Err(_) => Err(session_lost(id).into()),
+                        Err(err) => Err(err.into()),
                     }
                 }
                 Ok(None) | Err(_) => return,
             },
             push = async { pushes.as_mut().expect("bound").recv().await }, if pushes.is_some() => {
                 match push {
-                    Some(Push::Revoked { token, task_id, cause }) => event(Event::Revoked(pb::Revoked {
-                        claim_token: token,
-                        task_id,
-                        cause: cause_to_pb(cause).into(),
-                    })),
-                    Some(Push::CancelRequested { token, task_id, grace }) => {
-                        event(Event::CancelRequested(pb::CancelRequested {
-                            claim_token: token,
-                            task_id,
-                            reason: format!(
-                                "an operator reclaimed the task; stop within {} s or the claim is revoked",
-                                grace.as_secs()
-                            ),
-                        }))
-                    }
-                    Some(Push::Drain) => event(Event::Drain(pb::Drain {})),
+                    Some(push) => event(push_to_pb(push)),
                     // The session closed or expired, or another stream took it over.
-                    None => Err(session_lost(bound.as_deref().unwrap_or_default()).into()),
+                    None => Err(Error::session_lost(bound.as_deref().unwrap_or_default()).into()),
                 }
             }
             () = &mut stop => {
@@ -218,8 +110,8 @@ impl Leases for LeasesService {
         &self,
         request: Request<pb::OpenSessionRequest>,
     ) -> Result<Response<pb::Session>, Status> {
-        let record = new_session(request.into_inner())?;
-        let session = self.app.store.open_session(record).await?;
+        let record = requests::new_session(request.into_inner())?;
+        let session = self.app.open_session(record).await?;
         Ok(Response::new(session_to_pb(session)))
     }
 
@@ -239,7 +131,7 @@ impl Leases for LeasesService {
         request: Request<pb::CloseSessionRequest>,
     ) -> Result<Response<pb::CloseSessionResponse>, Status> {
         let id = session_id(request.into_inner().session_id)?;
-        let released = self.app.store.close_session(id).await?;
+        let released = self.app.close_session(id).await?;
         Ok(Response::new(pb::CloseSessionResponse { released }))
     }
 
@@ -269,7 +161,7 @@ impl Leases for LeasesService {
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::text("note", &req.note, limits::SUMMARY_MAX)?;
-        self.app.store.heartbeat(token, req.note).await?;
+        self.app.heartbeat(token, req.note).await?;
         Ok(Response::new(pb::HeartbeatResponse {}))
     }
 
@@ -281,17 +173,12 @@ impl Leases for LeasesService {
         let token = token(req.claim_token)?;
         validate::text("result", &req.result, limits::RESULT_MAX)?;
         validate::text("summary", &req.summary, limits::SUMMARY_MAX)?;
-        let metadata: BTreeMap<String, String> = convert::metadata("metadata", req.metadata)?;
-        self.finish(
-            token,
-            Use::Hold,
-            Finish::Complete {
-                result: req.result,
-                summary: req.summary,
-                metadata,
-            },
-        )
-        .await
+        let metadata = requests::metadata("metadata", req.metadata)?;
+        let task = self
+            .app
+            .complete(token, req.result, req.summary, metadata)
+            .await?;
+        Ok(Response::new(task.into()))
     }
 
     async fn block(
@@ -301,16 +188,9 @@ impl Leases for LeasesService {
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::text("reason", &req.reason, limits::SUMMARY_MAX)?;
-        let kind = convert::block_kind("kind", req.kind)?;
-        self.finish(
-            token,
-            Use::Hold,
-            Finish::Block {
-                kind,
-                reason: req.reason,
-            },
-        )
-        .await
+        let kind = requests::block_kind("kind", req.kind)?;
+        let task = self.app.block(token, kind, req.reason).await?;
+        Ok(Response::new(task.into()))
     }
 
     async fn request_review(
@@ -320,14 +200,8 @@ impl Leases for LeasesService {
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::text("summary", &req.summary, limits::SUMMARY_MAX)?;
-        self.finish(
-            token,
-            Use::Hold,
-            Finish::RequestReview {
-                summary: req.summary,
-            },
-        )
-        .await
+        let task = self.app.request_review(token, req.summary).await?;
+        Ok(Response::new(task.into()))
     }
 
     async fn request_changes(
@@ -337,12 +211,8 @@ impl Leases for LeasesService {
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::required_text("reason", &req.reason, limits::SUMMARY_MAX)?;
-        self.finish(
-            token,
-            Use::Hold,
-            Finish::RequestChanges { reason: req.reason },
-        )
-        .await
+        let task = self.app.request_changes(token, req.reason).await?;
+        Ok(Response::new(task.into()))
     }
 
     async fn release(
@@ -352,40 +222,19 @@ impl Leases for LeasesService {
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::text("reason", &req.reason, limits::SUMMARY_MAX)?;
-        self.finish(token, Use::Confirm, Finish::End(Ending::Released))
-            .await
+        let task = self.app.release(token).await?;
+        Ok(Response::new(task.into()))
     }
 
     async fn report_exit(
         &self,
         request: Request<pb::ReportExitRequest>,
     ) -> Result<Response<pb::Task>, Status> {
-        use pb::report_exit_request::Exit as E;
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::text("output_tail", &req.output_tail, limits::SUMMARY_MAX)?;
-        let exit = match req.exit {
-            Some(E::Code(code)) => Exit::Code(code),
-            Some(E::Signal(signal)) if signal > 0 => Exit::Signal(signal),
-            Some(E::Signal(signal)) => {
-                return Err(
-                    Error::invalid("signal", format!("{signal} is not a signal number")).into(),
-                );
-            }
-            Some(E::SpawnFailed(true)) => Exit::SpawnFailed,
-            Some(E::SpawnFailed(false)) | None => {
-                return Err(Error::invalid(
-                    "exit",
-                    "one of code, signal or spawn_failed (true) is required",
-                )
-                .into());
-            }
-        };
-        let task = self
-            .app
-            .store
-            .report_exit(token, exit, req.output_tail)
-            .await?;
+        let exit = requests::exit(req.exit)?;
+        let task = self.app.report_exit(token, exit, req.output_tail).await?;
         Ok(Response::new(task.into()))
     }
 }

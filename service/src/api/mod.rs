@@ -1,13 +1,15 @@
-//! The `kanban.v1` gRPC services. Each handler validates its request (see [`convert`]), calls
-//! one store or app operation and converts the answer; errors map to gRPC codes in one place
-//! ([`crate::error`]).
+//! The `kanban.v1` gRPC services, above the [`Coordinator`](crate::coordinator::Coordinator).
+//! Each handler validates its request ([`requests`]), calls one coordinator operation (or one
+//! store operation that needs no lease state) and builds the answer ([`responses`]); errors
+//! map to gRPC codes in one place ([`crate::error`]).
 
 mod admin;
 mod boards;
-pub(crate) mod convert;
 mod events;
 mod leases;
 mod notifications;
+pub(crate) mod requests;
+pub(crate) mod responses;
 mod tasks;
 
 pub use admin::AdminService;

@@ -8,14 +8,15 @@ use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
 use super::{
-    convert::{task_id, timestamp},
-    events::{WatcherSlot, send_or_cut},
+    events::send_or_cut,
+    requests::{self, task_id},
+    responses::subscription_to_pb,
 };
 use crate::{
-    app::App,
-    domain::{ids, limits, validate},
+    coordinator::{Coordinator, WatcherSlot},
+    domain::{limits, validate},
     error::Error,
-    store::notifications::{Mode, SUBSCRIPTION, Subscription},
+    store::model::Subscription,
 };
 
 /// Notifications read from the database per query.
@@ -24,44 +25,21 @@ const DELIVERY_PAGE: u32 = 256;
 /// The Notifications service.
 #[derive(Debug, Clone)]
 pub struct NotificationsService {
-    app: Arc<App>,
+    app: Arc<Coordinator>,
 }
 
 impl NotificationsService {
     /// Serves notifications from the shared state.
-    pub fn new(app: Arc<App>) -> Self {
+    pub fn new(app: Arc<Coordinator>) -> Self {
         NotificationsService { app }
     }
-}
-
-fn subscription_to_pb(s: Subscription) -> pb::Subscription {
-    pb::Subscription {
-        id: s.id,
-        task_id: s.task_id,
-        platform: s.platform,
-        chat_id: s.chat_id,
-        thread_id: s.thread_id,
-        owner_profile: s.owner_profile,
-        mode: match s.mode {
-            Mode::Every => pb::DeliveryMode::Every,
-            Mode::Final => pb::DeliveryMode::Final,
-        }
-        .into(),
-        cursor: s.cursor as u64,
-        created_at: Some(timestamp(s.created_at)),
-    }
-}
-
-fn subscription_id(id: String) -> Result<String, Status> {
-    ids::check("id", SUBSCRIPTION, &id)?;
-    Ok(id)
 }
 
 type Out = mpsc::Sender<Result<pb::Notification, Status>>;
 
 /// Feeds one notifier: every unacknowledged notification of its profiles, then new ones.
-async fn deliver(app: Arc<App>, _slot: WatcherSlot, profiles: Vec<String>, out: Out) {
-    let mut latest = app.registry.event_ids();
+async fn deliver(app: Arc<Coordinator>, _slot: WatcherSlot, profiles: Vec<String>, out: Out) {
+    let mut latest = app.event_ids();
     let stop = app.stopped();
     tokio::pin!(stop);
     // Highest event id sent on this stream: events are delivered in id order, so everything
@@ -70,7 +48,7 @@ async fn deliver(app: Arc<App>, _slot: WatcherSlot, profiles: Vec<String>, out: 
     loop {
         let upto = *latest.borrow_and_update();
         let page = match app
-            .store
+            .store()
             .pending_notifications(profiles.clone(), sent, DELIVERY_PAGE)
             .await
         {
@@ -87,7 +65,7 @@ async fn deliver(app: Arc<App>, _slot: WatcherSlot, profiles: Vec<String>, out: 
                 subscription: Some(subscription_to_pb(subscription)),
                 event: Some(event.into()),
             };
-            if send_or_cut(app.watcher_stall, &out, item, sent)
+            if send_or_cut(app.watcher_stall(), &out, item, sent)
                 .await
                 .is_err()
             {
@@ -126,20 +104,10 @@ impl Notifications for NotificationsService {
             return Err(Error::invalid("owner_profile", "must not be empty").into());
         }
         validate::profile("owner_profile", &req.owner_profile)?;
-        let mode = match pb::DeliveryMode::try_from(req.mode) {
-            Ok(pb::DeliveryMode::Unspecified | pb::DeliveryMode::Every) => Mode::Every,
-            Ok(pb::DeliveryMode::Final) => Mode::Final,
-            Err(_) => {
-                return Err(Error::invalid(
-                    "mode",
-                    format!("{} is not a DeliveryMode value", req.mode),
-                )
-                .into());
-            }
-        };
+        let mode = requests::mode("mode", req.mode)?;
         let subscription = self
             .app
-            .store
+            .store()
             .subscribe(Subscription {
                 id: String::new(),
                 task_id: task,
@@ -159,8 +127,8 @@ impl Notifications for NotificationsService {
         &self,
         request: Request<pb::UnsubscribeRequest>,
     ) -> Result<Response<pb::UnsubscribeResponse>, Status> {
-        let id = subscription_id(request.into_inner().id)?;
-        self.app.store.unsubscribe(id).await?;
+        let id = requests::subscription_id("id", request.into_inner().id)?;
+        self.app.store().unsubscribe(id).await?;
         Ok(Response::new(pb::UnsubscribeResponse {}))
     }
 
@@ -170,7 +138,7 @@ impl Notifications for NotificationsService {
     ) -> Result<Response<pb::ListSubscriptionsResponse>, Status> {
         let owner = request.into_inner().owner_profile;
         validate::profiles("owner_profile", std::slice::from_ref(&owner))?;
-        let list = self.app.store.subscriptions(owner).await?;
+        let list = self.app.store().subscriptions(owner).await?;
         Ok(Response::new(pb::ListSubscriptionsResponse {
             subscriptions: list.into_iter().map(subscription_to_pb).collect(),
         }))
@@ -184,7 +152,7 @@ impl Notifications for NotificationsService {
     ) -> Result<Response<Self::DeliverStream>, Status> {
         let profiles = request.into_inner().profiles;
         validate::profiles("profiles", &profiles)?;
-        let slot = WatcherSlot::take(&self.app)?;
+        let slot = self.app.watcher_slot()?;
         let (out, rx) = mpsc::channel(DELIVERY_PAGE as usize);
         tokio::spawn(deliver(self.app.clone(), slot, profiles, out));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -195,10 +163,10 @@ impl Notifications for NotificationsService {
         request: Request<pb::AckRequest>,
     ) -> Result<Response<pb::AckResponse>, Status> {
         let req = request.into_inner();
-        ids::check("subscription_id", SUBSCRIPTION, &req.subscription_id)?;
+        let id = requests::subscription_id("subscription_id", req.subscription_id)?;
         let event_id = i64::try_from(req.event_id)
             .map_err(|_| Error::invalid("event_id", "is out of range"))?;
-        let (cursor, removed) = self.app.store.ack(req.subscription_id, event_id).await?;
+        let (cursor, removed) = self.app.store().ack(id, event_id).await?;
         Ok(Response::new(pb::AckResponse {
             cursor: cursor as u64,
             removed,

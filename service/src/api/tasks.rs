@@ -5,25 +5,26 @@ use std::sync::Arc;
 use kanband_proto::pb::{self, tasks_server::Tasks};
 use tonic::{Request, Response, Status};
 
-use super::convert::{self, actor, task_id};
+use super::{
+    requests::{self, actor, task_id},
+    responses::next_page_token,
+};
 use crate::{
-    app::App,
+    clock::now_ms,
+    coordinator::Coordinator,
     domain::{limits, validate},
-    store::{
-        model::{EventFilter, Task, TaskFilter},
-        now_ms,
-    },
+    store::model::{EventFilter, Task, TaskFilter},
 };
 
 /// The Tasks service.
 #[derive(Debug, Clone)]
 pub struct TasksService {
-    app: Arc<App>,
+    app: Arc<Coordinator>,
 }
 
 impl TasksService {
     /// Serves tasks from the shared state.
-    pub fn new(app: Arc<App>) -> Self {
+    pub fn new(app: Arc<Coordinator>) -> Self {
         TasksService { app }
     }
 
@@ -39,8 +40,8 @@ impl Tasks for TasksService {
         &self,
         request: Request<pb::CreateTaskRequest>,
     ) -> Result<Response<pb::CreateTaskResponse>, Status> {
-        let new = convert::new_task(request.into_inner())?;
-        let (task, created) = self.app.store.create_task(new).await?;
+        let new = requests::new_task(request.into_inner())?;
+        let (task, created) = self.app.store().create_task(new).await?;
         Ok(Response::new(pb::CreateTaskResponse {
             task: Some(task.into()),
             created,
@@ -60,7 +61,7 @@ impl Tasks for TasksService {
         )?;
         let detail = self
             .app
-            .store
+            .store()
             .task_detail(id, recent, limits::DETAIL_ROWS_MAX)
             .await?;
         Ok(Response::new(detail.into()))
@@ -71,11 +72,11 @@ impl Tasks for TasksService {
         request: Request<pb::ListTasksRequest>,
     ) -> Result<Response<pb::ListTasksResponse>, Status> {
         let req = request.into_inner();
-        let board = convert::board_or_default("board", req.board)?;
+        let board = requests::board_or_default("board", req.board)?;
         let statuses = req
             .statuses
             .into_iter()
-            .map(|s| convert::status("statuses", s))
+            .map(|s| requests::status("statuses", s))
             .collect::<Result<Vec<_>, _>>()?;
         validate::profile("assignee", &req.assignee)?;
         validate::text("tenant", &req.tenant, limits::NAME_MAX)?;
@@ -85,12 +86,12 @@ impl Tasks for TasksService {
             assignee: Some(req.assignee).filter(|a| !a.is_empty()),
             tenant: Some(req.tenant).filter(|t| !t.is_empty()),
             limit: validate::page_size("page_size", req.page_size, limits::PAGE_SIZE_DEFAULT)?,
-            after: convert::page_token("page_token", &req.page_token)?,
+            after: requests::page_token("page_token", &req.page_token)?,
         };
-        let (tasks, next) = self.app.store.list_tasks(filter).await?;
+        let (tasks, next) = self.app.store().list_tasks(filter).await?;
         Ok(Response::new(pb::ListTasksResponse {
             tasks: tasks.into_iter().map(Into::into).collect(),
-            next_page_token: convert::next_page_token(next),
+            next_page_token: next_page_token(next),
         }))
     }
 
@@ -98,8 +99,8 @@ impl Tasks for TasksService {
         &self,
         request: Request<pb::UpdateTaskRequest>,
     ) -> Result<Response<pb::Task>, Status> {
-        let (id, actor, changes) = convert::task_changes(request.into_inner())?;
-        self.changed(self.app.store.update_task(id, changes, actor).await?)
+        let (id, actor, changes) = requests::task_changes(request.into_inner())?;
+        self.changed(self.app.store().update_task(id, changes, actor).await?)
     }
 
     async fn assign_task(
@@ -110,7 +111,7 @@ impl Tasks for TasksService {
         let id = task_id("id", req.id)?;
         validate::profile("assignee", &req.assignee)?;
         let actor = actor("actor", req.actor)?;
-        self.changed(self.app.store.assign(id, req.assignee, actor).await?)
+        self.changed(self.app.store().assign(id, req.assignee, actor).await?)
     }
 
     async fn link_tasks(
@@ -121,7 +122,7 @@ impl Tasks for TasksService {
         let parent = task_id("parent_id", req.parent_id)?;
         let child = task_id("child_id", req.child_id)?;
         let actor = actor("actor", req.actor)?;
-        let (parent, child) = self.app.store.link(parent, child, actor).await?;
+        let (parent, child) = self.app.store().link(parent, child, actor).await?;
         Ok(Response::new(pb::LinkTasksResponse {
             parent: Some(parent.into()),
             child: Some(child.into()),
@@ -136,7 +137,7 @@ impl Tasks for TasksService {
         let parent = task_id("parent_id", req.parent_id)?;
         let child = task_id("child_id", req.child_id)?;
         let actor = actor("actor", req.actor)?;
-        let (parent, child) = self.app.store.unlink(parent, child, actor).await?;
+        let (parent, child) = self.app.store().unlink(parent, child, actor).await?;
         Ok(Response::new(pb::LinkTasksResponse {
             parent: Some(parent.into()),
             child: Some(child.into()),
@@ -153,7 +154,7 @@ impl Tasks for TasksService {
         validate::required_text("body", &req.body, limits::COMMENT_MAX)?;
         Ok(Response::new(
             self.app
-                .store
+                .store()
                 .add_comment(id, author, req.body)
                 .await?
                 .into(),
@@ -167,11 +168,11 @@ impl Tasks for TasksService {
         let req = request.into_inner();
         let id = task_id("task_id", req.task_id)?;
         let limit = validate::page_size("page_size", req.page_size, limits::PAGE_SIZE_DEFAULT)?;
-        let after = convert::page_token("page_token", &req.page_token)?.unwrap_or(0);
-        let (comments, next) = self.app.store.list_comments(id, after, limit).await?;
+        let after = requests::page_token("page_token", &req.page_token)?.unwrap_or(0);
+        let (comments, next) = self.app.store().list_comments(id, after, limit).await?;
         Ok(Response::new(pb::ListCommentsResponse {
             comments: comments.into_iter().map(Into::into).collect(),
-            next_page_token: convert::next_page_token(next),
+            next_page_token: next_page_token(next),
         }))
     }
 
@@ -182,9 +183,9 @@ impl Tasks for TasksService {
         let req = request.into_inner();
         let id = task_id("id", req.id)?;
         validate::text("reason", &req.reason, limits::SUMMARY_MAX)?;
-        let kind = convert::block_kind("kind", req.kind)?;
+        let kind = requests::block_kind("kind", req.kind)?;
         let actor = actor("actor", req.actor)?;
-        self.changed(self.app.store.block(id, kind, req.reason, actor).await?)
+        self.changed(self.app.store().block(id, kind, req.reason, actor).await?)
     }
 
     async fn unblock_task(
@@ -194,7 +195,7 @@ impl Tasks for TasksService {
         let req = request.into_inner();
         let id = task_id("id", req.id)?;
         let actor = actor("actor", req.actor)?;
-        self.changed(self.app.store.unblock(id, actor).await?)
+        self.changed(self.app.store().unblock(id, actor).await?)
     }
 
     async fn schedule_task(
@@ -210,7 +211,7 @@ impl Tasks for TasksService {
         )?;
         let actor = actor("actor", req.actor)?;
         let until = (req.delay_seconds > 0).then(|| now_ms() + req.delay_seconds as i64 * 1000);
-        self.changed(self.app.store.schedule(id, until, actor).await?)
+        self.changed(self.app.store().schedule(id, until, actor).await?)
     }
 
     async fn promote_task(
@@ -220,7 +221,7 @@ impl Tasks for TasksService {
         let req = request.into_inner();
         let id = task_id("id", req.id)?;
         let actor = actor("actor", req.actor)?;
-        self.changed(self.app.store.promote(id, actor).await?)
+        self.changed(self.app.store().promote(id, actor).await?)
     }
 
     async fn archive_task(
@@ -230,7 +231,7 @@ impl Tasks for TasksService {
         let req = request.into_inner();
         let id = task_id("id", req.id)?;
         let actor = actor("actor", req.actor)?;
-        self.changed(self.app.store.archive(id, actor).await?)
+        self.changed(self.app.store().archive(id, actor).await?)
     }
 
     async fn reclaim_task(
@@ -246,7 +247,7 @@ impl Tasks for TasksService {
             limits::RECLAIM_GRACE_MAX,
         )?;
         let grace = std::time::Duration::from_secs(req.grace_seconds.into());
-        self.changed(self.app.store.reclaim(id, grace, actor).await?)
+        self.changed(self.app.store().reclaim(id, grace, actor).await?)
     }
 
     async fn reopen_review(
@@ -256,7 +257,7 @@ impl Tasks for TasksService {
         let req = request.into_inner();
         let id = task_id("id", req.id)?;
         let actor = actor("actor", req.actor)?;
-        self.changed(self.app.store.reopen_review(id, actor).await?)
+        self.changed(self.app.store().reopen_review(id, actor).await?)
     }
 
     async fn list_events(
@@ -283,7 +284,7 @@ impl Tasks for TasksService {
             after_id,
             limit: validate::page_size("page_size", req.page_size, limits::PAGE_SIZE_DEFAULT)?,
         };
-        let events = self.app.store.list_events(filter).await?;
+        let events = self.app.store().list_events(filter).await?;
         let next_after_id = events.last().map_or(req.after_id, |e| e.id as u64);
         Ok(Response::new(pb::ListEventsResponse {
             events: events.into_iter().map(Into::into).collect(),

@@ -8,12 +8,21 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::Error;
+use super::error::Error;
+use crate::clock;
 
 /// Prefix of task ids.
 pub const TASK: &str = "t_";
 /// Prefix of run ids.
 pub const RUN: &str = "r_";
+/// Prefix of claim tokens.
+pub const CLAIM: &str = "c_";
+/// Prefix of session ids.
+pub const SESSION: &str = "s_";
+/// Prefix of notification subscription ids.
+pub const SUBSCRIPTION: &str = "n_";
+/// The board that always exists and cannot be archived; an empty board in a request means it.
+pub const DEFAULT_BOARD: &str = "default";
 
 /// The last ordered id handed out (as a number).
 static LAST_ORDERED: AtomicU64 = AtomicU64::new(0);
@@ -31,10 +40,7 @@ pub fn ordered_after(id: &str) {
 
 /// A fresh ordered id (tasks, runs): larger than every earlier one.
 pub fn ordered(prefix: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let floor = now << 16;
+    let floor = (clock::now_ms().max(0) as u64) << 16;
     let previous = LAST_ORDERED
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
             Some(floor.max(last + 1))
@@ -55,7 +61,7 @@ pub fn fresh(prefix: &str) -> String {
     id
 }
 
-/// Checks that `value` looks like an id with the prefix (`t_` or `r_` and 16 hex digits).
+/// Checks that `value` looks like an id with the prefix (e.g. `t_`) and 16 hex digits.
 pub fn check(field: &'static str, prefix: &str, value: &str) -> Result<(), Error> {
     let ok = value.strip_prefix(prefix).is_some_and(|hex| {
         hex.len() == 16

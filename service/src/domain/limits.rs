@@ -1,5 +1,6 @@
-//! Documented size limits on every free-text field and page size. The .proto comments and the
-//! README quote these numbers; change them together.
+//! Every documented limit: sizes of free-text fields, page sizes, stream caps, lease bounds and
+//! the failure budgets of the lease rules. The .proto comments and the README quote these
+//! numbers; change them together.
 
 /// Title of a task, in bytes.
 pub const TITLE_MAX: usize = 500;
@@ -51,3 +52,22 @@ pub const WATCHERS_MAX: usize = 1024;
 pub const WATCHER_STALL: std::time::Duration = std::time::Duration::from_secs(30);
 /// Largest encoded gRPC message the server accepts, in bytes.
 pub const MESSAGE_MAX: usize = 4 * 1024 * 1024;
+
+/// Shortest lease a session may ask for, in milliseconds.
+pub const TTL_MIN_MS: u32 = 1_000;
+/// Longest lease a session may ask for, in milliseconds.
+pub const TTL_MAX_MS: u32 = 300_000;
+/// Most slots a session may declare.
+pub const SLOTS_MAX: u32 = 256;
+/// Longest `Acquire` wait, in milliseconds.
+pub const WAIT_MAX_MS: i64 = 300_000;
+/// Failures in a row before a task gives up, when neither task nor board sets a limit.
+pub const DEFAULT_MAX_RETRIES: u32 = 2;
+/// Exits with code 0 but no outcome, in a row, before the task is blocked.
+pub const PROTOCOL_VIOLATION_LIMIT: u32 = 3;
+/// Claims in a row that ended without any outcome before the task is blocked.
+pub const OUTCOMELESS_LIMIT: u32 = 5;
+/// How long a rate-limited task waits before it can be claimed again.
+pub const RATE_LIMIT_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(300);
+/// Same-kind blocks in a row at which a block sends the task to triage instead of blocked.
+pub const BLOCK_LOOP_LIMIT: u32 = 2;

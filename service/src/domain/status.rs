@@ -1,8 +1,6 @@
 //! The task status, block kinds, workspace kinds and run outcomes as plain Rust enums, with the
 //! names the database stores.
 
-use std::fmt;
-
 macro_rules! named_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -31,16 +29,19 @@ macro_rules! named_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
     };
 }
 
+/// Shared with [`super::events`], whose event kinds are stored names too.
+pub(super) use named_enum;
+
 named_enum! {
-    /// Where a task is in its life (DESIGN.md section 4).
+    /// Where a task is in its life.
     Status {
         /// Needs a person: asked for at creation, or a block loop was detected.
         Triage => "triage",

@@ -4,7 +4,10 @@
 //! before writing, so the rules live in exactly one place and are tested here as a full
 //! table of status x operation.
 
-use super::status::{BlockKind, Status};
+use super::{
+    limits::BLOCK_LOOP_LIMIT,
+    status::{BlockKind, Status},
+};
 
 /// Something an operator, the dispatcher or a holder asks of a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,9 +85,6 @@ pub struct BlockOutcome {
     /// The same kind recurred twice in a row (event `block_loop_detected`).
     pub loop_detected: bool,
 }
-
-/// Recurrences at which a block sends the task to triage instead of blocked.
-pub const BLOCK_LOOP_LIMIT: u32 = 2;
 
 /// Applies the block rule: `dependency` goes to todo; otherwise the same kind as the previous
 /// block counts a recurrence, and at [`BLOCK_LOOP_LIMIT`] the task goes to triage.

@@ -1,7 +1,6 @@
 //! Input validation: each function checks one kind of field and names it in the error.
 
-use super::limits;
-use crate::error::Error;
+use super::{error::Error, limits};
 
 /// Checks a board slug: `^[a-z0-9][a-z0-9_-]{0,63}$`.
 pub fn slug(field: &'static str, value: &str) -> Result<(), Error> {

@@ -1,11 +1,17 @@
-//! Leases: sessions and claims held by supervisors (DESIGN.md section 5).
+//! The lease machinery: sessions and claims held by supervisors, above the store.
 //!
-//! - [`rules`]: fencing, exit classification and failure accounting as plain functions.
-//! - [`registry`]: the in-memory side (exact deadlines, counts, push channels, timers), kept in
-//!   the database's commit order by the store.
+//! - [`registry`]: the in-memory side (exact deadlines, running counts, keep-alive push
+//!   channels), kept in the database's commit order by the store through
+//!   [`LiveLeases`](crate::store::effect::LiveLeases). Renewals touch only this.
+//! - [`timers`]: the one timer facility, and every kind of [`Deadline`](timers::Deadline).
+//! - [`expiry`]: what each deadline does when it passes, and the loop that runs them.
+//! - [`dispatcher`]: the queue of waiting `Acquire` calls and the pass that serves them.
 //!
-//! The store's `claims` and `sessions` modules hold the transactions; [`crate::app`] runs the
-//! timers and the dispatcher that act on them.
+//! The rules (fencing, settling a claim that ended without an outcome) are plain functions in
+//! [`crate::domain::lease`]; the transactions are the store's. Callers above reach all of this
+//! through [`crate::coordinator::Coordinator`].
 
+pub mod dispatcher;
+pub mod expiry;
 pub mod registry;
-pub mod rules;
+pub mod timers;

@@ -2,7 +2,7 @@
 //! running counts the caps need, the keep-alive push channels, and every timer.
 //!
 //! Ordering is the safety argument. The store applies a committed transaction's [`Effect`]s
-//! here on the connection thread, right after the commit and before the next transaction, so
+//! here (through [`LiveLeases`]) on the connection thread, right after the commit and before the next transaction, so
 //! this registry changes in exactly the order the database does. Renewals only touch the
 //! registry (no disk write) and are linearized against those changes by its mutex: a renewal
 //! either happens before a revocation or expiry (and is then overridden by it) or after (and is
@@ -20,108 +20,19 @@ use tokio::{
     time::Instant,
 };
 
-use super::rules::{ClaimState, RevokeCause};
-use crate::{dispatch::rules::Load, settings::Settings, timers::Timers};
-
-/// A deadline the service acts on when it passes.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Deadline {
-    /// A scheduled task's wake-up (Unix ms as stored; a rescheduled task carries another).
-    Wake {
-        /// The task.
-        task_id: String,
-        /// Its `scheduled_until` when armed.
-        until_ms: i64,
+use super::timers::{Deadline, Timers};
+use crate::{
+    clock::instant_at,
+    domain::{
+        dispatch::Load,
+        lease::{ClaimState, RevokeCause},
     },
-    /// The end of a task's cooldown: it becomes claimable again.
-    Cooldown {
-        /// The task.
-        task_id: String,
+    settings::Settings,
+    store::{
+        effect::{Effect, LiveLeases},
+        model::{ClaimRecord, SessionRecord},
     },
-    /// A claim's lease.
-    Claim(String),
-    /// A session's lease.
-    Session(String),
-    /// A claim's maximum runtime.
-    MaxRuntime(String),
-    /// A claim's stale-progress backstop.
-    StaleProgress(String),
-    /// The end of the grace an operator gave a holder to stop before its claim is revoked.
-    Grace(String),
-}
-
-/// A session as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRecord {
-    /// `s_` id.
-    pub id: String,
-    /// Machine id.
-    pub machine_id: String,
-    /// Host name.
-    pub hostname: String,
-    /// Profiles it runs.
-    pub profiles: Vec<String>,
-    /// Capabilities, sorted.
-    pub capabilities: Vec<String>,
-    /// Slots.
-    pub slots: u32,
-    /// Lease time.
-    pub ttl_ms: u32,
-    /// Takes review tasks.
-    pub review_lane: bool,
-}
-
-/// A claim as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimRecord {
-    /// Opaque token.
-    pub token: String,
-    /// Task id.
-    pub task_id: String,
-    /// Board of the task.
-    pub board: String,
-    /// Fencing epoch.
-    pub epoch: u64,
-    /// Run id.
-    pub run_id: String,
-    /// Holding session.
-    pub session_id: String,
-    /// Profile it runs as.
-    pub profile: String,
-    /// Granted from the review lane.
-    pub review: bool,
-    /// Live, revoking or ended.
-    pub state: ClaimState,
-    /// For a `scheduled` revocation: the wake-up time to apply.
-    pub revoke_until: Option<i64>,
-}
-
-/// A change to the registry, produced by a committed transaction.
-#[derive(Debug, Clone)]
-pub enum Effect {
-    /// A session was opened (or restored at start-up).
-    SessionOpened(SessionRecord),
-    /// A session was closed or expired.
-    SessionClosed(String),
-    /// A claim was granted (or restored at start-up), with the task's maximum runtime.
-    Granted(ClaimRecord, u32),
-    /// A claim was fenced; its holder is told at once.
-    Revoked(String, RevokeCause),
-    /// A claim ended.
-    Ended(String),
-    /// An operator asked the holder to stop within a grace period; the claim is revoked when
-    /// the grace ends.
-    CancelRequested(String, Duration),
-    /// A heartbeat arrived: push the stale-progress backstop back.
-    Progress(String),
-    /// A task was scheduled with a wake-up time.
-    Wake(String, i64),
-    /// A task cools down until a time (Unix ms).
-    Cooldown(String, i64),
-    /// Something changed that may make work claimable: wake the dispatcher. Every write says
-    /// so except a dispatcher pass, which only takes work (else it would wake itself forever).
-    Poke,
-}
+};
 
 /// What the server pushes on a session's keep-alive stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,7 +99,7 @@ pub enum RenewRefused {
 pub struct Registry {
     state: Mutex<State>,
     /// Every deadline.
-    pub timers: Timers<Deadline>,
+    timers: Timers<Deadline>,
     work: Notify,
     lag_us: Mutex<VecDeque<u64>>,
     settings: Settings,
@@ -407,6 +318,12 @@ impl Registry {
         Ok(session.record.ttl_ms)
     }
 
+    /// Waits for the earliest deadline to pass, disarms it and returns it with the time it was
+    /// due (for the expiry lag).
+    pub async fn next_deadline(&self) -> (Deadline, Instant) {
+        self.timers.next_expired().await
+    }
+
     /// Tokens of every claim in the registry.
     pub fn claim_tokens(&self) -> Vec<String> {
         self.lock().claims.keys().cloned().collect()
@@ -543,8 +460,32 @@ fn decrement(map: &mut HashMap<String, u32>, key: &str) {
     }
 }
 
-/// The monotonic instant at which the wall clock will read `until_ms` (now if it already does).
-pub fn instant_at(until_ms: i64) -> Instant {
-    let wait = until_ms.saturating_sub(crate::store::now_ms()).max(0) as u64;
-    Instant::now() + Duration::from_millis(wait)
+impl LiveLeases for Registry {
+    fn apply(&self, effects: Vec<Effect>) {
+        Registry::apply(self, effects);
+    }
+
+    fn publish_event_id(&self, id: i64) {
+        Registry::publish_event_id(self, id);
+    }
+
+    fn claim_overdue(&self, token: &str) -> bool {
+        Registry::claim_overdue(self, token)
+    }
+
+    fn session_overdue(&self, session_id: &str) -> bool {
+        Registry::session_overdue(self, session_id)
+    }
+
+    fn free_slots(&self, session_id: &str) -> u32 {
+        Registry::free_slots(self, session_id)
+    }
+
+    fn load(&self) -> Load {
+        Registry::load(self)
+    }
+
+    fn claim_tokens(&self) -> Vec<String> {
+        Registry::claim_tokens(self)
+    }
 }

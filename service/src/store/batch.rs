@@ -3,20 +3,20 @@
 //! Every write is queued as a job, then a flush is scheduled on the connection thread. A flush
 //! takes every queued job, runs each inside its own savepoint (a failing job rolls back alone
 //! and gets its own error), commits once, applies the successful jobs' effects to the lease
-//! registry in order, and only then answers every job. So each acknowledged write is committed
-//! before its reply, one fsync serves many writers under load, and the registry still changes
-//! in exactly the database's commit order.
+//! state in order, and only then answers every job. So each acknowledged write is committed
+//! before its reply, one fsync serves many writers under load, and the lease state still
+//! changes in exactly the database's commit order.
 
 use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 use tokio_rusqlite::rusqlite::Connection;
 
-use super::events;
-use crate::{
-    error::{Error, Result},
-    leases::registry::{Effect, Registry},
+use super::{
+    effect::{Effect, LiveLeases},
+    tx::events,
 };
+use crate::error::{Error, Result};
 
 /// Answers a job once the batch's fate is known.
 type Completion = Box<dyn FnOnce(&Result<()>) + Send>;
@@ -77,7 +77,7 @@ impl Batch {
     }
 
     /// Runs every queued job in one transaction. Called on the connection thread.
-    pub(super) fn flush(&self, conn: &mut Connection, registry: &Registry) {
+    pub(super) fn flush(&self, conn: &mut Connection, leases: &dyn LiveLeases) {
         let jobs = std::mem::take(&mut *self.jobs.lock().expect("batch lock"));
         if jobs.is_empty() {
             return;
@@ -111,9 +111,9 @@ impl Batch {
             None => tx.commit().map_err(Error::from),
         };
         if committed.is_ok() {
-            registry.apply(effects);
+            leases.apply(effects);
             match events::latest_id(conn) {
-                Ok(id) => registry.publish_event_id(id),
+                Ok(id) => leases.publish_event_id(id),
                 Err(err) => tracing::warn!(error = %err, "reading the newest event id"),
             }
         }

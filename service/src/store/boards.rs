@@ -1,47 +1,29 @@
-//! Board operations.
+//! Board operations: create, read, list, update, archive (with every task on it) and reset
+//! (deleting every task on it, inside the database).
 
-use tokio_rusqlite::rusqlite::{Connection, OptionalExtension as _, params};
+use tokio_rusqlite::rusqlite::params;
 
 use super::{
-    Store, claims,
-    events::{self, NewEvent},
-    lifecycle,
+    Store,
     model::{Board, BoardChanges, NewBoard},
-    now_ms, rows,
+    rows,
+    tx::{
+        events::{self, NewEvent},
+        read, revoke,
+    },
 };
 use crate::{
+    clock::now_ms,
+    domain::{EventKind, ids::DEFAULT_BOARD, lease::RevokeCause},
     error::{Error, Result},
-    leases::rules::RevokeCause,
 };
-
-/// The board that always exists and cannot be archived.
-pub const DEFAULT_BOARD: &str = "default";
-
-/// Reads a board, archived or not.
-pub(super) fn get(conn: &Connection, slug: &str) -> Result<Board> {
-    let sql = format!("SELECT {} FROM boards WHERE slug = ?1", rows::BOARD_COLUMNS);
-    conn.prepare_cached(&sql)?
-        .query_row([slug], rows::board)
-        .optional()?
-        .ok_or_else(|| Error::not_found("board", slug))
-}
-
-/// Reads a board that must accept new tasks.
-pub(super) fn get_open(conn: &Connection, slug: &str) -> Result<Board> {
-    let board = get(conn, slug)?;
-    if board.archived {
-        return Err(Error::FailedPrecondition(format!(
-            "board {slug:?} is archived and accepts no new tasks"
-        )));
-    }
-    Ok(board)
-}
 
 impl Store {
     /// Creates a board.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_board(&self, new: NewBoard, actor: String) -> Result<Board> {
         self.write(move |tx, _| {
-            if get(tx, &new.slug).is_ok() {
+            if read::board(tx, &new.slug).is_ok() {
                 return Err(Error::AlreadyExists(format!(
                     "board {:?} already exists",
                     new.slug
@@ -72,23 +54,25 @@ impl Store {
                 NewEvent {
                     board: &new.slug,
                     task_id: "",
-                    kind: "board_created",
+                    kind: EventKind::BoardCreated,
                     actor: &actor,
                     details: &[],
                 },
             )?;
-            let board = get(tx, &new.slug)?;
+            let board = read::board(tx, &new.slug)?;
             Ok(board)
         })
         .await
     }
 
     /// Reads a board.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_board(&self, slug: String) -> Result<Board> {
-        self.call(move |conn| get(conn, &slug)).await
+        self.call(move |conn| read::board(conn, &slug)).await
     }
 
     /// Lists boards in slug order.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_boards(&self, include_archived: bool) -> Result<Vec<Board>> {
         self.call(move |conn| {
             let sql = format!(
@@ -105,6 +89,7 @@ impl Store {
     }
 
     /// Changes the fields that are set.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn update_board(
         &self,
         slug: String,
@@ -112,7 +97,7 @@ impl Store {
         actor: String,
     ) -> Result<Board> {
         self.write(move |tx, _| {
-            let mut board = get(tx, &slug)?;
+            let mut board = read::board(tx, &slug)?;
             let mut fields = Vec::new();
             if let Some(name) = changes.display_name {
                 board.display_name = if name.is_empty() { slug.clone() } else { name };
@@ -156,18 +141,19 @@ impl Store {
                 NewEvent {
                     board: &slug,
                     task_id: "",
-                    kind: "board_updated",
+                    kind: EventKind::BoardUpdated,
                     actor: &actor,
                     details: &[("fields", fields.join(","))],
                 },
             )?;
-            let board = get(tx, &slug)?;
+            let board = read::board(tx, &slug)?;
             Ok(board)
         })
         .await
     }
 
     /// Archives a board and every task on it.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn archive_board(&self, slug: String, actor: String) -> Result<Board> {
         self.write(move |tx, fx| {
             if slug == DEFAULT_BOARD {
@@ -175,7 +161,7 @@ impl Store {
                     "board \"default\" always exists and cannot be archived".into(),
                 ));
             }
-            let board = get(tx, &slug)?;
+            let board = read::board(tx, &slug)?;
             if board.archived {
                 return Err(Error::FailedPrecondition(format!(
                     "board {slug:?} is already archived"
@@ -186,7 +172,7 @@ impl Store {
                 .query_map([&slug], |row| row.get(0))?
                 .collect::<Result<_, _>>()?;
             for id in &ids {
-                lifecycle::archive_in(tx, id, &actor, fx)?;
+                revoke::archive_in(tx, id, &actor, fx)?;
             }
             tx.execute(
                 "UPDATE boards SET archived = 1, updated_at = ?2 WHERE slug = ?1",
@@ -197,12 +183,12 @@ impl Store {
                 NewEvent {
                     board: &slug,
                     task_id: "",
-                    kind: "board_archived",
+                    kind: EventKind::BoardArchived,
                     actor: &actor,
                     details: &[("tasks_archived", ids.len().to_string())],
                 },
             )?;
-            let board = get(tx, &slug)?;
+            let board = read::board(tx, &slug)?;
             Ok(board)
         })
         .await
@@ -210,13 +196,14 @@ impl Store {
 
     /// Deletes every task of a board in one transaction and records a `board_reset` event.
     /// Returns the number of tasks removed and the event id.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn reset_board(&self, slug: String, actor: String) -> Result<(u64, i64)> {
         self.write(move |tx, fx| {
-            get(tx, &slug)?;
-            for claim in claims::of_board(tx, &slug)? {
+            read::board(tx, &slug)?;
+            for claim in read::board_claims(tx, &slug)? {
                 // A claim whose task an earlier reset deleted is already being revoked.
-                if let Ok(task) = super::tasks::load(tx, &claim.task_id) {
-                    claims::revoke_in(tx, &task, RevokeCause::BoardReset, None, &actor, fx)?;
+                if let Ok(task) = read::task(tx, &claim.task_id) {
+                    revoke::revoke_in(tx, &task, RevokeCause::BoardReset, None, &actor, fx)?;
                 }
             }
             let removed = tx.execute("DELETE FROM tasks WHERE board = ?1", [&slug])?;
@@ -225,7 +212,7 @@ impl Store {
                 NewEvent {
                     board: &slug,
                     task_id: "",
-                    kind: "board_reset",
+                    kind: EventKind::BoardReset,
                     actor: &actor,
                     details: &[("tasks_removed", removed.to_string())],
                 },

@@ -1,48 +1,17 @@
-//! The append-only event log: every change appends an event in its own transaction.
+//! Reading the event log: pages for `ListEvents` and `Watch`, and the newest id.
 
 use tokio_rusqlite::rusqlite::{Connection, params};
 
 use super::{
     Store,
-    model::{Event, EventFilter},
-    now_ms, rows,
+    model::{Event, EventFilter, WatchFilter},
+    rows,
+    tx::events::latest_id,
 };
 use crate::error::Result;
 
-/// A change to record.
-#[derive(Debug)]
-pub(super) struct NewEvent<'a> {
-    pub(super) board: &'a str,
-    pub(super) task_id: &'a str,
-    pub(super) kind: &'a str,
-    pub(super) actor: &'a str,
-    pub(super) details: &'a [(&'a str, String)],
-}
-
-/// Appends an event inside the caller's transaction and returns its id.
-pub(super) fn append(conn: &Connection, event: NewEvent<'_>) -> Result<i64> {
-    let details: serde_json::Map<String, serde_json::Value> = event
-        .details
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.clone())))
-        .collect();
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO events (board, task_id, kind, actor, details, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    stmt.execute(params![
-        event.board,
-        event.task_id,
-        event.kind,
-        event.actor,
-        serde_json::Value::Object(details).to_string(),
-        now_ms(),
-    ])?;
-    Ok(conn.last_insert_rowid())
-}
-
 /// Events matching `filter`, in id order.
-pub(super) fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<Event>> {
+fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<Event>> {
     let sql = format!(
         "SELECT {} FROM events
          WHERE id > ?1 AND (?2 IS NULL OR board = ?2) AND (?3 IS NULL OR task_id = ?3)
@@ -61,26 +30,15 @@ pub(super) fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<Event>
 
 impl Store {
     /// Events after `filter.after_id`, filtered by board and task.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_events(&self, filter: EventFilter) -> Result<Vec<Event>> {
         self.call(move |conn| list(conn, &filter)).await
     }
 }
 
-/// Filters of a watch: like [`EventFilter`] plus kinds and the task's current assignee.
-#[derive(Debug, Clone, Default)]
-pub struct WatchFilter {
-    /// Board, if filtered.
-    pub board: Option<String>,
-    /// Task, if filtered.
-    pub task_id: Option<String>,
-    /// Kinds; empty means all.
-    pub kinds: Vec<String>,
-    /// Current assignee of the event's task, if filtered.
-    pub assignee: Option<String>,
-}
-
 impl Store {
     /// Up to `limit` events after `after_id` that match `filter`, in id order.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn watch_page(
         &self,
         filter: WatchFilter,
@@ -117,14 +75,8 @@ impl Store {
     }
 
     /// The id of the newest event (0 if none).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn latest_event_id(&self) -> Result<i64> {
         self.call(|conn| latest_id(conn)).await
     }
-}
-
-/// The id of the newest event (0 if none).
-pub(super) fn latest_id(conn: &Connection) -> Result<i64> {
-    Ok(conn
-        .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
-        .query_row([], |row| row.get(0))?)
 }

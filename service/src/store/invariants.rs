@@ -96,8 +96,9 @@ fn run_checks(conn: &Connection) -> Result<Report> {
 impl Store {
     /// Checks the invariants in the database, and that the registry holds exactly the
     /// database's unended claims.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn check_invariants(&self) -> Result<Report> {
-        let registry = self.registry.clone();
+        let leases = self.leases.clone();
         self.call(move |conn| {
             let tx = conn.transaction()?;
             let mut report = run_checks(&tx)?;
@@ -105,7 +106,7 @@ impl Store {
                 .prepare("SELECT token FROM claims WHERE state <> 'ended' ORDER BY token")?
                 .query_map([], |row| row.get(0))?
                 .collect::<Result<_, _>>()?;
-            let mut held = registry.claim_tokens();
+            let mut held = leases.claim_tokens();
             held.sort();
             if held != unended {
                 let missing = unended.iter().filter(|t| !held.contains(t)).count();
@@ -125,6 +126,7 @@ impl Store {
 
     /// Caps the database at about `max_bytes` (0 removes the cap); returns the cap in force and
     /// the current size, in bytes.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_storage_limit(&self, max_bytes: u64) -> Result<(u64, u64)> {
         self.call(move |conn| {
             let page: u64 =
@@ -147,6 +149,7 @@ impl Store {
     }
 
     /// Writes a consistent copy of the database to `path` with `VACUUM INTO`; returns its size.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn backup(&self, path: PathBuf) -> Result<u64> {
         if !path.is_absolute() {
             return Err(Error::invalid("path", "must be an absolute path"));

@@ -4,40 +4,62 @@
 //! run on the connection's thread with its transaction inside, so a transaction is never held
 //! across an `.await`, and every acknowledged write is committed before the caller sees `Ok`.
 //!
-//! Opening follows DESIGN.md section 3 in order: lock the data directory, check the SQLite
-//! version, open the file, `locking_mode=EXCLUSIVE` before `journal_mode=WAL` (so no `-shm`
-//! exists and no other process can open the database), `synchronous=FULL`, `foreign_keys=ON`,
-//! then migrate (which takes the exclusive lock at once).
+//! Opening, in order: lock the data directory, check the SQLite version, open the file,
+//! `locking_mode=EXCLUSIVE` before `journal_mode=WAL` (so no `-shm` exists and no other
+//! process can open the database), `synchronous=FULL`, `foreign_keys=ON`, then migrate (which
+//! takes the exclusive lock at once).
+//!
+//! Two layers. Below, [`tx`]: in-transaction helpers over a `&Connection` (loads, status
+//! changes, fencing and endings, revocation), which never call a `Store` operation. Above, the
+//! operations, one file per family, each an `impl Store` block of methods that run one
+//! closure on the connection thread:
+//!
+//! - [`boards`], [`tasks`], [`links`], [`lifecycle`] (operator status changes), [`events`],
+//!   [`notifications`]: the board as people and gateways see it.
+//! - [`sessions`], [`holder`] (the holder's calls on a claim), [`grant`] (the dispatcher's
+//!   pass), [`deadlines`] (what passing deadlines do): the lease operations. They are
+//!   `pub(crate)` and called only by the lease machinery and the coordinator above it.
+//! - [`stats`], [`invariants`]: operator views, the invariant check and backups.
+//!
+//! Beside them: [`batch`] (group commit), [`effect`] (what a commit hands the in-memory lease
+//! state), [`rows`] (every row mapper), [`model`] (the plain data), [`schema`], [`lock`].
 
 mod batch;
 mod boards;
-pub mod claims;
-pub mod events;
+mod deadlines;
+pub mod effect;
+mod events;
+mod grant;
+mod holder;
 pub mod invariants;
 mod lifecycle;
 mod links;
 mod lock;
 pub mod model;
-pub mod notifications;
+mod notifications;
 mod rows;
 mod schema;
 mod sessions;
+mod stats;
 mod tasks;
+mod tx;
 
-use std::path::{Path, PathBuf};
-
-use std::sync::Arc;
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use tokio_rusqlite::rusqlite::{self, Connection};
 
-pub use boards::DEFAULT_BOARD;
 pub use lock::{DataDirLock, LOCK_FILE, LockError};
 pub use schema::{MigrationError, VERSION as SCHEMA_VERSION};
+pub(crate) use tx::claims::Finish;
 
 use crate::{
+    domain::ids,
     error::{Error, Result},
-    leases::registry::{Effect, Registry},
 };
+use effect::{Effect, LiveLeases};
 
 /// Name of the database file inside the data directory.
 pub const DB_FILE: &str = "kanband.db";
@@ -96,15 +118,16 @@ pub enum OpenError {
 pub struct Store {
     conn: tokio_rusqlite::Connection,
     path: PathBuf,
-    registry: Arc<Registry>,
+    /// The in-memory lease state, kept in step with every commit.
+    leases: Arc<dyn LiveLeases>,
     batch: Arc<batch::Batch>,
     _lock: DataDirLock,
 }
 
 impl Store {
     /// Opens (creating if needed) the database in `data_dir`, which is created with mode 0700.
-    /// Committed transactions apply their effects to `registry`.
-    pub async fn open(data_dir: &Path, registry: Arc<Registry>) -> Result<Store, OpenError> {
+    /// Committed transactions apply their effects to `leases`.
+    pub async fn open(data_dir: &Path, leases: Arc<dyn LiveLeases>) -> Result<Store, OpenError> {
         create_data_dir(data_dir)?;
         let lock = DataDirLock::acquire(data_dir)?;
         if rusqlite::version_number() < MIN_SQLITE_VERSION {
@@ -136,7 +159,7 @@ impl Store {
                             source,
                         })?;
                 if let Some(id) = newest {
-                    crate::domain::ids::ordered_after(&id);
+                    ids::ordered_after(&id);
                 }
             }
             Ok(())
@@ -152,7 +175,7 @@ impl Store {
         Ok(Store {
             conn,
             path,
-            registry,
+            leases,
             batch: Arc::default(),
             _lock: lock,
         })
@@ -183,7 +206,7 @@ impl Store {
 
     /// Runs `op` as one write: inside its own savepoint of the next group commit (see
     /// [`batch`]). After the commit, on the connection thread and before any other transaction,
-    /// the effects it collected are applied to the lease registry, so the registry changes in
+    /// the effects it collected are applied to the lease state, so that state changes in
     /// exactly the database's commit order, and the dispatcher is woken. Returns only once the
     /// write is committed.
     async fn write<T, F>(&self, op: F) -> Result<T>
@@ -207,9 +230,9 @@ impl Store {
     {
         let answer = self.batch.push(op);
         let batch = self.batch.clone();
-        let registry = self.registry.clone();
+        let leases = self.leases.clone();
         self.call(move |conn| {
-            batch.flush(conn, &registry);
+            batch.flush(conn, &*leases);
             Ok(())
         })
         .await?;
@@ -243,7 +266,7 @@ fn create_data_dir(dir: &Path) -> Result<(), OpenError> {
         })
 }
 
-/// Applies the connection settings, in the order DESIGN.md section 3 requires.
+/// Applies the connection settings, in the order the module overview gives.
 fn configure(conn: &Connection, path: &Path) -> Result<(), OpenError> {
     let sqlite = |source| OpenError::Sqlite {
         path: path.to_owned(),
@@ -274,12 +297,4 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), OpenError> {
     conn.pragma_update(None, "temp_store", "MEMORY")
         .map_err(sqlite)?;
     Ok(())
-}
-
-/// The current wall-clock time in Unix milliseconds, for records (never for lease deadlines).
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{BlockKind, RunOutcome, Status, WorkspaceKind};
+use crate::domain::{
+    BlockKind, RunOutcome, Status, WorkspaceKind, events::EventKind, lease::ClaimState,
+};
 
 /// A board and its dispatch settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,4 +289,116 @@ pub struct EventFilter {
     pub after_id: i64,
     /// Page size.
     pub limit: u32,
+}
+
+/// Filters of a watch: like [`EventFilter`] plus kinds and the task's current assignee.
+#[derive(Debug, Clone, Default)]
+pub struct WatchFilter {
+    /// Board, if filtered.
+    pub board: Option<String>,
+    /// Task, if filtered.
+    pub task_id: Option<String>,
+    /// Kinds; empty means all.
+    pub kinds: Vec<String>,
+    /// Current assignee of the event's task, if filtered.
+    pub assignee: Option<String>,
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// `s_` id.
+    pub id: String,
+    /// Machine id.
+    pub machine_id: String,
+    /// Host name.
+    pub hostname: String,
+    /// Profiles it runs.
+    pub profiles: Vec<String>,
+    /// Capabilities, sorted.
+    pub capabilities: Vec<String>,
+    /// Slots.
+    pub slots: u32,
+    /// Lease time.
+    pub ttl_ms: u32,
+    /// Takes review tasks.
+    pub review_lane: bool,
+}
+
+/// A claim as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRecord {
+    /// Opaque token.
+    pub token: String,
+    /// Task id.
+    pub task_id: String,
+    /// Board of the task.
+    pub board: String,
+    /// Fencing epoch.
+    pub epoch: u64,
+    /// Run id.
+    pub run_id: String,
+    /// Holding session.
+    pub session_id: String,
+    /// Profile it runs as.
+    pub profile: String,
+    /// Granted from the review lane.
+    pub review: bool,
+    /// Live, revoking or ended.
+    pub state: ClaimState,
+    /// For a `scheduled` revocation: the wake-up time to apply.
+    pub revoke_until: Option<i64>,
+}
+
+/// A granted claim.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// The task, now running.
+    pub task: Task,
+    /// The claim.
+    pub claim: ClaimRecord,
+    /// Lease time.
+    pub ttl_ms: u32,
+}
+
+/// Which events a notification subscription wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Every terminal event.
+    Every,
+    /// Only the task's end; removed once that is acknowledged.
+    Final,
+}
+
+impl Mode {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Every => "every",
+            Mode::Final => "final",
+        }
+    }
+
+    /// The event kinds it delivers.
+    pub fn kinds(self) -> &'static [EventKind] {
+        match self {
+            Mode::Every => EventKind::TERMINAL,
+            Mode::Final => EventKind::FINAL,
+        }
+    }
+}
+
+/// A notification subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // mirrors kanban.v1.Subscription
+pub struct Subscription {
+    pub id: String,
+    pub task_id: String,
+    pub platform: String,
+    pub chat_id: String,
+    pub thread_id: String,
+    pub owner_profile: String,
+    pub mode: Mode,
+    pub cursor: i64,
+    pub created_at: i64,
 }

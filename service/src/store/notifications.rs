@@ -1,110 +1,41 @@
 //! Durable notification subscriptions with a server-side cursor.
 
-use tokio_rusqlite::rusqlite::{Connection, OptionalExtension as _, Row, params};
+use tokio_rusqlite::rusqlite::{Connection, OptionalExtension as _, params};
 
-use super::{Store, events, model::Event, now_ms, rows, tasks};
+use super::{
+    Store,
+    model::{Event, Mode, Subscription},
+    rows::{self, EVENT_COLUMNS, SUBSCRIPTION_COLUMN_COUNT, SUBSCRIPTION_COLUMNS as COLUMNS},
+    tx::{events, read},
+};
 use crate::{
-    domain::ids,
+    clock::now_ms,
+    domain::{EventKind, ids},
     error::{Error, Result},
 };
 
-/// Prefix of subscription ids.
-pub const SUBSCRIPTION: &str = "n_";
-
-/// The terminal event kinds a subscription in mode `every` receives.
-pub const TERMINAL_KINDS: &[&str] = &[
-    "completed",
-    "blocked",
-    "gave_up",
-    "crashed",
-    "timed_out",
-    "archived",
-    "unblocked",
-    "review_requested",
-    "changes_requested",
-    "block_loop_detected",
-];
-
-/// The kinds that end a task, which a subscription in mode `final` receives.
-pub const FINAL_KINDS: &[&str] = &["completed", "gave_up", "archived"];
-
-/// Which events a subscription wants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Every terminal event.
-    Every,
-    /// Only the task's end; removed once that is acknowledged.
-    Final,
-}
-
-impl Mode {
-    fn as_str(self) -> &'static str {
-        match self {
-            Mode::Every => "every",
-            Mode::Final => "final",
-        }
-    }
-
-    fn kinds(self) -> &'static [&'static str] {
-        match self {
-            Mode::Every => TERMINAL_KINDS,
-            Mode::Final => FINAL_KINDS,
-        }
-    }
-}
-
-/// A subscription.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(missing_docs)] // mirrors kanban.v1.Subscription
-pub struct Subscription {
-    pub id: String,
-    pub task_id: String,
-    pub platform: String,
-    pub chat_id: String,
-    pub thread_id: String,
-    pub owner_profile: String,
-    pub mode: Mode,
-    pub cursor: i64,
-    pub created_at: i64,
-}
-
-const COLUMNS: &str =
-    "id, task_id, platform, chat_id, thread_id, owner_profile, mode, cursor, created_at";
-
-fn subscription(row: &Row<'_>) -> tokio_rusqlite::rusqlite::Result<Subscription> {
-    let mode: String = row.get(6)?;
-    Ok(Subscription {
-        id: row.get(0)?,
-        task_id: row.get(1)?,
-        platform: row.get(2)?,
-        chat_id: row.get(3)?,
-        thread_id: row.get(4)?,
-        owner_profile: row.get(5)?,
-        mode: if mode == "final" {
-            Mode::Final
-        } else {
-            Mode::Every
-        },
-        cursor: row.get(7)?,
-        created_at: row.get(8)?,
-    })
+/// The stored names of `kinds`, as a JSON array for `json_each`.
+fn kinds_json(kinds: &[EventKind]) -> String {
+    let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    serde_json::to_string(&names).expect("kinds encode")
 }
 
 fn load(conn: &Connection, id: &str) -> Result<Subscription> {
     conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM subscriptions WHERE id = ?1 AND removed_at IS NULL"
     ))?
-    .query_row([id], subscription)
+    .query_row([id], rows::subscription)
     .optional()?
     .ok_or_else(|| Error::not_found("subscription", id))
 }
 
 impl Store {
     /// Creates a subscription to a task's terminal events from now on.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn subscribe(&self, mut new: Subscription) -> Result<Subscription> {
         self.write(move |tx, _| {
-            tasks::load(tx, &new.task_id)?;
-            new.id = ids::fresh(SUBSCRIPTION);
+            read::task(tx, &new.task_id)?;
+            new.id = ids::fresh(ids::SUBSCRIPTION);
             new.cursor = events::latest_id(tx)?;
             new.created_at = now_ms();
             tx.execute(
@@ -127,6 +58,7 @@ impl Store {
     }
 
     /// Removes a subscription.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn unsubscribe(&self, id: String) -> Result<()> {
         self.write(move |tx, _| {
             load(tx, &id)?;
@@ -140,6 +72,7 @@ impl Store {
     }
 
     /// Subscriptions owned by a profile, oldest first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn subscriptions(&self, owner: String) -> Result<Vec<Subscription>> {
         self.call(move |conn| {
             let list = conn
@@ -147,7 +80,7 @@ impl Store {
                     "SELECT {COLUMNS} FROM subscriptions
                      WHERE owner_profile = ?1 AND removed_at IS NULL ORDER BY created_at, id"
                 ))?
-                .query_map([owner], subscription)?
+                .query_map([owner], rows::subscription)?
                 .collect::<Result<_, _>>()?;
             Ok(list)
         })
@@ -156,6 +89,7 @@ impl Store {
 
     /// Up to `limit` undelivered notifications for the profiles' subscriptions with event ids
     /// above `after`, in event order.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn pending_notifications(
         &self,
         profiles: Vec<String>,
@@ -163,9 +97,8 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<(Subscription, Event)>> {
         self.call(move |conn| {
-            let columns = COLUMNS.split(", ").map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", ");
-            let event_columns =
-                rows::EVENT_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect::<Vec<_>>().join(", ");
+            let columns = rows::qualified("s", COLUMNS);
+            let event_columns = rows::qualified("e", EVENT_COLUMNS);
             let sql = format!(
                 "SELECT {columns}, {event_columns}
                  FROM subscriptions s JOIN events e ON e.task_id = s.task_id AND e.id > s.cursor
@@ -175,30 +108,17 @@ impl Store {
                    AND e.kind IN (SELECT value FROM json_each(CASE s.mode WHEN 'final' THEN ?3 ELSE ?4 END))
                  ORDER BY e.id, s.id LIMIT ?5"
             );
-            let list = |kinds: &[&str]| serde_json::to_string(kinds).expect("kinds encode");
             let found = conn
                 .prepare_cached(&sql)?
                 .query_map(
                     params![
                         rows::list_json(&profiles),
                         after,
-                        list(Mode::Final.kinds()),
-                        list(Mode::Every.kinds()),
+                        kinds_json(Mode::Final.kinds()),
+                        kinds_json(Mode::Every.kinds()),
                         limit
                     ],
-                    |row| {
-                        let s = subscription(row)?;
-                        let e = Event {
-                            id: row.get(9)?,
-                            board: row.get(10)?,
-                            task_id: row.get(11)?,
-                            kind: row.get(12)?,
-                            actor: row.get(13)?,
-                            details: serde_json::from_str(&row.get::<_, String>(14)?).unwrap_or_default(),
-                            created_at: row.get(15)?,
-                        };
-                        Ok((s, e))
-                    },
+                    |row| Ok((rows::subscription(row)?, rows::event_at(row, SUBSCRIPTION_COLUMN_COUNT)?)),
                 )?
                 .collect::<Result<_, _>>()?;
             Ok(found)
@@ -208,6 +128,7 @@ impl Store {
 
     /// Acknowledges delivery up to `event_id`; returns the new cursor and whether the
     /// subscription was removed (a `final` one whose end was acknowledged).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn ack(&self, id: String, event_id: i64) -> Result<(i64, bool)> {
         self.write(move |tx, _| {
             let sub = load(tx, &id)?;
@@ -231,7 +152,7 @@ impl Store {
                             sub.task_id,
                             sub.cursor,
                             cursor,
-                            serde_json::to_string(FINAL_KINDS).expect("kinds encode")
+                            kinds_json(EventKind::FINAL)
                         ],
                         |row| row.get(0),
                     )?;

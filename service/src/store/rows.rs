@@ -1,11 +1,19 @@
-//! Mapping between rows and [`model`](super::model) types, and the JSON columns.
+//! Every mapping from rows to [`model`](super::model) types (and to the dispatch rules' view
+//! of a candidate), with the column lists they read, and the JSON columns.
 
 use std::collections::BTreeMap;
 
 use tokio_rusqlite::rusqlite::{self, Row, types::Type};
 
-use super::model::{Board, Comment, Event, Run, Task, WorkerOptions, Workspace};
-use crate::domain::{BlockKind, RunOutcome, Status, WorkspaceKind};
+use super::model::{
+    Board, ClaimRecord, Comment, Event, Mode, Run, SessionRecord, Subscription, Task,
+    WorkerOptions, Workspace,
+};
+use crate::domain::{
+    BlockKind, RunOutcome, Status, WorkspaceKind,
+    dispatch::TaskView,
+    lease::{ClaimState, EndReason, RevokeCause},
+};
 
 /// The columns [`task`] reads, in order.
 pub(super) const TASK_COLUMNS: &str = "id, board, title, body, assignee, status, priority, \
@@ -32,6 +40,33 @@ pub(super) const EVENT_COLUMNS: &str = "id, board, task_id, kind, actor, details
 
 /// The columns [`comment`] reads, in order.
 pub(super) const COMMENT_COLUMNS: &str = "id, task_id, author, body, created_at";
+
+/// The columns [`claim`] reads, in order.
+pub(super) const CLAIM_COLUMNS: &str = "token, task_id, board, epoch, run_id, session_id, \
+    profile, review, state, revoke_cause, end_reason, revoke_until";
+
+/// How many columns [`CLAIM_COLUMNS`] names.
+pub(super) const CLAIM_COLUMN_COUNT: usize = 12;
+
+/// The columns [`session`] reads, in order.
+pub(super) const SESSION_COLUMNS: &str =
+    "id, machine_id, hostname, profiles, capabilities, slots, ttl_ms, review_lane";
+
+/// The columns [`subscription`] reads, in order.
+pub(super) const SUBSCRIPTION_COLUMNS: &str =
+    "id, task_id, platform, chat_id, thread_id, owner_profile, mode, cursor, created_at";
+
+/// How many columns [`SUBSCRIPTION_COLUMNS`] names.
+pub(super) const SUBSCRIPTION_COLUMN_COUNT: usize = 9;
+
+/// Prefixes every column of a list with a table alias: `a, b` -> `t.a, t.b`.
+pub(super) fn qualified(alias: &str, columns: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn bad(col: usize, what: &str, text: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -217,5 +252,114 @@ pub(super) fn comment(row: &Row<'_>) -> rusqlite::Result<Comment> {
         author: row.get(2)?,
         body: row.get(3)?,
         created_at: row.get(4)?,
+    })
+}
+
+/// Reads a claim from a row selected with [`CLAIM_COLUMNS`].
+pub(super) fn claim(row: &Row<'_>) -> rusqlite::Result<ClaimRecord> {
+    let state: String = row.get(8)?;
+    let cause: Option<String> = row.get(9)?;
+    let end: Option<String> = row.get(10)?;
+    let state = match state.as_str() {
+        "live" => ClaimState::Live,
+        "revoking" => ClaimState::Revoking(
+            cause
+                .as_deref()
+                .and_then(RevokeCause::parse)
+                .unwrap_or(RevokeCause::Reclaimed),
+        ),
+        _ => ClaimState::Ended(
+            end.as_deref()
+                .and_then(EndReason::parse)
+                .unwrap_or(EndReason::Outcome),
+        ),
+    };
+    Ok(ClaimRecord {
+        token: row.get(0)?,
+        task_id: row.get(1)?,
+        board: row.get(2)?,
+        epoch: row.get::<_, i64>(3)? as u64,
+        run_id: row.get(4)?,
+        session_id: row.get(5)?,
+        profile: row.get(6)?,
+        review: row.get(7)?,
+        state,
+        revoke_until: row.get(11)?,
+    })
+}
+
+/// Reads a session from a row selected with [`SESSION_COLUMNS`].
+pub(super) fn session(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
+    Ok(SessionRecord {
+        id: row.get(0)?,
+        machine_id: row.get(1)?,
+        hostname: row.get(2)?,
+        profiles: json(row, 3)?,
+        capabilities: json(row, 4)?,
+        slots: row.get(5)?,
+        ttl_ms: row.get(6)?,
+        review_lane: row.get(7)?,
+    })
+}
+
+/// Reads a subscription from a row selected with [`SUBSCRIPTION_COLUMNS`].
+pub(super) fn subscription(row: &Row<'_>) -> rusqlite::Result<Subscription> {
+    let mode: String = row.get(6)?;
+    Ok(Subscription {
+        id: row.get(0)?,
+        task_id: row.get(1)?,
+        platform: row.get(2)?,
+        chat_id: row.get(3)?,
+        thread_id: row.get(4)?,
+        owner_profile: row.get(5)?,
+        mode: if mode == "final" {
+            Mode::Final
+        } else {
+            Mode::Every
+        },
+        cursor: row.get(7)?,
+        created_at: row.get(8)?,
+    })
+}
+
+/// Reads an event from [`EVENT_COLUMNS`] selected after `offset` other columns, keeping a
+/// row whose details do not parse (with no details) rather than failing the whole page.
+pub(super) fn event_at(row: &Row<'_>, offset: usize) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: row.get(offset)?,
+        board: row.get(offset + 1)?,
+        task_id: row.get(offset + 2)?,
+        kind: row.get(offset + 3)?,
+        actor: row.get(offset + 4)?,
+        details: serde_json::from_str(&row.get::<_, String>(offset + 5)?).unwrap_or_default(),
+        created_at: row.get(offset + 6)?,
+    })
+}
+
+/// The columns [`candidate`] reads, from `tasks t JOIN boards b`, in order.
+pub(super) const CANDIDATE_COLUMNS: &str = "t.id, t.board, t.status, t.priority, t.created_at, \
+    t.assignee, b.default_assignee, b.max_running, \
+    NOT EXISTS (SELECT 1 FROM task_links l JOIN tasks p ON p.id = l.parent_id \
+                WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived')), \
+    t.cooldown_until, t.required_capabilities, t.target_machine";
+
+/// Reads a dispatch candidate from a row selected with [`CANDIDATE_COLUMNS`]; `lane` is the
+/// status it was selected for.
+pub(super) fn candidate(row: &Row<'_>, lane: Status) -> rusqlite::Result<TaskView> {
+    let status: String = row.get(2)?;
+    let caps: String = row.get(10)?;
+    Ok(TaskView {
+        id: row.get(0)?,
+        board: row.get(1)?,
+        status: Status::parse(&status).unwrap_or(lane),
+        priority: row.get(3)?,
+        created_at: row.get(4)?,
+        assignee: row.get(5)?,
+        board_default_assignee: row.get(6)?,
+        board_max_running: row.get(7)?,
+        parents_finished: row.get(8)?,
+        cooldown_until: row.get(9)?,
+        required_capabilities: serde_json::from_str(&caps).unwrap_or_default(),
+        target_machine: row.get(11)?,
     })
 }

@@ -1,36 +1,26 @@
-//! Task creation, reads, listing, field changes, assignment and comments.
+//! Task operations: create, read (with its detail), list, edit, assign, and comments.
 
 use tokio_rusqlite::rusqlite::{
     Connection, OptionalExtension as _, params, params_from_iter, types::Value,
 };
 
 use super::{
-    Store, boards,
-    events::{self, NewEvent},
-    lifecycle::{self, refused},
-    links,
+    Store,
     model::{Comment, NewTask, Task, TaskChanges, TaskDetail, TaskFilter},
-    now_ms, rows,
+    rows,
+    tx::{
+        events::{self, NewEvent},
+        graph, links, read, status,
+    },
 };
 use crate::{
-    domain::{
-        Status, ids,
-        transitions::{Op, next_status},
-    },
+    clock::now_ms,
+    domain::{EventKind, Status, ids, transitions::Op},
     error::{Error, Result},
 };
 
-/// Reads a task by id.
-pub(super) fn load(conn: &Connection, id: &str) -> Result<Task> {
-    let sql = format!("SELECT {} FROM tasks WHERE id = ?1", rows::TASK_COLUMNS);
-    conn.prepare_cached(&sql)?
-        .query_row([id], rows::task)
-        .optional()?
-        .ok_or_else(|| Error::not_found("task", id))
-}
-
 fn create_in(conn: &Connection, new: &NewTask) -> Result<(Task, bool)> {
-    boards::get_open(conn, &new.board)?;
+    read::open_board(conn, &new.board)?;
     if let Some(key) = &new.idempotency_key {
         let existing: Option<String> = conn
             .prepare_cached(
@@ -40,12 +30,12 @@ fn create_in(conn: &Connection, new: &NewTask) -> Result<(Task, bool)> {
             .query_row(params![new.board, key], |row| row.get(0))
             .optional()?;
         if let Some(id) = existing {
-            return Ok((load(conn, &id)?, false));
+            return Ok((read::task(conn, &id)?, false));
         }
     }
     let mut parents = Vec::with_capacity(new.parents.len());
     for parent_id in &new.parents {
-        let parent = load(conn, parent_id).map_err(|err| match err {
+        let parent = read::task(conn, parent_id).map_err(|err| match err {
             Error::NotFound { .. } => {
                 Error::invalid("parents", format!("task {parent_id} does not exist"))
             }
@@ -105,20 +95,21 @@ fn create_in(conn: &Connection, new: &NewTask) -> Result<(Task, bool)> {
         NewEvent {
             board: &new.board,
             task_id: &id,
-            kind: "created",
+            kind: EventKind::Created,
             actor: &new.created_by,
             details: &[("status", status.to_string()), ("title", new.title.clone())],
         },
     )?;
-    let child = load(conn, &id)?;
+    let child = read::task(conn, &id)?;
     for parent in &parents {
         links::link_in(conn, parent, &child, &new.created_by)?;
     }
-    Ok((load(conn, &id)?, true))
+    Ok((read::task(conn, &id)?, true))
 }
 
 impl Store {
     /// Creates a task, or returns the first task with the same idempotency key (`false`).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_task(&self, new: NewTask) -> Result<(Task, bool)> {
         self.write(move |tx, _| {
             let created = create_in(tx, &new)?;
@@ -128,6 +119,7 @@ impl Store {
     }
 
     /// Reads a task with its links, comments, runs and `recent_events` latest events.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn task_detail(
         &self,
         id: String,
@@ -135,9 +127,9 @@ impl Store {
         rows_max: u32,
     ) -> Result<TaskDetail> {
         self.write(move |tx, _| {
-            let task = load(tx, &id)?;
-            let parents = links::neighbours(tx, &id, true)?;
-            let children = links::neighbours(tx, &id, false)?;
+            let task = read::task(tx, &id)?;
+            let parents = graph::neighbours(tx, &id, true)?;
+            let children = graph::neighbours(tx, &id, false)?;
             let comments = tx
                 .prepare_cached(&format!(
                     "SELECT * FROM (SELECT {} FROM comments WHERE task_id = ?1
@@ -175,9 +167,10 @@ impl Store {
     }
 
     /// One page of tasks; the second value is the row to continue after, if there is more.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_tasks(&self, filter: TaskFilter) -> Result<(Vec<Task>, Option<i64>)> {
         self.call(move |conn| {
-            boards::get(conn, &filter.board)?;
+            read::board(conn, &filter.board)?;
             let mut sql = format!(
                 "SELECT {}, rowid FROM tasks WHERE board = ? AND rowid > ?",
                 rows::TASK_COLUMNS
@@ -230,6 +223,7 @@ impl Store {
     }
 
     /// Changes the descriptive fields that are set.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn update_task(
         &self,
         id: String,
@@ -237,9 +231,8 @@ impl Store {
         actor: String,
     ) -> Result<Task> {
         self.write(move |tx, _| {
-            let mut task = load(tx, &id)?;
-            let ctx = lifecycle::context(tx, &task)?;
-            next_status(task.status, Op::Edit, &ctx).map_err(|r| refused(&id, "update", r))?;
+            let mut task = read::task(tx, &id)?;
+            status::next(tx, &task, Op::Edit, "update")?;
             let fields = changes.field_names();
             if fields.is_empty() {
                 return Ok(task);
@@ -295,23 +288,23 @@ impl Store {
                 NewEvent {
                     board: &task.board,
                     task_id: &id,
-                    kind: "updated",
+                    kind: EventKind::Updated,
                     actor: &actor,
                     details: &[("fields", fields.join(","))],
                 },
             )?;
-            let task = load(tx, &id)?;
+            let task = read::task(tx, &id)?;
             Ok(task)
         })
         .await
     }
 
     /// Sets or clears the assignee and resets the failure count.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn assign(&self, id: String, assignee: String, actor: String) -> Result<Task> {
         self.write(move |tx, _| {
-            let task = load(tx, &id)?;
-            let ctx = lifecycle::context(tx, &task)?;
-            next_status(task.status, Op::Assign, &ctx).map_err(|r| refused(&id, "assign", r))?;
+            let task = read::task(tx, &id)?;
+            status::next(tx, &task, Op::Assign, "assign")?;
             tx.execute(
                 "UPDATE tasks SET assignee = ?2, consecutive_failures = 0, updated_at = ?3
                  WHERE id = ?1",
@@ -322,18 +315,19 @@ impl Store {
                 NewEvent {
                     board: &task.board,
                     task_id: &id,
-                    kind: "assigned",
+                    kind: EventKind::Assigned,
                     actor: &actor,
                     details: &[("from", task.assignee.clone()), ("to", assignee)],
                 },
             )?;
-            let task = load(tx, &id)?;
+            let task = read::task(tx, &id)?;
             Ok(task)
         })
         .await
     }
 
     /// Adds a comment.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn add_comment(
         &self,
         task_id: String,
@@ -341,7 +335,7 @@ impl Store {
         body: String,
     ) -> Result<Comment> {
         self.write(move |tx, _| {
-            let task = load(tx, &task_id)?;
+            let task = read::task(tx, &task_id)?;
             tx.execute(
                 "INSERT INTO comments (task_id, author, body, created_at) VALUES (?1, ?2, ?3, ?4)",
                 params![task_id, author, body, now_ms()],
@@ -352,7 +346,7 @@ impl Store {
                 NewEvent {
                     board: &task.board,
                     task_id: &task_id,
-                    kind: "commented",
+                    kind: EventKind::Commented,
                     actor: &author,
                     details: &[("comment_id", id.to_string())],
                 },
@@ -370,6 +364,7 @@ impl Store {
 
     /// One page of a task's comments after comment id `after`; the second value is the id to
     /// continue after, if there is more.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_comments(
         &self,
         task_id: String,
@@ -377,7 +372,7 @@ impl Store {
         limit: u32,
     ) -> Result<(Vec<Comment>, Option<i64>)> {
         self.call(move |conn| {
-            load(conn, &task_id)?;
+            read::task(conn, &task_id)?;
             let mut page = conn
                 .prepare_cached(&format!(
                     "SELECT {} FROM comments WHERE task_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",

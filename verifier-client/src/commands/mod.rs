@@ -8,7 +8,8 @@
 //! - `watch`: following the event stream across reconnects.
 //!
 //! Every command checks its own arguments and environment before it connects, so a usage
-//! error is reported as one (exit 2) even where nothing listens.
+//! error is reported as one (exit 2) even where nothing listens. Worker verbs go through
+//! [`crate::retry`], so a kanband restart does not fail them.
 
 mod admin;
 mod board;
@@ -16,12 +17,15 @@ mod task;
 mod watch;
 mod worker;
 
+use std::time::Duration;
+
 use kanband_gateway::Client;
 
 use crate::{
     Result,
-    cli::{BoardCommand, Cli, Command, DispatchCommand, TaskCommand},
+    cli::{BoardCommand, ClaimArgs, Cli, Command, DispatchCommand, TaskCommand},
     output::Output,
+    retry,
 };
 
 /// What every command needs: where to connect, which board, how to print.
@@ -33,12 +37,19 @@ pub(crate) struct Ctx {
     board: String,
     /// `--json` or not.
     out: Output,
+    /// `--retry-for`, if given.
+    retry_for: Option<Duration>,
 }
 
 impl Ctx {
     /// Connects to kanband; a malformed address is a usage error, no answer is "unavailable".
     async fn connect(&self) -> Result<Client> {
         Ok(Client::connect(&self.addr).await?)
+    }
+
+    /// How long a worker verb on `claim` retries while kanband is unavailable.
+    fn retry_bound(&self, claim: &ClaimArgs) -> Duration {
+        retry::budget(self.retry_for, claim.lease_ttl_ms)
     }
 }
 
@@ -60,6 +71,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         addr: cli.addr,
         board: cli.board,
         out: Output { json: cli.json },
+        retry_for: cli.retry_for,
     };
     match cli.command {
         Command::Show(args) => worker::show(&ctx, args).await,
@@ -68,7 +80,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Heartbeat(args) => worker::heartbeat(&ctx, args).await,
         Command::Comment(args) => {
             let id = args.claim.task_id()?.to_owned();
-            task::comment(&ctx, id, args.body, args.author).await
+            let bound = ctx.retry_bound(&args.claim);
+            task::comment(&ctx, id, args.body, args.author, bound).await
         }
         Command::RequestReview(args) => worker::request_review(&ctx, args).await,
         Command::RequestChanges(args) => worker::request_changes(&ctx, args).await,
@@ -99,7 +112,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             TaskCommand::Block { id, reason, kind } => task::block(&ctx, id, reason, kind).await,
             TaskCommand::Unblock(args) => task::unblock(&ctx, args.id).await,
             TaskCommand::Comment { id, body, author } => {
-                task::comment(&ctx, id, body, author).await
+                task::comment(&ctx, id, body, author, Duration::ZERO).await
             }
         },
         Command::Watch(args) => watch::watch(&ctx, args).await,

@@ -8,11 +8,14 @@ use kanband_proto::pb::{
 };
 use serde_json::json;
 
+use std::time::Duration;
+
 use super::{Ctx, identity};
 use crate::{
     Result,
     cli::{CreateArgs, LinkArgs, ListArgs},
     render,
+    retry::{self, Safety},
 };
 
 /// The largest page the service serves; `list` follows pages until the last.
@@ -134,23 +137,25 @@ pub(crate) async fn unblock(ctx: &Ctx, id: String) -> Result<()> {
     print_task(ctx, &task)
 }
 
-/// `comment` / `task comment ID`.
+/// `comment` / `task comment ID`; the worker's `comment` retries for `retry_for` what
+/// certainly did not arrive (a comment is not safe to send twice).
 pub(crate) async fn comment(
     ctx: &Ctx,
     task_id: String,
     body: String,
     author: Option<String>,
+    retry_for: Duration,
 ) -> Result<()> {
-    let mut client = ctx.connect().await?;
-    let comment = client
-        .tasks
-        .add_comment(AddCommentRequest {
-            task_id,
-            author: identity(author.as_deref()),
-            body,
-        })
-        .await?
-        .into_inner();
+    let message = AddCommentRequest {
+        task_id,
+        author: identity(author.as_deref()),
+        body,
+    };
+    let comment = retry::call(&ctx.addr, retry_for, Safety::NotRepeatable, |mut client| {
+        let message = message.clone();
+        async move { Ok(client.tasks.add_comment(message).await?.into_inner()) }
+    })
+    .await?;
     let text = format!("comment {} on {}", comment.id, comment.task_id);
     ctx.out.print(&text, &render::comment(&comment))?;
     Ok(())

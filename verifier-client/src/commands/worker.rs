@@ -5,7 +5,8 @@
 //! token: the pair is what a supervisor always sets, and asking for both catches a worker
 //! started by hand with half an environment. A refused token exits 3 with the reason from the
 //! service's trailers (see [`crate::error`]); the worker should then stop, because someone
-//! else owns the task now.
+//! else owns the task now. While kanband is unavailable each verb retries for its bound (see
+//! [`crate::retry`]); all of these are safe to repeat.
 
 use std::io::Read as _;
 
@@ -23,6 +24,7 @@ use crate::{
         RequestReviewArgs, ShowArgs,
     },
     render,
+    retry::{self, Safety},
 };
 
 /// A value from the environment, treating an empty one as missing.
@@ -69,15 +71,15 @@ pub(crate) async fn show(ctx: &Ctx, args: ShowArgs) -> Result<()> {
         Some(id) => id,
         None => args.claim.task_id()?.to_owned(),
     };
-    let mut client = ctx.connect().await?;
-    let detail = client
-        .tasks
-        .get_task(GetTaskRequest {
-            id,
+    let bound = ctx.retry_bound(&args.claim);
+    let detail = retry::call(&ctx.addr, bound, Safety::Repeatable, |mut client| {
+        let request = GetTaskRequest {
+            id: id.clone(),
             recent_events: 0,
-        })
-        .await?
-        .into_inner();
+        };
+        async move { Ok(client.tasks.get_task(request).await?.into_inner()) }
+    })
+    .await?;
     let mut json = render::detail(&detail);
     let mut text = render::detail_text(&detail);
     if current {
@@ -111,47 +113,51 @@ pub(crate) async fn complete(ctx: &Ctx, args: CompleteArgs) -> Result<()> {
     } else {
         args.result
     };
-    let mut client = ctx.connect().await?;
-    let task = client
-        .leases
-        .complete(CompleteRequest {
-            claim_token,
-            result,
-            summary: args.summary,
-            metadata: Default::default(),
-        })
-        .await?
-        .into_inner();
+    let request = CompleteRequest {
+        claim_token,
+        result,
+        summary: args.summary,
+        metadata: Default::default(),
+    };
+    let bound = ctx.retry_bound(&args.claim);
+    let task = retry::call(&ctx.addr, bound, Safety::Repeatable, |mut client| {
+        let request = request.clone();
+        async move { Ok(client.leases.complete(request).await?.into_inner()) }
+    })
+    .await?;
     print_task(ctx, &task)
 }
 
 /// `block --reason R [--kind K]`: the holder cannot go on.
 pub(crate) async fn block(ctx: &Ctx, args: HolderBlockArgs) -> Result<()> {
     let (_, claim_token) = args.claim.holder()?;
-    let mut client = ctx.connect().await?;
-    let task = client
-        .leases
-        .block(HolderBlockRequest {
-            claim_token,
-            reason: args.reason,
-            kind: args.kind.into(),
-        })
-        .await?
-        .into_inner();
+    let request = HolderBlockRequest {
+        claim_token,
+        reason: args.reason,
+        kind: args.kind.into(),
+    };
+    let bound = ctx.retry_bound(&args.claim);
+    let task = retry::call(&ctx.addr, bound, Safety::Repeatable, |mut client| {
+        let request = request.clone();
+        async move { Ok(client.leases.block(request).await?.into_inner()) }
+    })
+    .await?;
     print_task(ctx, &task)
 }
 
 /// `heartbeat [--note N]`: progress, separate from lease renewal (the supervisor renews).
 pub(crate) async fn heartbeat(ctx: &Ctx, args: HeartbeatArgs) -> Result<()> {
     let (task, claim_token) = args.claim.holder()?;
-    let mut client = ctx.connect().await?;
-    client
-        .leases
-        .heartbeat(HeartbeatRequest {
-            claim_token,
-            note: args.note.clone(),
-        })
-        .await?;
+    let request = HeartbeatRequest {
+        claim_token,
+        note: args.note.clone(),
+    };
+    let bound = ctx.retry_bound(&args.claim);
+    retry::call(&ctx.addr, bound, Safety::Repeatable, |mut client| {
+        let request = request.clone();
+        async move { Ok(client.leases.heartbeat(request).await?.into_inner()) }
+    })
+    .await?;
     let json: Value = json!({ "task_id": task, "ok": true, "note": args.note });
     ctx.out
         .print(&format!("{task} heartbeat recorded"), &json)?;
@@ -161,29 +167,31 @@ pub(crate) async fn heartbeat(ctx: &Ctx, args: HeartbeatArgs) -> Result<()> {
 /// `request-review [--summary S]`: hands the work to the review lane.
 pub(crate) async fn request_review(ctx: &Ctx, args: RequestReviewArgs) -> Result<()> {
     let (_, claim_token) = args.claim.holder()?;
-    let mut client = ctx.connect().await?;
-    let task = client
-        .leases
-        .request_review(RequestReviewRequest {
-            claim_token,
-            summary: args.summary,
-        })
-        .await?
-        .into_inner();
+    let request = RequestReviewRequest {
+        claim_token,
+        summary: args.summary,
+    };
+    let bound = ctx.retry_bound(&args.claim);
+    let task = retry::call(&ctx.addr, bound, Safety::Repeatable, |mut client| {
+        let request = request.clone();
+        async move { Ok(client.leases.request_review(request).await?.into_inner()) }
+    })
+    .await?;
     print_task(ctx, &task)
 }
 
 /// `request-changes --reason R`: a reviewer sends the task back to its worker.
 pub(crate) async fn request_changes(ctx: &Ctx, args: RequestChangesArgs) -> Result<()> {
     let (_, claim_token) = args.claim.holder()?;
-    let mut client = ctx.connect().await?;
-    let task = client
-        .leases
-        .request_changes(RequestChangesRequest {
-            claim_token,
-            reason: args.reason,
-        })
-        .await?
-        .into_inner();
+    let request = RequestChangesRequest {
+        claim_token,
+        reason: args.reason,
+    };
+    let bound = ctx.retry_bound(&args.claim);
+    let task = retry::call(&ctx.addr, bound, Safety::Repeatable, |mut client| {
+        let request = request.clone();
+        async move { Ok(client.leases.request_changes(request).await?.into_inner()) }
+    })
+    .await?;
     print_task(ctx, &task)
 }

@@ -1,0 +1,404 @@
+//! The one door below the gRPC layer: the [`Coordinator`] owns the store, the lease machinery
+//! and the dispatcher, and is the only way the gRPC services reach leases.
+//!
+//! Every lease call goes through a method here: opening, keeping alive and closing a session,
+//! `Acquire`, renewals, and every holder call on a claim (heartbeat, complete, block, review,
+//! changes, release, exit report). The board, task, event and notification operations need no
+//! lease state and go to [`Coordinator::store`]. It also runs the two background tasks: the
+//! deadline loop ([`crate::leases::expiry`]) and the dispatcher.
+
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::sync::{mpsc, watch};
+
+pub use crate::leases::registry::Push;
+use crate::{
+    clock::now_ms,
+    domain::{
+        BlockKind,
+        dispatch::{self, SessionView, WhyNot},
+        ids,
+        lease::{Ending, Exit, LeaseLost, Use},
+        limits::{WAIT_MAX_MS, WATCHERS_MAX},
+    },
+    error::{Error, Result},
+    leases::{dispatcher::Dispatcher, expiry, registry::Registry},
+    settings::Settings,
+    store::{
+        Finish, OpenError, Store,
+        model::{Grant, SessionRecord, Task},
+    },
+};
+
+/// Longest a non-waiting `Acquire` waits for the dispatcher's answer.
+const ONCE_LIMIT: Duration = Duration::from_secs(5);
+
+/// The service's shared state, behind the gRPC layer.
+#[derive(Debug)]
+pub struct Coordinator {
+    /// The single owner of the database; shared with the deadline loop's actions.
+    store: Arc<Store>,
+    /// Live sessions, claims and every timer.
+    registry: Arc<Registry>,
+    /// Waiting pollers.
+    dispatcher: Dispatcher,
+    /// How long a stream may leave its buffer full before it is cut off.
+    watcher_stall: Duration,
+    /// Open watch and delivery streams, for their cap.
+    watchers: AtomicUsize,
+    /// Set once shutdown begins: no more grants.
+    draining: AtomicBool,
+    /// Streams end when this turns true.
+    stopping: watch::Sender<bool>,
+}
+
+/// What `Admin.Stats` reports of the lease machinery.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseStats {
+    /// Open sessions.
+    pub live_sessions: usize,
+    /// Unended claims.
+    pub live_claims: usize,
+    /// Expiry lag: (count, p50, p99, max) in microseconds.
+    pub expiry_lag_us: (u64, u64, u64, u64),
+    /// `Acquire` calls waiting now.
+    pub waiting_pollers: usize,
+}
+
+/// One row of a dispatch preview.
+#[derive(Debug, Clone)]
+pub struct PreviewRow {
+    /// The candidate.
+    pub task: Task,
+    /// The first candidate the session would be granted now.
+    pub would_grant: bool,
+    /// Why it would not be granted, if it would not.
+    pub why_not: Option<WhyNot>,
+}
+
+impl Coordinator {
+    /// Opens the store in `data_dir` and restores every live lease and recorded deadline.
+    pub async fn open(data_dir: &Path, settings: Settings) -> Result<Coordinator, OpenError> {
+        let watcher_stall = settings.watcher_stall;
+        let registry = Arc::new(Registry::new(settings));
+        let store = Store::open(data_dir, registry.clone()).await?;
+        let setup = |what: &str, err: Error| OpenError::Setup {
+            path: store.path().to_owned(),
+            reason: format!("cannot {what}: {err}"),
+        };
+        let (sessions, claims, rearmed) = store
+            .restore_leases()
+            .await
+            .map_err(|err| setup("restore leases", err))?;
+        if sessions + claims > 0 {
+            tracing::info!(
+                sessions,
+                claims,
+                rearmed,
+                "restored leases with a full TTL from now"
+            );
+        }
+        let deadlines = store
+            .recorded_deadlines()
+            .await
+            .map_err(|err| setup("load deadlines", err))?;
+        registry.apply(deadlines);
+        let latest = store
+            .latest_event_id()
+            .await
+            .map_err(|err| setup("read the event log", err))?;
+        registry.publish_event_id(latest);
+        let (stopping, _) = watch::channel(false);
+        Ok(Coordinator {
+            store: Arc::new(store),
+            registry,
+            dispatcher: Dispatcher::default(),
+            watcher_stall,
+            watchers: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+            stopping,
+        })
+    }
+
+    /// The store, for the operations that need no lease state (boards, tasks, links, comments,
+    /// events, notifications, the invariant check, backups). Lease operations are methods of
+    /// the coordinator.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Resolves when the service starts shutting down; streams end on it.
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut stopping = self.stopping.subscribe();
+        async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        }
+    }
+
+    /// Stops granting: tells every session to drain, answers waiting pollers UNAVAILABLE, and
+    /// ends keep-alive streams.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.registry.drain_all();
+        self.dispatcher.close();
+        let _ = self.stopping.send(true);
+    }
+
+    /// Acts on deadlines as they pass, until `stop` resolves.
+    pub async fn run_timers(&self, stop: impl Future<Output = ()>) {
+        expiry::run(self.store.clone(), self.registry.clone(), stop).await;
+    }
+
+    /// Serves waiting pollers until the future is dropped.
+    pub async fn run_dispatcher(&self) {
+        self.dispatcher.run(&self.store, &self.registry).await;
+    }
+
+    /// Checkpoints and closes the store. Fails if a background task still holds it.
+    pub async fn close(self) -> anyhow::Result<()> {
+        let store = Arc::try_unwrap(self.store)
+            .map_err(|_| anyhow::anyhow!("the store is still in use at shutdown"))?;
+        store.close().await?;
+        Ok(())
+    }
+
+    // Streams.
+
+    /// How long a stream may leave its buffer full (its client not reading) before it is cut.
+    pub fn watcher_stall(&self) -> Duration {
+        self.watcher_stall
+    }
+
+    /// Takes one of the [`WATCHERS_MAX`] stream places until the slot is dropped.
+    pub fn watcher_slot(self: &Arc<Self>) -> Result<WatcherSlot> {
+        let taken = self.watchers.fetch_add(1, Ordering::SeqCst);
+        let slot = WatcherSlot(self.clone());
+        if taken >= WATCHERS_MAX {
+            return Err(Error::ResourceExhausted(format!(
+                "{WATCHERS_MAX} streams are already open; close one or try again later"
+            )));
+        }
+        Ok(slot)
+    }
+
+    /// A receiver of the newest committed event id (watchers wait on it).
+    pub fn event_ids(&self) -> watch::Receiver<i64> {
+        self.registry.event_ids()
+    }
+
+    // Sessions.
+
+    /// Opens a session (its record already validated, with a fresh id).
+    pub async fn open_session(&self, record: SessionRecord) -> Result<SessionRecord> {
+        self.store.open_session(record).await
+    }
+
+    /// Closes a session at its holder's request; returns how many claims were released.
+    pub async fn close_session(&self, id: String) -> Result<u32> {
+        self.store.close_session(id).await
+    }
+
+    /// Binds a keep-alive stream to an open session, replacing an earlier one; returns the
+    /// receiver of what the server pushes to the holder.
+    pub fn keep_alive(&self, session_id: &str) -> Result<mpsc::Receiver<Push>> {
+        self.registry
+            .attach(session_id)
+            .ok_or_else(|| Error::session_lost(session_id))
+    }
+
+    /// Renews a session and every live claim it holds, in memory; returns the TTL and the
+    /// renewed tokens.
+    pub fn renew_session(&self, session_id: &str) -> Result<(u32, Vec<String>)> {
+        self.registry
+            .renew_session(session_id)
+            .map_err(|_| Error::session_lost(session_id))
+    }
+
+    // Claims.
+
+    /// Long poll for a grant (see `Leases.Acquire`).
+    pub async fn acquire(&self, session_id: String, wait_ms: i64) -> Result<Option<Grant>> {
+        if !(0..=WAIT_MAX_MS).contains(&wait_ms) {
+            return Err(Error::invalid(
+                "wait_ms",
+                format!("{wait_ms} is outside 0..={WAIT_MAX_MS}"),
+            ));
+        }
+        ids::check("session_id", ids::SESSION, &session_id)?;
+        if self.draining.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable(
+                "kanband is shutting down; acquire again later".into(),
+            ));
+        }
+        if self.registry.session(&session_id).is_none() {
+            return Err(Error::session_lost(&session_id));
+        }
+        let mut answer = self.dispatcher.enqueue(session_id, wait_ms == 0)?;
+        self.registry.poke();
+        // A poller that does not wait still gets its one answer from the dispatcher.
+        let limit = if wait_ms == 0 {
+            ONCE_LIMIT
+        } else {
+            Duration::from_millis(wait_ms as u64)
+        };
+        let result = match tokio::time::timeout(limit, &mut answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(Error::Unavailable("kanband is shutting down".into())),
+            Err(_) => {
+                // Close first, then look: a grant sent just before the close is still taken.
+                answer.close();
+                answer.try_recv().unwrap_or(Ok(None))
+            }
+        };
+        result.map_err(|err| match err {
+            Error::NotFound {
+                what: "session",
+                id,
+            } => Error::session_lost(&id),
+            other => other,
+        })
+    }
+
+    /// Renews one claim without a stream.
+    pub async fn renew(&self, token: String) -> Result<u32> {
+        ids::check("claim_token", ids::CLAIM, &token)?;
+        match self.registry.renew_claim(&token) {
+            Ok(ttl) => Ok(ttl),
+            // Why: the database's reason, else expired (the claim is live there but its
+            // deadline, or its session's, has passed and its release is on its way).
+            Err(_) => match self.store.lease_lost(token).await {
+                Ok(Some(err)) | Err(err) => Err(err),
+                Ok(None) => Err(Error::lease_lost(LeaseLost::Expired, None)),
+            },
+        }
+    }
+
+    /// Records a progress heartbeat on a live claim.
+    pub async fn heartbeat(&self, token: String, note: String) -> Result<()> {
+        self.store.heartbeat(token, note).await
+    }
+
+    /// The holder completed the task.
+    pub async fn complete(
+        &self,
+        token: String,
+        result: String,
+        summary: String,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<Task> {
+        let finish = Finish::Complete {
+            result,
+            summary,
+            metadata,
+        };
+        self.store.holder_finish(token, Use::Hold, finish).await
+    }
+
+    /// The holder blocked the task.
+    pub async fn block(&self, token: String, kind: BlockKind, reason: String) -> Result<Task> {
+        let finish = Finish::Block { kind, reason };
+        self.store.holder_finish(token, Use::Hold, finish).await
+    }
+
+    /// The holder asks for review.
+    pub async fn request_review(&self, token: String, summary: String) -> Result<Task> {
+        let finish = Finish::RequestReview { summary };
+        self.store.holder_finish(token, Use::Hold, finish).await
+    }
+
+    /// The reviewer asks for changes.
+    pub async fn request_changes(&self, token: String, reason: String) -> Result<Task> {
+        let finish = Finish::RequestChanges { reason };
+        self.store.holder_finish(token, Use::Hold, finish).await
+    }
+
+    /// The holder gives the claim back (also confirms a revocation).
+    pub async fn release(&self, token: String) -> Result<Task> {
+        let finish = Finish::End(Ending::Released);
+        self.store.holder_finish(token, Use::Confirm, finish).await
+    }
+
+    /// The worker's exit, as its supervisor reports it (also confirms a revocation).
+    pub async fn report_exit(&self, token: String, exit: Exit, tail: String) -> Result<Task> {
+        self.store.report_exit(token, exit, tail).await
+    }
+
+    // Operator views.
+
+    /// The dispatch rules' view of an open session.
+    pub fn session_view(&self, session_id: &str) -> Result<SessionView> {
+        ids::check("session_id", ids::SESSION, session_id)?;
+        let record = self
+            .registry
+            .session(session_id)
+            .ok_or_else(|| Error::session_lost(session_id))?;
+        Ok(SessionView {
+            free_slots: self.registry.free_slots(&record.id),
+            profiles: record.profiles,
+            capabilities: record.capabilities,
+            machine_id: record.machine_id,
+            review_lane: record.review_lane,
+        })
+    }
+
+    /// What the dispatcher would hand `session` now, and why not, without writing anything:
+    /// the same rules as the grant pass, on the same candidates in dispatch order.
+    pub async fn dispatch_preview(
+        &self,
+        session: SessionView,
+        board: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<PreviewRow>> {
+        let mut rows = self
+            .store
+            .preview_candidates(board, session.review_lane, limit)
+            .await?;
+        rows.sort_by(|(a, _), (b, _)| a.order_key().cmp(&b.order_key()));
+        let load = self.registry.load();
+        let now = now_ms();
+        let mut granted = false;
+        Ok(rows
+            .into_iter()
+            .map(|(view, task)| {
+                let why_not = dispatch::why_not(&view, &session, &load, now);
+                let would_grant = why_not.is_none() && !granted;
+                granted |= would_grant;
+                PreviewRow {
+                    task,
+                    would_grant,
+                    why_not,
+                }
+            })
+            .collect())
+    }
+
+    /// Counts and the expiry lag of the lease machinery.
+    pub fn lease_stats(&self) -> LeaseStats {
+        let (live_sessions, live_claims) = self.registry.counts();
+        LeaseStats {
+            live_sessions,
+            live_claims,
+            expiry_lag_us: self.registry.lag_percentiles(),
+            waiting_pollers: self.dispatcher.waiting(),
+        }
+    }
+}
+
+/// Holds one of the [`WATCHERS_MAX`] stream places until dropped.
+#[derive(Debug)]
+pub struct WatcherSlot(Arc<Coordinator>);
+
+impl Drop for WatcherSlot {
+    fn drop(&mut self) {
+        self.0.watchers.fetch_sub(1, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,212 @@
+//! The grant pass: one dispatcher pass over the waiting sessions in one transaction, granting
+//! each the first task the dispatch rules ([`crate::domain::dispatch`]) allow.
+
+use std::collections::{HashMap, HashSet};
+
+use tokio_rusqlite::rusqlite::{Connection, params};
+
+use super::{
+    Store,
+    effect::Effect,
+    model::{ClaimRecord, Grant, SessionRecord},
+    tx::{
+        candidates::{candidates, lanes},
+        read,
+        status::{self, set_status},
+    },
+};
+use crate::{
+    clock::now_ms,
+    domain::{
+        EventKind, Status,
+        dispatch::{self, Load, SessionView, TaskView},
+        ids,
+        lease::ClaimState,
+        transitions::Op,
+    },
+    error::Result,
+};
+
+fn grant_in(
+    conn: &Connection,
+    view: &TaskView,
+    session: &SessionRecord,
+    fx: &mut Vec<Effect>,
+) -> Result<Grant> {
+    let task = read::task(conn, &view.id)?;
+    let review = task.status == Status::Review;
+    let to = status::next(conn, &task, Op::Claim, "claim")?;
+    let profile = view.profile().unwrap_or_default().to_owned();
+    let epoch = task.epoch + 1;
+    let run_id = ids::ordered(ids::RUN);
+    let token = ids::fresh(ids::CLAIM);
+    let now = now_ms();
+    conn.prepare_cached(
+        "INSERT INTO runs (id, task_id, epoch, session_id, profile, machine_id, review, started_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        run_id,
+        task.id,
+        epoch as i64,
+        session.id,
+        profile,
+        session.machine_id,
+        review,
+        now
+    ])?;
+    conn.prepare_cached(
+        "INSERT INTO claims (token, task_id, board, epoch, run_id, session_id, profile, review,
+                             state, granted_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'live', ?9, ?10)",
+    )?
+    .execute(params![
+        token,
+        task.id,
+        task.board,
+        epoch as i64,
+        run_id,
+        session.id,
+        profile,
+        review,
+        now,
+        now + i64::from(session.ttl_ms)
+    ])?;
+    conn.prepare_cached(
+        "UPDATE tasks SET epoch = ?2, current_run_id = ?3, started_at = coalesce(started_at, ?4),
+                cooldown_until = NULL
+         WHERE id = ?1",
+    )?
+    .execute(params![task.id, epoch as i64, run_id, now])?;
+    let details = [
+        ("run", run_id.clone()),
+        ("epoch", epoch.to_string()),
+        ("session", session.id.clone()),
+        ("profile", profile.clone()),
+    ];
+    set_status(conn, &task, to, EventKind::Claimed, &session.id, &details)?;
+    let claim = ClaimRecord {
+        token,
+        task_id: task.id.clone(),
+        board: task.board.clone(),
+        epoch,
+        run_id,
+        session_id: session.id.clone(),
+        profile,
+        review,
+        state: ClaimState::Live,
+        revoke_until: None,
+    };
+    fx.push(Effect::Granted(claim.clone(), task.max_runtime_seconds));
+    Ok(Grant {
+        task: read::task(conn, &task.id)?,
+        claim,
+        ttl_ms: session.ttl_ms,
+    })
+}
+
+/// Candidates fetched per query while looking for a grant.
+const CANDIDATE_PAGE: u32 = 16;
+
+/// The first task in dispatch order that `view` may claim, paging through the candidates.
+fn first_claimable(
+    conn: &Connection,
+    session: &SessionRecord,
+    view: &SessionView,
+    load: &Load,
+    now: i64,
+) -> Result<Option<TaskView>> {
+    let mut best: Option<TaskView> = None;
+    for &lane in lanes(session.review_lane) {
+        let mut offset = 0;
+        let found = loop {
+            let page = candidates(
+                conn,
+                lane,
+                Some(&session.profiles),
+                None,
+                CANDIDATE_PAGE,
+                offset,
+            )?;
+            if let Some(task) = dispatch::choose(&page, view, load, now) {
+                break Some(task.clone());
+            }
+            if page.len() < CANDIDATE_PAGE as usize {
+                break None;
+            }
+            offset += CANDIDATE_PAGE;
+        };
+        if let Some(task) = found
+            && best
+                .as_ref()
+                .is_none_or(|b| task.order_key() < b.order_key())
+        {
+            best = Some(task);
+        }
+    }
+    Ok(best)
+}
+
+impl Store {
+    /// One dispatcher pass in one transaction: for each session in order (oldest waiter
+    /// first), grants the first task the dispatch rules allow, if any. Slots and caps count the
+    /// grants made earlier in the same pass. A session that is not open gets its own error.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub(crate) async fn grant_pass(
+        &self,
+        waiters: Vec<String>,
+    ) -> Result<Vec<Result<Option<Grant>>>> {
+        let leases = self.leases.clone();
+        self.write_quietly(move |tx, fx| {
+            let mut load = leases.load();
+            let mut granted: HashMap<String, u32> = HashMap::new();
+            let mut exhausted: HashSet<String> = HashSet::new();
+            let now = now_ms();
+            let mut answers = Vec::with_capacity(waiters.len());
+            for session_id in waiters {
+                if exhausted.contains(&session_id) {
+                    answers.push(Ok(None));
+                    continue;
+                }
+                let session = match read::open_session(tx, &session_id) {
+                    Ok(session) => session,
+                    Err(err) => {
+                        answers.push(Err(err));
+                        continue;
+                    }
+                };
+                let taken = granted.get(&session_id).copied().unwrap_or(0);
+                let view = SessionView {
+                    profiles: session.profiles.clone(),
+                    capabilities: session.capabilities.clone(),
+                    machine_id: session.machine_id.clone(),
+                    review_lane: session.review_lane,
+                    free_slots: leases.free_slots(&session_id).saturating_sub(taken),
+                };
+                let grant = if view.free_slots == 0 {
+                    None
+                } else {
+                    first_claimable(tx, &session, &view, &load, now)?
+                        .map(|task| grant_in(tx, &task, &session, fx))
+                        .transpose()?
+                };
+                match &grant {
+                    Some(grant) => {
+                        *granted.entry(session_id).or_default() += 1;
+                        *load.by_board.entry(grant.claim.board.clone()).or_default() += 1;
+                        *load
+                            .by_profile
+                            .entry(grant.claim.profile.clone())
+                            .or_default() += 1;
+                    }
+                    None => {
+                        exhausted.insert(session_id);
+                    }
+                }
+                answers.push(Ok(grant));
+            }
+            Ok(answers)
+        })
+        .await
+    }
+}

@@ -1,0 +1,357 @@
+//! A claim's fencing and its end: whether a token may still be used, and what ending a claim
+//! writes (its run, the task's failure counters, the task's next status and events).
+
+use std::collections::BTreeMap;
+
+use tokio_rusqlite::rusqlite::{Connection, params};
+
+use super::{
+    events::{self, NewEvent},
+    read,
+    status::{self, refused, set_status},
+};
+use crate::{
+    clock::now_ms,
+    domain::{
+        BlockKind, EventKind, RunOutcome,
+        lease::{self, ClaimState, Counters, EndReason, Ending, LeaseLost, Next, RevokeCause, Use},
+        transitions::{Op, next_status},
+    },
+    error::{Error, Result},
+    store::{
+        effect::{Effect, LiveLeases},
+        model::{ClaimRecord, Task},
+    },
+};
+
+/// Loads a claim and checks that its token may be used as `wanted`.
+pub(in crate::store) fn fenced(conn: &Connection, token: &str, wanted: Use) -> Result<ClaimRecord> {
+    let claim = read::claim(conn, token)?;
+    let epoch = match &claim {
+        Some(c) => read::task_epoch(conn, &c.task_id)?,
+        None => None,
+    };
+    lease::fence(claim.as_ref().map(|c| (c.epoch, c.state)), epoch, wanted)
+        .map_err(|lost| Error::lease_lost(lost, epoch))?;
+    Ok(claim.expect("fence passed, so the claim exists"))
+}
+
+/// Refuses a live claim whose deadline has passed: the server's clock decides, even before the
+/// expiry transaction has run.
+pub(in crate::store) fn refuse_overdue(
+    leases: &dyn LiveLeases,
+    claim: &ClaimRecord,
+    conn: &Connection,
+) -> Result<()> {
+    if claim.state == ClaimState::Live && leases.claim_overdue(&claim.token) {
+        return Err(Error::lease_lost(
+            LeaseLost::Expired,
+            read::task_epoch(conn, &claim.task_id)?,
+        ));
+    }
+    Ok(())
+}
+
+/// How a claim ends.
+#[derive(Debug, Clone)]
+pub(crate) enum Finish {
+    /// The holder completed the task.
+    Complete {
+        /// Result text.
+        result: String,
+        /// Summary.
+        summary: String,
+        /// Extra facts for the event.
+        metadata: BTreeMap<String, String>,
+    },
+    /// The holder blocked it.
+    Block {
+        /// Kind.
+        kind: BlockKind,
+        /// Reason.
+        reason: String,
+    },
+    /// The holder asks for review.
+    RequestReview {
+        /// Summary.
+        summary: String,
+    },
+    /// The reviewer asks for changes.
+    RequestChanges {
+        /// Reason.
+        reason: String,
+    },
+    /// No outcome: release, expiry, drain, exit without outcome, timeout.
+    End(Ending),
+    /// A revocation finishes (the holder confirmed, or the lease ran out).
+    Revoked,
+}
+
+fn end_claim(conn: &Connection, token: &str, reason: EndReason) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE claims SET state = 'ended', end_reason = ?2, ended_at = ?3 WHERE token = ?1",
+    )?
+    .execute(params![token, reason.as_str(), now_ms()])?;
+    Ok(())
+}
+
+fn end_run(
+    conn: &Connection,
+    run_id: &str,
+    outcome: RunOutcome,
+    summary: &str,
+    error: &str,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE runs SET ended_at = ?2, outcome = ?3, summary = ?4, error = ?5 WHERE id = ?1",
+    )?
+    .execute(params![run_id, now_ms(), outcome.as_str(), summary, error])?;
+    Ok(())
+}
+
+fn set_counters(conn: &Connection, task_id: &str, c: Counters, error: Option<&str>) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE tasks SET consecutive_failures = ?2, protocol_violations = ?3,
+                outcomeless_attempts = ?4, last_failure_error = coalesce(?5, last_failure_error),
+                current_run_id = NULL
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        task_id,
+        c.consecutive_failures,
+        c.protocol_violations,
+        c.outcomeless_attempts,
+        error
+    ])?;
+    Ok(())
+}
+
+fn counters(task: &Task) -> Counters {
+    Counters {
+        consecutive_failures: task.consecutive_failures,
+        protocol_violations: task.protocol_violations,
+        outcomeless_attempts: task.outcomeless_attempts,
+    }
+}
+
+/// Applies a settlement of a claim that ended without an outcome.
+fn settle_in(
+    conn: &Connection,
+    claim: &ClaimRecord,
+    task: &Task,
+    ending: Ending,
+    actor: &str,
+    fx: &mut Vec<Effect>,
+) -> Result<()> {
+    let limit = lease::failure_limit(
+        task.max_retries,
+        read::board_max_retries(conn, &task.board)?,
+    );
+    let s = lease::settle(ending, counters(task), limit);
+    let error = s.error.clone().unwrap_or_default();
+    end_run(conn, &claim.run_id, s.outcome, "", &error)?;
+    set_counters(conn, &task.id, s.counters, s.error.as_deref())?;
+    let mut ctx = status::context(conn, task)?;
+    ctx.review_lane = claim.review;
+    let details = [("run", claim.run_id.clone()), ("error", error.clone())];
+    match s.next {
+        Next::Requeue | Next::Cooldown(_) => {
+            let to = next_status(task.status, Op::Requeue, &ctx)
+                .map_err(|r| refused(&task.id, "requeue", r))?;
+            set_status(conn, task, to, EventKind::ended(s.outcome), actor, &details)?;
+            if let Next::Cooldown(wait) = s.next {
+                let until = now_ms() + wait.as_millis() as i64;
+                conn.execute(
+                    "UPDATE tasks SET cooldown_until = ?2 WHERE id = ?1",
+                    params![task.id, until],
+                )?;
+                fx.push(Effect::Cooldown(task.id.clone(), until));
+            }
+        }
+        Next::Block { gave_up, error } => {
+            let to = next_status(task.status, Op::Fail, &ctx)
+                .map_err(|r| refused(&task.id, "block", r))?;
+            conn.execute(
+                "UPDATE tasks SET block_reason = ?2, last_failure_error = ?2 WHERE id = ?1",
+                params![task.id, error],
+            )?;
+            set_status(conn, task, to, EventKind::ended(s.outcome), actor, &details)?;
+            if gave_up {
+                events::append(
+                    conn,
+                    NewEvent {
+                        board: &task.board,
+                        task_id: &task.id,
+                        kind: EventKind::GaveUp,
+                        actor,
+                        details: &[("error", error)],
+                    },
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Ends a claim as `finish` says, inside the caller's transaction.
+pub(in crate::store) fn finish_in(
+    conn: &Connection,
+    claim: &ClaimRecord,
+    finish: Finish,
+    actor: &str,
+    fx: &mut Vec<Effect>,
+) -> Result<Option<Task>> {
+    fx.push(Effect::Ended(claim.token.clone()));
+    let task = match read::task(conn, &claim.task_id) {
+        Ok(task) => task,
+        Err(Error::NotFound { .. }) => {
+            // The board was reset: the task and its runs are gone; only the claim remains.
+            end_claim(conn, &claim.token, EndReason::BoardReset)?;
+            return Ok(None);
+        }
+        Err(err) => return Err(err),
+    };
+    let outcome_reset = |conn: &Connection, task: &Task, complete: bool| -> Result<()> {
+        let c = Counters {
+            consecutive_failures: if complete {
+                0
+            } else {
+                task.consecutive_failures
+            },
+            ..Counters::default()
+        };
+        set_counters(conn, &task.id, c, None)
+    };
+    let mut ctx = status::context(conn, &task)?;
+    ctx.review_lane = claim.review;
+    let run = [
+        ("run", claim.run_id.clone()),
+        ("epoch", claim.epoch.to_string()),
+    ];
+    match finish {
+        Finish::Complete {
+            result,
+            summary,
+            metadata,
+        } => {
+            let to = next_status(task.status, Op::Complete, &ctx)
+                .map_err(|r| refused(&task.id, "complete", r))?;
+            end_claim(conn, &claim.token, EndReason::Outcome)?;
+            end_run(conn, &claim.run_id, RunOutcome::Completed, &summary, "")?;
+            outcome_reset(conn, &task, true)?;
+            conn.execute(
+                "UPDATE tasks SET result = ?2, summary = ?3, block_recurrences = 0 WHERE id = ?1",
+                params![task.id, result, summary],
+            )?;
+            let metadata: Vec<(String, String)> = metadata
+                .into_iter()
+                .map(|(k, v)| (format!("meta.{k}"), v))
+                .collect();
+            let mut details = run.to_vec();
+            details.extend(metadata.iter().map(|(k, v)| (k.as_str(), v.clone())));
+            set_status(conn, &task, to, EventKind::Completed, actor, &details)?;
+        }
+        Finish::Block { kind, reason } => {
+            end_claim(conn, &claim.token, EndReason::Outcome)?;
+            end_run(conn, &claim.run_id, RunOutcome::Blocked, &reason, "")?;
+            outcome_reset(conn, &task, false)?;
+            status::block_in(conn, &task, Op::HolderBlock(kind), kind, &reason, actor)?;
+        }
+        Finish::RequestReview { summary } => {
+            let to = next_status(task.status, Op::RequestReview, &ctx)
+                .map_err(|r| refused(&task.id, "request review of", r))?;
+            end_claim(conn, &claim.token, EndReason::Outcome)?;
+            end_run(
+                conn,
+                &claim.run_id,
+                RunOutcome::ReviewRequested,
+                &summary,
+                "",
+            )?;
+            outcome_reset(conn, &task, false)?;
+            conn.execute(
+                "UPDATE tasks SET summary = ?2 WHERE id = ?1",
+                params![task.id, summary],
+            )?;
+            set_status(conn, &task, to, EventKind::ReviewRequested, actor, &run)?;
+        }
+        Finish::RequestChanges { reason } => {
+            let to = next_status(task.status, Op::RequestChanges, &ctx)
+                .map_err(|r| refused(&task.id, "request changes to", r))?;
+            end_claim(conn, &claim.token, EndReason::Outcome)?;
+            end_run(
+                conn,
+                &claim.run_id,
+                RunOutcome::ChangesRequested,
+                &reason,
+                "",
+            )?;
+            outcome_reset(conn, &task, false)?;
+            let mut details = run.to_vec();
+            details.push(("reason", reason));
+            set_status(
+                conn,
+                &task,
+                to,
+                EventKind::ChangesRequested,
+                actor,
+                &details,
+            )?;
+        }
+        Finish::End(ending) => {
+            let reason = if ending == Ending::Expired {
+                EndReason::Expired
+            } else {
+                EndReason::Released
+            };
+            end_claim(conn, &claim.token, reason)?;
+            settle_in(conn, claim, &task, ending, actor, fx)?;
+        }
+        Finish::Revoked => {
+            let ClaimState::Revoking(cause) = claim.state else {
+                return Err(Error::FailedPrecondition(format!(
+                    "claim of task {} is not being revoked",
+                    task.id
+                )));
+            };
+            end_claim(conn, &claim.token, EndReason::Revoked)?;
+            match cause {
+                RevokeCause::Archived | RevokeCause::BoardReset => {
+                    end_run(conn, &claim.run_id, RunOutcome::Revoked, "", "")?;
+                    conn.execute(
+                        "UPDATE tasks SET current_run_id = NULL WHERE id = ?1",
+                        [&task.id],
+                    )?;
+                }
+                RevokeCause::Reclaimed => {
+                    end_run(conn, &claim.run_id, RunOutcome::Reclaimed, "", "")?;
+                    set_counters(conn, &task.id, Counters::default(), None)?;
+                    let to = next_status(task.status, Op::Requeue, &ctx)
+                        .map_err(|r| refused(&task.id, "reclaim", r))?;
+                    set_status(conn, &task, to, EventKind::Requeued, actor, &run)?;
+                }
+                RevokeCause::Scheduled => {
+                    end_run(conn, &claim.run_id, RunOutcome::Scheduled, "", "")?;
+                    conn.execute(
+                        "UPDATE tasks SET current_run_id = NULL WHERE id = ?1",
+                        [&task.id],
+                    )?;
+                    let to = next_status(task.status, Op::Schedule, &ctx)
+                        .map_err(|r| refused(&task.id, "schedule", r))?;
+                    set_status(conn, &task, to, EventKind::Scheduled, actor, &run)?;
+                    conn.execute(
+                        "UPDATE tasks SET scheduled_until = ?2 WHERE id = ?1",
+                        params![task.id, claim.revoke_until],
+                    )?;
+                    if let Some(until) = claim.revoke_until {
+                        fx.push(Effect::Wake(task.id.clone(), until));
+                    }
+                }
+                RevokeCause::MaxRuntime | RevokeCause::StaleProgress => {
+                    settle_in(conn, claim, &task, Ending::TimedOut, actor, fx)?;
+                }
+            }
+        }
+    }
+    Ok(Some(read::task(conn, &claim.task_id)?))
+}

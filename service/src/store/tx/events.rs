@@ -1,0 +1,44 @@
+//! Appending to the event log: every change appends an event in its own transaction.
+
+use tokio_rusqlite::rusqlite::{Connection, params};
+
+use crate::{clock::now_ms, domain::EventKind, error::Result};
+
+/// A change to record.
+#[derive(Debug)]
+pub(in crate::store) struct NewEvent<'a> {
+    pub(in crate::store) board: &'a str,
+    pub(in crate::store) task_id: &'a str,
+    pub(in crate::store) kind: EventKind,
+    pub(in crate::store) actor: &'a str,
+    pub(in crate::store) details: &'a [(&'a str, String)],
+}
+
+/// Appends an event inside the caller's transaction and returns its id.
+pub(in crate::store) fn append(conn: &Connection, event: NewEvent<'_>) -> Result<i64> {
+    let details: serde_json::Map<String, serde_json::Value> = event
+        .details
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.clone())))
+        .collect();
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO events (board, task_id, kind, actor, details, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    stmt.execute(params![
+        event.board,
+        event.task_id,
+        event.kind.as_str(),
+        event.actor,
+        serde_json::Value::Object(details).to_string(),
+        now_ms(),
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// The id of the newest event (0 if none).
+pub(in crate::store) fn latest_id(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM events")?
+        .query_row([], |row| row.get(0))?)
+}

@@ -1,0 +1,130 @@
+//! Loading one task, board, claim or session, or a set of claims, inside a transaction.
+
+use tokio_rusqlite::rusqlite::{Connection, OptionalExtension as _};
+
+use crate::error::{Error, Result};
+use crate::store::{
+    model::{Board, ClaimRecord, SessionRecord, Task},
+    rows::{self, CLAIM_COLUMNS, SESSION_COLUMNS},
+};
+
+/// A task by id.
+pub(in crate::store) fn task(conn: &Connection, id: &str) -> Result<Task> {
+    let sql = format!("SELECT {} FROM tasks WHERE id = ?1", rows::TASK_COLUMNS);
+    conn.prepare_cached(&sql)?
+        .query_row([id], rows::task)
+        .optional()?
+        .ok_or_else(|| Error::not_found("task", id))
+}
+
+/// A board, archived or not.
+pub(in crate::store) fn board(conn: &Connection, slug: &str) -> Result<Board> {
+    let sql = format!("SELECT {} FROM boards WHERE slug = ?1", rows::BOARD_COLUMNS);
+    conn.prepare_cached(&sql)?
+        .query_row([slug], rows::board)
+        .optional()?
+        .ok_or_else(|| Error::not_found("board", slug))
+}
+
+/// A board that must accept new tasks.
+pub(in crate::store) fn open_board(conn: &Connection, slug: &str) -> Result<Board> {
+    let board = board(conn, slug)?;
+    if board.archived {
+        return Err(Error::FailedPrecondition(format!(
+            "board {slug:?} is archived and accepts no new tasks"
+        )));
+    }
+    Ok(board)
+}
+
+/// The failure limit a board sets (0 if none, or if the board is gone).
+pub(in crate::store) fn board_max_retries(conn: &Connection, board: &str) -> Result<u32> {
+    Ok(conn
+        .prepare_cached("SELECT max_retries FROM boards WHERE slug = ?1")?
+        .query_row([board], |row| row.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// The task's current epoch, if the task exists.
+pub(in crate::store) fn task_epoch(conn: &Connection, task_id: &str) -> Result<Option<u64>> {
+    Ok(conn
+        .prepare_cached("SELECT epoch FROM tasks WHERE id = ?1")?
+        .query_row([task_id], |row| row.get::<_, i64>(0))
+        .optional()?
+        .map(|e| e as u64))
+}
+
+/// A claim by token, in any state.
+pub(in crate::store) fn claim(conn: &Connection, token: &str) -> Result<Option<ClaimRecord>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {CLAIM_COLUMNS} FROM claims WHERE token = ?1"
+        ))?
+        .query_row([token], rows::claim)
+        .optional()?)
+}
+
+/// The unended claim of a task, if any.
+pub(in crate::store) fn task_claim(
+    conn: &Connection,
+    task_id: &str,
+) -> Result<Option<ClaimRecord>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {CLAIM_COLUMNS} FROM claims WHERE task_id = ?1 AND state <> 'ended'"
+        ))?
+        .query_row([task_id], rows::claim)
+        .optional()?)
+}
+
+/// The unended claims of a session.
+pub(in crate::store) fn session_claims(
+    conn: &Connection,
+    session_id: &str,
+) -> Result<Vec<ClaimRecord>> {
+    let claims = conn
+        .prepare_cached(&format!(
+            "SELECT {CLAIM_COLUMNS} FROM claims WHERE session_id = ?1 AND state <> 'ended'"
+        ))?
+        .query_map([session_id], rows::claim)?
+        .collect::<Result<_, _>>()?;
+    Ok(claims)
+}
+
+/// The unended claims of a board.
+pub(in crate::store) fn board_claims(conn: &Connection, board: &str) -> Result<Vec<ClaimRecord>> {
+    let claims = conn
+        .prepare_cached(&format!(
+            "SELECT {CLAIM_COLUMNS} FROM claims WHERE board = ?1 AND state <> 'ended'"
+        ))?
+        .query_map([board], rows::claim)?
+        .collect::<Result<_, _>>()?;
+    Ok(claims)
+}
+
+/// Every unended claim with its recorded deadline and its task's maximum runtime.
+pub(in crate::store) fn unended_claims(conn: &Connection) -> Result<Vec<(ClaimRecord, i64, u32)>> {
+    let columns = rows::qualified("c", CLAIM_COLUMNS);
+    let n = rows::CLAIM_COLUMN_COUNT;
+    let claims = conn
+        .prepare(&format!(
+            "SELECT {columns}, c.expires_at, coalesce(t.max_runtime_seconds, 0)
+             FROM claims c LEFT JOIN tasks t ON t.id = c.task_id WHERE c.state <> 'ended'"
+        ))?
+        .query_map([], |row| {
+            Ok((rows::claim(row)?, row.get(n)?, row.get(n + 1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(claims)
+}
+
+/// An open session.
+pub(in crate::store) fn open_session(conn: &Connection, id: &str) -> Result<SessionRecord> {
+    conn.prepare_cached(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1 AND closed_at IS NULL"
+    ))?
+    .query_row([id], rows::session)
+    .optional()?
+    .ok_or_else(|| Error::not_found("session", id))
+}

@@ -1,0 +1,139 @@
+//! Every status change: the rules' view of a task, the write with its event, the promotion of
+//! children a finished task causes, and the block rule. The rules themselves are in
+//! [`crate::domain::transitions`]; these helpers ask them before writing.
+
+use tokio_rusqlite::rusqlite::{Connection, params};
+
+use super::{
+    events::{self, NewEvent},
+    graph, read,
+};
+use crate::{
+    clock::now_ms,
+    domain::{
+        BlockKind, EventKind, Status,
+        transitions::{Context, Op, Refused, block_outcome, next_status},
+    },
+    error::{Error, Result},
+    store::model::Task,
+};
+
+/// The rules' view of a task.
+pub(in crate::store) fn context(conn: &Connection, task: &Task) -> Result<Context> {
+    Ok(Context {
+        parents_finished: graph::parents_finished(conn, &task.id)?,
+        review_lane: false,
+        last_block_kind: task.block_kind,
+        block_recurrences: task.block_recurrences,
+    })
+}
+
+/// The error for a refused transition: names the task, the operation and the current status.
+pub(in crate::store) fn refused(id: &str, verb: &str, refused: Refused) -> Error {
+    Error::FailedPrecondition(format!(
+        "cannot {verb} task {id}: it is {}; {}",
+        refused.status, refused.hint
+    ))
+}
+
+/// The status `op` moves the task to by the rules, or the refusal naming `verb`.
+pub(in crate::store) fn next(conn: &Connection, task: &Task, op: Op, verb: &str) -> Result<Status> {
+    let ctx = context(conn, task)?;
+    next_status(task.status, op, &ctx).map_err(|r| refused(&task.id, verb, r))
+}
+
+/// Writes a new status with an event, clearing a wake-up time when leaving `scheduled`, and
+/// promotes children when the task finishes.
+pub(in crate::store) fn set_status(
+    conn: &Connection,
+    task: &Task,
+    to: Status,
+    kind: EventKind,
+    actor: &str,
+    details: &[(&str, String)],
+) -> Result<()> {
+    let now = now_ms();
+    conn.prepare_cached(
+        "UPDATE tasks SET status = ?2, updated_at = ?3,
+                scheduled_until = CASE WHEN ?2 = 'scheduled' THEN scheduled_until END,
+                completed_at = CASE WHEN ?2 = 'done' THEN ?3 ELSE completed_at END
+         WHERE id = ?1",
+    )?
+    .execute(params![task.id, to.as_str(), now])?;
+    let mut all = vec![("from", task.status.to_string()), ("to", to.to_string())];
+    all.extend(details.iter().map(|(k, v)| (*k, v.clone())));
+    events::append(
+        conn,
+        NewEvent {
+            board: &task.board,
+            task_id: &task.id,
+            kind,
+            actor,
+            details: &all,
+        },
+    )?;
+    if to.is_finished() && !task.status.is_finished() {
+        promote_children(conn, &task.id, actor)?;
+    }
+    Ok(())
+}
+
+/// Promotes each `todo` child of `parent_id` whose parents are now all finished.
+fn promote_children(conn: &Connection, parent_id: &str, actor: &str) -> Result<()> {
+    for child_id in graph::neighbours(conn, parent_id, false)? {
+        promote_if_ready(conn, &child_id, actor)?;
+    }
+    Ok(())
+}
+
+/// Moves a `todo` task to `ready` if its parents are all finished.
+pub(in crate::store) fn promote_if_ready(conn: &Connection, id: &str, actor: &str) -> Result<()> {
+    let task = read::task(conn, id)?;
+    if task.status != Status::Todo || !graph::parents_finished(conn, id)? {
+        return Ok(());
+    }
+    let to = next(conn, &task, Op::ParentsFinished, "promote")?;
+    set_status(
+        conn,
+        &task,
+        to,
+        EventKind::Promoted,
+        actor,
+        &[("reason", "parents finished".into())],
+    )
+}
+
+/// Blocks a task by the block rule, recording kind, reason and recurrences.
+pub(in crate::store) fn block_in(
+    conn: &Connection,
+    task: &Task,
+    op: Op,
+    kind: BlockKind,
+    reason: &str,
+    actor: &str,
+) -> Result<()> {
+    let to = next(conn, task, op, "block")?;
+    let outcome = block_outcome(kind, &context(conn, task)?);
+    conn.execute(
+        "UPDATE tasks SET block_kind = ?2, block_reason = ?3, block_recurrences = ?4 WHERE id = ?1",
+        params![task.id, kind.as_str(), reason, outcome.recurrences],
+    )?;
+    let details = [("kind", kind.to_string()), ("reason", reason.to_owned())];
+    set_status(conn, task, to, EventKind::Blocked, actor, &details)?;
+    if outcome.loop_detected {
+        events::append(
+            conn,
+            NewEvent {
+                board: &task.board,
+                task_id: &task.id,
+                kind: EventKind::BlockLoopDetected,
+                actor,
+                details: &[
+                    ("kind", kind.to_string()),
+                    ("recurrences", outcome.recurrences.to_string()),
+                ],
+            },
+        )?;
+    }
+    Ok(())
+}

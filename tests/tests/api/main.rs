@@ -1,0 +1,19 @@
+//! kanband served in this process (`kanband_tests::spawn_service`) and driven over real gRPC,
+//! on TCP and on the Unix socket: one module per API area. Tests with a paused clock move time
+//! only with `tokio::time::advance` (see `support::clock`).
+
+mod admin;
+mod bad_input;
+mod bad_input_more;
+mod boards;
+mod checker;
+mod deadlines;
+mod disk_full;
+mod dispatch;
+mod events;
+mod leases;
+mod shutdown;
+mod smoke;
+mod stress;
+mod support;
+mod tasks;
