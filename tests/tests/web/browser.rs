@@ -168,7 +168,29 @@ async fn a_running_task_shows_holder_and_epoch_and_moves_to_done_when_completed(
         })
         .await
         .unwrap();
-    let task = calls::create_assigned(&mut client, "default", "Fix the flaky test", "coder").await;
+    let mut request = calls::new_task("default", "Fix the flaky test");
+    request.assignee = "coder".to_owned();
+    request.body = "The `leases` test fails about once in fifty runs on CI.\n\n\
+                    ## Steps\n\n1. Run it in a loop\n2. Look at the **expiry lag**\n\n\
+                    Log: https://ci.example.invalid/run/42"
+        .to_owned();
+    let task = client
+        .tasks
+        .create_task(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .task
+        .unwrap();
+    client
+        .tasks
+        .add_comment(pb::AddCommentRequest {
+            task_id: task.id.clone(),
+            author: "reviewer".into(),
+            body: "Seen it too: only with *paused* time.".into(),
+        })
+        .await
+        .unwrap();
     let session = calls::open_session(&mut client, "coder", 60_000).await;
     let grant = calls::acquire(&mut client, &session.id, 0)
         .await

@@ -110,7 +110,7 @@ function form(label, fields, send, after) {
 }
 
 function actions(task, path, after) {
-  const input = (name, props = {}) => el("label", {}, name, el("input", { name, ...props }));
+  const input = (name, props = {}, label = name) => el("label", {}, label, el("input", { name, ...props }));
   return el("details", { class: "actions", open: true }, el("summary", {}, "Actions"),
     form("Comment", el("label", {}, "comment", el("textarea", { name: "body", rows: 3, required: true })),
       (d) => post(`${path}/comment`, { body: d.body }), after),
@@ -124,10 +124,10 @@ function actions(task, path, after) {
       (d) => post(`${path}/block`, { reason: d.reason, kind: d.kind }), after),
     form("Unblock", [], () => post(`${path}/unblock`), after),
     form("Promote", [], () => post(`${path}/promote`), after),
-    form("Schedule", input("delaySeconds", { type: "number", min: 0, value: 0 }),
+    form("Schedule", input("delaySeconds", { type: "number", min: 0, value: 0 }, "wake up after (s, 0: never)"),
       (d) => post(`${path}/schedule`, { delaySeconds: String(d.delaySeconds || 0) }), after),
     form("Request review", [], () => post(`${path}/reopen-review`), after),
-    form("Reclaim", input("graceSeconds", { type: "number", min: 0, max: 3600, value: 0 }),
+    form("Reclaim", input("graceSeconds", { type: "number", min: 0, max: 3600, value: 0 }, "grace (s)"),
       (d) => post(`${path}/reclaim`, { graceSeconds: Number(d.graceSeconds || 0) }), after),
     form("Archive", [], () => post(`${path}/archive`), after));
 }
