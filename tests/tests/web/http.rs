@@ -511,3 +511,33 @@ async fn the_event_stream_resumes_after_the_last_event_id_without_gap_or_duplica
         .unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn shutdown_ends_open_event_streams_and_stops_the_board() {
+    let svc = spawn_service().await;
+    let web = WebClient::sign_in(&svc.board, Identity::local_admin()).await;
+    let mut stream = web
+        .http()
+        .get(format!("{}/api/events?after=0", web.base))
+        .header(header::COOKIE, &web.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let base = web.base.clone();
+    tokio::time::timeout(Duration::from_secs(10), svc.stop())
+        .await
+        .expect("shutdown finishes with an event stream open");
+    let mut rest = String::new();
+    while let Ok(Some(chunk)) = stream.chunk().await {
+        rest.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(
+        rest.contains("event: end"),
+        "the stream says it ended: {rest:?}"
+    );
+    assert!(
+        reqwest::get(format!("{base}/")).await.is_err(),
+        "the board no longer listens"
+    );
+}
