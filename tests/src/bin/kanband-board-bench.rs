@@ -78,14 +78,7 @@ async fn main() -> anyhow::Result<()> {
     let mut kanband = Command::new(&bin)
         .arg("--data-dir")
         .arg(dir.path().join("data"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--socket",
-            "",
-            "--http",
-            "127.0.0.1:0",
-        ])
+        .args(["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
         .env("KANBAND_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
