@@ -20,7 +20,7 @@ use std::{
 
 use tokio::sync::{mpsc, watch};
 
-pub use crate::leases::registry::Push;
+pub use crate::leases::registry::{LiveSession, Push};
 use crate::{
     clock::now_ms,
     domain::{
@@ -413,6 +413,11 @@ impl Coordinator {
                 }
             })
             .collect())
+    }
+
+    /// Every open session, its last renewal and its claims (for the board's machines view).
+    pub fn live_sessions(&self) -> Vec<LiveSession> {
+        self.registry.live_sessions()
     }
 
     /// Counts and the expiry lag of the lease machinery.

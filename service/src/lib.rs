@@ -4,6 +4,8 @@
 //! The crate is laid out in rooms, each importing only from the rooms below it:
 //!
 //! - [`server`]: listeners, health, reflection, start-up and ordered shutdown.
+//! - [`web`]: the board in a browser: the page, its JSON API and event stream over HTTP, above
+//!   [`api`].
 //! - [`api`]: the `kanban.v1` gRPC services: request validation, one call, response building.
 //! - [`coordinator`]: the one door below the gRPC layer; owns the store, the lease machinery
 //!   and the dispatcher, and is the only way to reach leases.
@@ -32,6 +34,7 @@ pub mod server;
 pub mod settings;
 pub mod store;
 pub mod streams;
+pub mod web;
 
 pub use server::{DEFAULT_LISTEN, Kanband, Listeners, Running, SOCKET_FILE};
 pub use settings::Settings;

@@ -4,7 +4,10 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use kanband::{DEFAULT_LISTEN, Kanband, Listeners, SOCKET_FILE, Settings};
+use kanband::{
+    DEFAULT_LISTEN, Kanband, Listeners, SOCKET_FILE, Settings,
+    web::{DEFAULT_HTTP, identity::Identity},
+};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// kanband: the coordination service for a multi-agent kanban board.
@@ -36,6 +39,11 @@ struct ServeArgs {
     /// TCP address to listen on; an empty value turns TCP off.
     #[arg(long, env = "KANBAND_LISTEN", value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     listen: String,
+
+    /// HTTP address of the web board (the page, its JSON API and event stream); an empty value
+    /// turns it off. The ready line ends with a one-time sign-in link for the local admin.
+    #[arg(long, env = "KANBAND_HTTP", value_name = "ADDR", default_value = DEFAULT_HTTP)]
+    http: String,
 
     /// Revoke a claim whose holder renews but sends no progress heartbeat for this many
     /// seconds; 0 turns the backstop off.
@@ -137,6 +145,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", socket.display()))?;
         addresses.push(format!("unix:{}", socket.display()));
     }
+    if !args.http.is_empty() {
+        let addr: SocketAddr = args.http.parse().with_context(|| {
+            format!(
+                "--http {:?} is not an address like {DEFAULT_HTTP}",
+                args.http
+            )
+        })?;
+        listeners
+            .bind_http(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for the web board"))?;
+    }
     anyhow::ensure!(
         !addresses.is_empty(),
         "both --listen and --socket are off; nothing to serve on"
@@ -145,8 +165,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let running = kanband.start(listeners).await;
+    // The board's sign-in link goes last, after the gRPC addresses that scripts read.
+    let board = running
+        .board()
+        .map(|board| format!(" board {}", board.signin_url(Identity::local_admin())))
+        .unwrap_or_default();
     println!(
-        "kanband ready: data dir {} listening on {}",
+        "kanband ready: data dir {} listening on {}{board}",
         data_dir.display(),
         addresses.join(" ")
     );

@@ -36,6 +36,7 @@ use crate::{
     net,
     settings::Settings,
     store::OpenError,
+    web::Board,
 };
 
 /// Name of the Unix socket inside the data directory.
@@ -61,6 +62,8 @@ pub struct Listeners {
     pub tcp: Option<TcpListener>,
     /// The Unix socket.
     pub unix: Option<UnixListener>,
+    /// The web board's HTTP listener (loopback by default); none turns the board off.
+    pub http: Option<TcpListener>,
     /// Where the Unix socket is, to remove it at shutdown.
     unix_path: Option<PathBuf>,
 }
@@ -71,6 +74,14 @@ impl Listeners {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         self.tcp = Some(listener);
+        Ok(local)
+    }
+
+    /// Binds the web board's HTTP address.
+    pub async fn bind_http(&mut self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        self.http = Some(listener);
         Ok(local)
     }
 
@@ -181,15 +192,34 @@ impl Kanband {
             let router = router.clone();
             let stop = stopped();
             servers.push(tokio::spawn(async move {
-                router.serve_with_incoming_shutdown(incoming, stop).await
+                router
+                    .serve_with_incoming_shutdown(incoming, stop)
+                    .await
+                    .map_err(Into::into)
             }));
         }
         if let Some(unix) = listeners.unix {
             let incoming = net::Incoming::new(unix, timeouts);
             let stop = stopped();
             servers.push(tokio::spawn(async move {
-                router.serve_with_incoming_shutdown(incoming, stop).await
+                router
+                    .serve_with_incoming_shutdown(incoming, stop)
+                    .await
+                    .map_err(Into::into)
             }));
+        }
+        let mut board = None;
+        if let Some(http) = listeners.http {
+            match crate::web::Server::new(http, self.app.clone()) {
+                Ok((server, handle)) => {
+                    let stop = stopped();
+                    board = Some(handle);
+                    servers.push(tokio::spawn(async move {
+                        server.serve(stop).await.map_err(Into::into)
+                    }));
+                }
+                Err(err) => tracing::error!(%err, "the web board cannot serve"),
+            }
         }
         let timers = tokio::spawn({
             let app = self.app.clone();
@@ -214,6 +244,7 @@ impl Kanband {
             servers,
             background: [timers, dispatcher],
             socket: listeners.unix_path,
+            board,
         }
     }
 }
@@ -231,12 +262,19 @@ pub struct Running {
     app: Arc<Coordinator>,
     health: HealthReporter,
     stop: watch::Sender<bool>,
-    servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+    /// gRPC servers and the web board's, stopped together.
+    servers: Vec<JoinHandle<anyhow::Result<()>>>,
     background: [JoinHandle<()>; 2],
     socket: Option<PathBuf>,
+    board: Option<Board>,
 }
 
 impl Running {
+    /// The web board (its address and sign-in links), if an HTTP listener was given.
+    pub fn board(&self) -> Option<&Board> {
+        self.board.as_ref()
+    }
+
     /// Waits for `signal`, then shuts down in order.
     pub async fn serve_until(self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
         signal.await;

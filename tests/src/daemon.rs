@@ -61,7 +61,11 @@ fn clean_env(command: &mut Command) {
     for var in ["KANBAND_DATA_DIR", "KANBAND_LISTEN", "KANBAND_SOCKET"] {
         command.env_remove(var);
     }
-    command.env("KANBAND_LOG", "info").kill_on_drop(true);
+    // The web board on a free port: the default one would clash between concurrent tests.
+    command
+        .env("KANBAND_LOG", "info")
+        .env("KANBAND_HTTP", "127.0.0.1:0")
+        .kill_on_drop(true);
 }
 
 /// Collects everything a pipe says into a shared buffer, in the background, so the child never

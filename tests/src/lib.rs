@@ -5,12 +5,14 @@
 //! [`calls`] builds every common request once (open a session, create a task, acquire,
 //! complete, read the event log, ...); [`daemon`] runs the real binaries as child processes.
 
+pub mod browser;
 pub mod calls;
 pub mod daemon;
+pub mod web;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Once};
 
-use kanband::{Kanband, Listeners, Running, SOCKET_FILE, Settings};
+use kanband::{Kanband, Listeners, Running, SOCKET_FILE, Settings, web::Board};
 use kanband_gateway::Client;
 use tempfile::TempDir;
 
@@ -27,6 +29,8 @@ pub struct TestService {
     pub unix_addr: String,
     /// The data directory (kept until the harness is dropped).
     pub data_dir: PathBuf,
+    /// The web board on its own loopback port: address and sign-in links.
+    pub board: Board,
     running: Option<Running>,
     _dir: TempDir,
 }
@@ -86,7 +90,12 @@ pub async fn spawn_service_with(dir: TempDir, settings: Settings) -> TestService
         .expect("bind TCP port 0");
     let socket = data_dir.join(SOCKET_FILE);
     listeners.bind_unix(&socket).expect("bind the Unix socket");
+    listeners
+        .bind_http("127.0.0.1:0".parse().expect("address"))
+        .await
+        .expect("bind the board's HTTP port 0");
     let running = kanband.start(listeners).await;
+    let board = running.board().expect("the board serves").clone();
     let tcp_addr = format!("http://{tcp}");
     let unix_addr = format!("unix:{}", socket.display());
     TestService {
@@ -97,6 +106,7 @@ pub async fn spawn_service_with(dir: TempDir, settings: Settings) -> TestService
         tcp_addr,
         unix_addr,
         data_dir,
+        board,
         running: Some(running),
         _dir: dir,
     }

@@ -7,22 +7,31 @@
 
 use std::{collections::HashMap, fmt::Write as _};
 
+use kanband_proto::Timestamp;
 use kanband_proto::pb::{
     Board, Candidate, Comment, Event, Run, StatsResponse, Task, TaskDetail, Workspace,
 };
-use prost_types::Timestamp;
 use serde_json::{Map, Value, json};
 
 use crate::names::{block_kind_name, run_outcome_name, status_name, workspace_kind_name};
 
-/// A timestamp as RFC 3339, or `null`.
+/// A timestamp as RFC 3339 with a `Z` (prost-types' display form), or `null`.
 fn time(ts: Option<&Timestamp>) -> Value {
-    ts.map_or(Value::Null, |ts| Value::String(ts.to_string()))
+    ts.map_or(Value::Null, |ts| Value::String(rfc3339(ts)))
 }
 
 /// A timestamp for people; `-` when unset.
 fn time_text(ts: Option<&Timestamp>) -> String {
-    ts.map_or_else(|| "-".to_owned(), ToString::to_string)
+    ts.map_or_else(|| "-".to_owned(), rfc3339)
+}
+
+/// RFC 3339 in UTC with a `Z`, as grpcurl prints it.
+fn rfc3339(ts: &Timestamp) -> String {
+    prost_types::Timestamp {
+        seconds: ts.seconds,
+        nanos: ts.nanos,
+    }
+    .to_string()
 }
 
 /// A string map as a JSON object (sorted by key).

@@ -49,7 +49,7 @@ class Kanband:
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="kanband-hermes-"))
         self.process = subprocess.Popen(
             [binary, "--data-dir", str(self.dir / "data"), "--listen", "127.0.0.1:0",
-             "--socket", str(self.dir / "k.sock")],
+             "--socket", str(self.dir / "k.sock"), "--http", "127.0.0.1:0"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
         line = self.process.stdout.readline()

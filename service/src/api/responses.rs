@@ -12,8 +12,8 @@ use crate::{
 };
 
 /// A timestamp from Unix milliseconds.
-pub(crate) fn timestamp(ms: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
+pub(crate) fn timestamp(ms: i64) -> kanband_proto::Timestamp {
+    kanband_proto::Timestamp {
         seconds: ms.div_euclid(1000),
         nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
     }

@@ -113,6 +113,17 @@ impl Unpersisted<Vec<(String, Instant)>> {
     }
 }
 
+/// An open session as the machines view shows it.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    /// The session.
+    pub record: SessionRecord,
+    /// Time since its last renewal.
+    pub renewed_ago: Duration,
+    /// The claims it holds (live or being revoked).
+    pub claims: Vec<ClaimRecord>,
+}
+
 /// Why a renewal was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RenewRefused {
@@ -460,6 +471,33 @@ impl Registry {
             .sessions
             .get(session_id)
             .map(|s| s.record.clone())
+    }
+
+    /// Every open session with how long ago it was last renewed (its deadline less its TTL)
+    /// and the claims it holds, in session id order: what the board's machines view shows.
+    pub fn live_sessions(&self) -> Vec<LiveSession> {
+        let now = Instant::now();
+        let state = self.lock();
+        let mut sessions: Vec<LiveSession> = state
+            .sessions
+            .values()
+            .map(|session| {
+                let ttl = Duration::from_millis(u64::from(session.record.ttl_ms));
+                LiveSession {
+                    record: session.record.clone(),
+                    renewed_ago: ttl
+                        .saturating_sub(session.deadline.saturating_duration_since(now)),
+                    claims: session
+                        .claims
+                        .iter()
+                        .filter_map(|token| state.claims.get(token))
+                        .map(|claim| claim.record.clone())
+                        .collect(),
+                }
+            })
+            .collect();
+        sessions.sort_by(|a, b| a.record.id.cmp(&b.record.id));
+        sessions
     }
 
     /// Free slots of a session (0 if it is not open).

@@ -77,6 +77,8 @@ impl Kanband {
             .arg("127.0.0.1:0")
             .arg("--socket")
             .arg(&socket)
+            .arg("--http")
+            .arg("127.0.0.1:0")
             .env_remove("KANBAND_DATA_DIR")
             .env_remove("KANBAND_LISTEN")
             .env_remove("KANBAND_SOCKET")
