@@ -57,6 +57,9 @@ impl Store {
     /// full TTL from now (never less than it had: its persisted copy is at most that), and
     /// persists those deadlines. A claim whose persisted deadline passed while kanband was down
     /// gets a `lease_rearmed` event; one whose deadline is still ahead is restored as it was.
+    /// Its other deadlines keep their meaning: maximum runtime from its grant, stale progress
+    /// from its last heartbeat, a pending cancel's grace from the request (one that ended while
+    /// kanband was down revokes the claim at once).
     /// Returns (sessions, claims, rearmed).
     #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn restore_leases(&self) -> Result<(usize, usize, usize)> {
@@ -72,7 +75,12 @@ impl Store {
             let now = now_ms();
             let mut restored = 0;
             let mut rearmed = 0;
-            for (claim, expires_at, max_runtime) in read::unended_claims(tx)? {
+            for read::Unended {
+                claim,
+                expires_at,
+                deadlines,
+            } in read::unended_claims(tx)?
+            {
                 if expires_at < now {
                     rearmed += 1;
                     events::append(
@@ -99,7 +107,7 @@ impl Store {
                         state: ClaimState::Live,
                         ..claim
                     },
-                    max_runtime,
+                    deadlines,
                 ));
                 if let Some(cause) = revoking {
                     fx.push(Effect::Revoked(token, cause));
