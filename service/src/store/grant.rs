@@ -97,6 +97,7 @@ fn grant_in(
         state: ClaimState::Live,
         revoke_until: None,
         cancel_until: None,
+        ended_by: None,
     };
     let deadlines = ClaimDeadlines::at_grant(now, task.max_runtime_seconds);
     fx.push(Effect::Granted(claim.clone(), deadlines));

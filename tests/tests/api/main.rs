@@ -14,6 +14,7 @@ mod dispatch;
 mod events;
 mod leases;
 mod restart;
+mod retries;
 mod shutdown;
 mod smoke;
 mod stress;

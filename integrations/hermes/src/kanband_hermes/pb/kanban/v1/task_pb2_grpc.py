@@ -245,6 +245,10 @@ class TasksServicer:
         keep-alive stream) and the task returns to `ready` when the holder confirms or its lease
         runs out. Resets the failure count. With a grace period the holder is first pushed
         `cancel_requested` and keeps a valid token until the grace ends (or it finishes first).
+        While the cancel is pending, the holder's Release or ReportExit (any code or signal) ends
+        the run `reclaimed`; if the grace runs out the claim is revoked and its run ends `revoked`.
+        Neither counts a failure. The task then goes to another open session that can run it
+        before the session it was taken from (which gets it only if no other could).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
