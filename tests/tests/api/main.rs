@@ -8,6 +8,7 @@ mod bad_input_more;
 mod boards;
 mod cancel;
 mod checker;
+mod comments;
 mod deadlines;
 mod disk_full;
 mod dispatch;

@@ -99,6 +99,7 @@ async fn comment(client: &mut Client, id: &str, body: &str) -> Result<pb::Commen
     client
         .tasks
         .add_comment(pb::AddCommentRequest {
+            claim_token: String::new(),
             task_id: id.into(),
             author: "reviewer".into(),
             body: body.into(),

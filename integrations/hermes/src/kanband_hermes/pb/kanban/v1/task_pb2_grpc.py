@@ -189,7 +189,9 @@ class TasksServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AddComment(self, request, context):
-        """Adds a comment to a task.
+        """Adds a comment to a task. A comment that carries a claim token (a worker's) is fenced like
+        any holder call: refused with ABORTED and the `kanban-lease-lost` trailer unless the token
+        is this task's live claim. A comment without one (an operator's) is not fenced.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
