@@ -257,7 +257,8 @@ class TasksServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReopenReview(self, request, context):
-        """Sends a finished task back to `review` so the review lane looks at it again.
+        """Sends a finished task back to `review` so the review lane looks at it again. Its `ready`
+        children go back to `todo` (event `demoted`) until it is done again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
