@@ -146,6 +146,7 @@ impl Events for EventsService {
             kinds: req.kinds,
             assignee: Some(req.assignee).filter(|a| !a.is_empty()),
         };
+        self.app.store().check_watch(filter.clone()).await?;
         let slot = self.app.watcher_slot()?;
         let (out, rx) = mpsc::channel(WATCH_BUFFER);
         tokio::spawn(watch(self.app.clone(), slot, filter, after, out));

@@ -265,7 +265,8 @@ class TasksServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListEvents(self, request, context):
-        """Lists events in id order, after a given id, filtered by board or task.
+        """Lists events in id order, after a given id, filtered by board or task. A board or task
+        kanband never had is NOT_FOUND (a task deleted by its board's reset keeps its history).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
