@@ -28,6 +28,12 @@ pub const LEASE_LOST_TRAILER: &str = "kanban-lease-lost";
 /// Trailer of an ABORTED holder call carrying the task's current fencing epoch.
 pub const EPOCH_TRAILER: &str = "kanban-current-epoch";
 
+/// Response header (value `true`) of a holder call that ends a claim (Complete, Block,
+/// RequestReview, RequestChanges, Release, ReportExit) when it repeats the call that already
+/// ended that claim with the same token: nothing new was recorded, and the task is returned as
+/// it is now. A holder whose reply was lost retries and learns that its outcome landed.
+pub const ALREADY_RECORDED_HEADER: &str = "kanban-already-recorded";
+
 /// The encoded `FileDescriptorSet` of every `kanban.v1` file, for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/kanban_v1_descriptor.bin"));

@@ -14,3 +14,8 @@ ALTER TABLE tasks ADD COLUMN reclaimed_from TEXT;
 -- at start-up and when renewals have moved the deadline far past it; a restart restores a
 -- session whose copy is still in the future as it was, and counts the others as re-armed.
 ALTER TABLE sessions ADD COLUMN expires_at INTEGER;
+
+-- The holder call that ended a claim (complete, block, request_review, request_changes,
+-- release, report_exit); NULL when kanband ended it. The same call retried with the same
+-- token (its reply was lost) is answered as already recorded.
+ALTER TABLE claims ADD COLUMN ended_by TEXT;

@@ -41,7 +41,7 @@ use crate::{
     settings::Settings,
     store::{
         Finish, OpenError, Store,
-        model::{Grant, SessionRecord, Task},
+        model::{Ended, Grant, SessionRecord, Task},
     },
     streams::{ConnStreams, Pool, Slot, StreamSlots},
 };
@@ -327,7 +327,7 @@ impl Coordinator {
         result: String,
         summary: String,
         metadata: BTreeMap<String, String>,
-    ) -> Result<Task> {
+    ) -> Result<Ended> {
         let finish = Finish::Complete {
             result,
             summary,
@@ -337,31 +337,31 @@ impl Coordinator {
     }
 
     /// The holder blocked the task.
-    pub async fn block(&self, token: String, kind: BlockKind, reason: String) -> Result<Task> {
+    pub async fn block(&self, token: String, kind: BlockKind, reason: String) -> Result<Ended> {
         let finish = Finish::Block { kind, reason };
         self.store.holder_finish(token, Use::Hold, finish).await
     }
 
     /// The holder asks for review.
-    pub async fn request_review(&self, token: String, summary: String) -> Result<Task> {
+    pub async fn request_review(&self, token: String, summary: String) -> Result<Ended> {
         let finish = Finish::RequestReview { summary };
         self.store.holder_finish(token, Use::Hold, finish).await
     }
 
     /// The reviewer asks for changes.
-    pub async fn request_changes(&self, token: String, reason: String) -> Result<Task> {
+    pub async fn request_changes(&self, token: String, reason: String) -> Result<Ended> {
         let finish = Finish::RequestChanges { reason };
         self.store.holder_finish(token, Use::Hold, finish).await
     }
 
     /// The holder gives the claim back, saying why (also confirms a revocation).
-    pub async fn release(&self, token: String, reason: String) -> Result<Task> {
+    pub async fn release(&self, token: String, reason: String) -> Result<Ended> {
         let finish = Finish::Release { reason };
         self.store.holder_finish(token, Use::Confirm, finish).await
     }
 
     /// The worker's exit, as its supervisor reports it (also confirms a revocation).
-    pub async fn report_exit(&self, token: String, exit: Exit, tail: String) -> Result<Task> {
+    pub async fn report_exit(&self, token: String, exit: Exit, tail: String) -> Result<Ended> {
         self.store.report_exit(token, exit, tail).await
     }
 

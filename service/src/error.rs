@@ -6,7 +6,7 @@
 use tokio_rusqlite::rusqlite::{self, ErrorCode};
 
 pub use crate::domain::error::{Error, Result};
-pub use kanband_proto::{EPOCH_TRAILER, LEASE_LOST_TRAILER};
+pub use kanband_proto::{ALREADY_RECORDED_HEADER, EPOCH_TRAILER, LEASE_LOST_TRAILER};
 
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {

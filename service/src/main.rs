@@ -81,8 +81,15 @@ struct ServeArgs {
 
     /// Unix socket to listen on (mode 0600); an empty value turns it off.
     /// Default: kanband.sock in the data directory.
-    #[arg(long, env = "KANBAND_SOCKET", value_name = "PATH")]
+    #[arg(long, env = "KANBAND_SOCKET", value_name = "PATH",
+          value_parser = socket_path())]
     socket: Option<PathBuf>,
+}
+
+/// Parses `--socket` as any path, the empty one included (clap's path parser refuses it).
+fn socket_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
 }
 
 fn parse_cap(text: &str) -> Result<(String, u32), String> {

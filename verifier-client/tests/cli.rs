@@ -458,8 +458,9 @@ async fn worker_flow_heartbeat_complete_then_fenced() {
     assert_eq!(detail["runs"][0]["last_heartbeat_note"], "halfway");
     assert_eq!(detail["comments"][0]["body"], "found it");
 
-    // The claim ended with its outcome: the same token is refused, exit 3, reason on stderr.
-    let again = kanbanctl_env(addr, &["complete", "--summary", "ok"], &env)
+    // The claim ended with its outcome: another outcome with the same token is refused, exit 3,
+    // reason on stderr (the same `complete` retried would be answered as already recorded).
+    let again = kanbanctl_env(addr, &["block", "--reason", "too late"], &env)
         .await
         .expect(3);
     // `unknown`: the token was this task's claim, but that claim has ended with its outcome

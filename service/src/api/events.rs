@@ -126,6 +126,7 @@ impl Events for EventsService {
             kinds: req.kinds,
             assignee: Some(req.assignee).filter(|a| !a.is_empty()),
         };
+        self.app.store().check_watch(filter.clone()).await?;
         let slot = self.app.stream_slot(Pool::Watch, conn.as_deref())?;
         let (out, rx) = feed::channel(WATCH_BUFFER);
         tokio::spawn(watch(self.app.clone(), slot, filter, after, out));

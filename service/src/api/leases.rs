@@ -14,8 +14,9 @@ use super::{
 use crate::{
     coordinator::{Coordinator, Push},
     domain::{limits, validate},
-    error::Error,
+    error::{ALREADY_RECORDED_HEADER, Error},
     net,
+    store::model::Ended,
 };
 
 /// The Leases service.
@@ -29,6 +30,18 @@ impl LeasesService {
     pub fn new(app: Arc<Coordinator>) -> Self {
         LeasesService { app }
     }
+}
+
+/// The answer to a holder call that ended (or had already ended) a claim: the task, with the
+/// already-recorded header on a retry.
+fn ended(ended: Ended) -> Response<pb::Task> {
+    let mut response = Response::new(ended.task.into());
+    if ended.already_recorded {
+        response
+            .metadata_mut()
+            .insert(ALREADY_RECORDED_HEADER, "true".parse().expect("ASCII"));
+    }
+    response
 }
 
 type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<pb::KeepAliveResponse, Status>> + Send>>;
@@ -180,7 +193,7 @@ impl Leases for LeasesService {
             .app
             .complete(token, req.result, req.summary, metadata)
             .await?;
-        Ok(Response::new(task.into()))
+        Ok(ended(task))
     }
 
     async fn block(
@@ -192,7 +205,7 @@ impl Leases for LeasesService {
         validate::text("reason", &req.reason, limits::SUMMARY_MAX)?;
         let kind = requests::block_kind("kind", req.kind)?;
         let task = self.app.block(token, kind, req.reason).await?;
-        Ok(Response::new(task.into()))
+        Ok(ended(task))
     }
 
     async fn request_review(
@@ -203,7 +216,7 @@ impl Leases for LeasesService {
         let token = token(req.claim_token)?;
         validate::text("summary", &req.summary, limits::SUMMARY_MAX)?;
         let task = self.app.request_review(token, req.summary).await?;
-        Ok(Response::new(task.into()))
+        Ok(ended(task))
     }
 
     async fn request_changes(
@@ -214,7 +227,7 @@ impl Leases for LeasesService {
         let token = token(req.claim_token)?;
         validate::required_text("reason", &req.reason, limits::SUMMARY_MAX)?;
         let task = self.app.request_changes(token, req.reason).await?;
-        Ok(Response::new(task.into()))
+        Ok(ended(task))
     }
 
     async fn release(
@@ -225,7 +238,7 @@ impl Leases for LeasesService {
         let token = token(req.claim_token)?;
         validate::text("reason", &req.reason, limits::SUMMARY_MAX)?;
         let task = self.app.release(token, req.reason).await?;
-        Ok(Response::new(task.into()))
+        Ok(ended(task))
     }
 
     async fn report_exit(
@@ -237,6 +250,6 @@ impl Leases for LeasesService {
         validate::text("output_tail", &req.output_tail, limits::SUMMARY_MAX)?;
         let exit = requests::exit(req.exit)?;
         let task = self.app.report_exit(token, exit, req.output_tail).await?;
-        Ok(Response::new(task.into()))
+        Ok(ended(task))
     }
 }

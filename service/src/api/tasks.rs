@@ -153,10 +153,15 @@ impl Tasks for TasksService {
         let id = task_id("task_id", req.task_id)?;
         let author = actor("author", req.author)?;
         validate::required_text("body", &req.body, limits::COMMENT_MAX)?;
+        let token = if req.claim_token.is_empty() {
+            None
+        } else {
+            Some(requests::token(req.claim_token)?)
+        };
         Ok(Response::new(
             self.app
                 .store()
-                .add_comment(id, author, req.body)
+                .add_comment(id, author, req.body, token)
                 .await?
                 .into(),
         ))

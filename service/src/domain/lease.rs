@@ -172,6 +172,59 @@ pub fn fence(
     }
 }
 
+/// The holder call that ended a claim, as stored in `claims.ended_by`: a retry of the same call
+/// with the same token (its reply was lost) is answered as already recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HolderCall {
+    /// `Complete`.
+    Complete,
+    /// `Block`.
+    Block,
+    /// `RequestReview`.
+    RequestReview,
+    /// `RequestChanges`.
+    RequestChanges,
+    /// `Release` (also a confirmation of a revocation).
+    Release,
+    /// `ReportExit` (also a confirmation of a revocation).
+    ReportExit,
+}
+
+impl HolderCall {
+    const ALL: [HolderCall; 6] = [
+        HolderCall::Complete,
+        HolderCall::Block,
+        HolderCall::RequestReview,
+        HolderCall::RequestChanges,
+        HolderCall::Release,
+        HolderCall::ReportExit,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HolderCall::Complete => "complete",
+            HolderCall::Block => "block",
+            HolderCall::RequestReview => "request_review",
+            HolderCall::RequestChanges => "request_changes",
+            HolderCall::Release => "release",
+            HolderCall::ReportExit => "report_exit",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+/// Whether `call` on a claim its holder already ended with `ended_by` is a retry of that same
+/// outcome (answered with success, flagged as already recorded) rather than a second, different
+/// outcome (refused by fencing).
+pub fn already_recorded(ended_by: Option<HolderCall>, call: HolderCall) -> bool {
+    ended_by == Some(call)
+}
+
 /// How a worker process ended, as the supervisor reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -524,6 +577,24 @@ mod tests {
         assert!(!persist_due(Duration::ZERO, ttl));
         assert!(!persist_due(Duration::from_secs(15), ttl));
         assert!(persist_due(Duration::from_millis(15_001), ttl));
+    }
+
+    #[test]
+    fn only_the_same_holder_call_is_a_retry() {
+        for call in HolderCall::ALL {
+            assert_eq!(HolderCall::parse(call.as_str()), Some(call));
+            assert!(already_recorded(Some(call), call));
+            assert!(
+                !already_recorded(None, call),
+                "ended by kanband, not by a call"
+            );
+            for other in HolderCall::ALL.into_iter().filter(|o| *o != call) {
+                assert!(
+                    !already_recorded(Some(other), call),
+                    "{other:?} then {call:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub enum Op {
     AddParent,
     /// The last unfinished parent of this task finished or was unlinked.
     ParentsFinished,
+    /// A finished parent of this task became unfinished again (a done parent was reopened for
+    /// review); `parents_finished` in the context is computed after the change.
+    ParentUnfinished,
     /// Send a finished task back to review.
     ReopenReview,
     /// The dispatcher grants a claim (ready in the work lane, review in the review lane).
@@ -170,6 +173,10 @@ pub fn next_status(status: Status, op: Op, ctx: &Context) -> Result<Status, Refu
             Todo => Ok(Ready),
             _ => Ok(status),
         },
+        Op::ParentUnfinished => match status {
+            Ready if !ctx.parents_finished => Ok(Todo),
+            _ => Ok(status),
+        },
         Op::ReopenReview => match status {
             Done => Ok(Review),
             _ => refuse("only done tasks can be reopened for review"),
@@ -219,6 +226,7 @@ mod tests {
         Op::Edit,
         Op::AddParent,
         Op::ParentsFinished,
+        Op::ParentUnfinished,
         Op::ReopenReview,
         Op::Claim,
         Op::Complete,
@@ -299,6 +307,17 @@ mod tests {
                 (Done, Done),
                 (Archived, Archived),
             ],
+            Op::ParentUnfinished => &[
+                (Triage, Triage),
+                (Todo, Todo),
+                (Scheduled, Scheduled),
+                (Ready, Ready),
+                (Running, Running),
+                (Blocked, Blocked),
+                (Review, Review),
+                (Done, Done),
+                (Archived, Archived),
+            ],
             Op::ReopenReview => &[(Done, Review)],
             Op::Claim => &[(Ready, Running), (Review, Running)],
             Op::Complete => &[(Running, Done)],
@@ -347,6 +366,7 @@ mod tests {
         assert_eq!(next_status(Blocked, Op::Unblock, &ctx), Ok(Todo));
         assert_eq!(next_status(Scheduled, Op::Wake, &ctx), Ok(Todo));
         assert_eq!(next_status(Ready, Op::AddParent, &ctx), Ok(Todo));
+        assert_eq!(next_status(Ready, Op::ParentUnfinished, &ctx), Ok(Todo));
         assert!(next_status(Ready, Op::Claim, &ctx).is_err());
     }
 

@@ -196,7 +196,7 @@ impl Registry {
                     self.timers.cancel(&Deadline::Session(id.clone()));
                     state.sessions.remove(&id);
                 }
-                Effect::Granted(record, max_runtime_s) => {
+                Effect::Granted(record, deadlines) => {
                     let Some(session) = state.sessions.get_mut(&record.session_id) else {
                         tracing::error!(token = %record.token, "grant for a session not in the registry");
                         continue;
@@ -206,14 +206,20 @@ impl Registry {
                     let deadline = now + ttl;
                     self.timers
                         .arm(Deadline::Claim(record.token.clone()), deadline);
-                    if max_runtime_s > 0 {
-                        let at = now + Duration::from_secs(max_runtime_s.into());
-                        self.timers
-                            .arm(Deadline::MaxRuntime(record.token.clone()), at);
+                    if let Some(until) = deadlines.max_runtime_until {
+                        self.timers.arm(
+                            Deadline::MaxRuntime(record.token.clone()),
+                            instant_at(until),
+                        );
                     }
                     if let Some(stale) = self.settings.stale_progress {
+                        let at = instant_at(deadlines.progress_at + stale.as_millis() as i64);
                         self.timers
-                            .arm(Deadline::StaleProgress(record.token.clone()), now + stale);
+                            .arm(Deadline::StaleProgress(record.token.clone()), at);
+                    }
+                    if let Some(until) = deadlines.grace_until {
+                        self.timers
+                            .arm(Deadline::Grace(record.token.clone()), instant_at(until));
                     }
                     *state.load.by_board.entry(record.board.clone()).or_default() += 1;
                     *state

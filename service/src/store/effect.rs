@@ -19,8 +19,8 @@ pub enum Effect {
     SessionOpened(SessionRecord),
     /// A session was closed or expired.
     SessionClosed(String),
-    /// A claim was granted (or restored at start-up), with the task's maximum runtime.
-    Granted(ClaimRecord, u32),
+    /// A claim was granted (or restored at start-up), with its other deadlines.
+    Granted(ClaimRecord, ClaimDeadlines),
     /// A claim was fenced; its holder is told at once.
     Revoked(String, RevokeCause),
     /// A claim ended.
@@ -37,6 +37,32 @@ pub enum Effect {
     /// Something changed that may make work claimable: wake the dispatcher. Every write says
     /// so except a dispatcher pass, which only takes work (else it would wake itself forever).
     Poke,
+}
+
+/// The deadlines of a claim besides its lease, in Unix ms of the service's clock, so that a
+/// claim restored at start-up keeps them as they were: counted from its grant, its last
+/// heartbeat and its cancel request, not from the restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimDeadlines {
+    /// When it passes its task's maximum runtime, if the task has one.
+    pub max_runtime_until: Option<i64>,
+    /// Its last progress (the grant, or the latest heartbeat), which the stale-progress
+    /// backstop counts from.
+    pub progress_at: i64,
+    /// When the grace of a pending cancel request ends.
+    pub grace_until: Option<i64>,
+}
+
+impl ClaimDeadlines {
+    /// The deadlines of a claim granted at `granted_at` for a task with this maximum runtime.
+    pub fn at_grant(granted_at: i64, max_runtime_seconds: u32) -> Self {
+        ClaimDeadlines {
+            max_runtime_until: (max_runtime_seconds > 0)
+                .then(|| granted_at + i64::from(max_runtime_seconds) * 1_000),
+            progress_at: granted_at,
+            grace_until: None,
+        }
+    }
 }
 
 /// The in-memory lease state the store keeps in step with its commits.

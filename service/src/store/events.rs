@@ -6,9 +6,9 @@ use super::{
     Store,
     model::{Event, EventFilter, WatchFilter},
     rows,
-    tx::events::latest_id,
+    tx::{events::latest_id, read},
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Events matching `filter`, in id order.
 fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<Event>> {
@@ -28,11 +28,43 @@ fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<Event>> {
     Ok(events)
 }
 
+/// Refuses a filter that names a board or task kanband never had (NOT_FOUND), so a typo is not
+/// answered with an empty history or a watch that waits forever. A task deleted by its board's
+/// reset still has its history, and is known by it.
+fn known(conn: &Connection, board: Option<&str>, task_id: Option<&str>) -> Result<()> {
+    if let Some(board) = board {
+        read::board(conn, board)?;
+    }
+    if let Some(id) = task_id {
+        let seen: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM tasks WHERE id = ?1)
+                     OR EXISTS (SELECT 1 FROM events WHERE task_id = ?1)",
+            )?
+            .query_row([id], |row| row.get(0))?;
+        if !seen {
+            return Err(Error::not_found("task", id));
+        }
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Events after `filter.after_id`, filtered by board and task.
+    /// Events after `filter.after_id`, filtered by board and task (which must exist).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_events(&self, filter: EventFilter) -> Result<Vec<Event>> {
-        self.call(move |conn| list(conn, &filter)).await
+        self.call(move |conn| {
+            known(conn, filter.board.as_deref(), filter.task_id.as_deref())?;
+            list(conn, &filter)
+        })
+        .await
+    }
+
+    /// Refuses a watch of a board or task kanband never had (NOT_FOUND).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn check_watch(&self, filter: WatchFilter) -> Result<()> {
+        self.call(move |conn| known(conn, filter.board.as_deref(), filter.task_id.as_deref()))
+            .await
     }
 }
 

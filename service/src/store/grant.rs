@@ -7,7 +7,7 @@ use tokio_rusqlite::rusqlite::{Connection, params};
 
 use super::{
     Store,
-    effect::Effect,
+    effect::{ClaimDeadlines, Effect},
     model::{ClaimRecord, Grant, SessionRecord},
     tx::{
         candidates::{candidates, lanes},
@@ -97,8 +97,10 @@ fn grant_in(
         state: ClaimState::Live,
         revoke_until: None,
         cancel_until: None,
+        ended_by: None,
     };
-    fx.push(Effect::Granted(claim.clone(), task.max_runtime_seconds));
+    let deadlines = ClaimDeadlines::at_grant(now, task.max_runtime_seconds);
+    fx.push(Effect::Granted(claim.clone(), deadlines));
     Ok(Grant {
         task: read::task(conn, &task.id)?,
         claim,

@@ -7,7 +7,7 @@ use tokio_rusqlite::rusqlite::{Connection, params};
 use super::{
     Store,
     effect::Effect,
-    model::Task,
+    model::{ClaimRecord, Ended, Task},
     tx::{
         claims::{self, Finish},
         read,
@@ -15,25 +15,65 @@ use super::{
 };
 use crate::{
     clock::now_ms,
-    domain::lease::{ClaimState, EndReason, Ending, Exit, LeaseLost, Use},
+    domain::lease::{self, ClaimState, EndReason, Ending, Exit, HolderCall, LeaseLost, Use},
     error::{Error, Result},
 };
 
+/// A retry of the call that ended the claim (its reply was lost): the task as it is now,
+/// flagged as already recorded. `None` if `call` is not that call.
+fn retried(
+    conn: &Connection,
+    claim: Option<&ClaimRecord>,
+    call: Option<HolderCall>,
+) -> Result<Option<Ended>> {
+    let Some((claim, call)) = claim.zip(call) else {
+        return Ok(None);
+    };
+    if !matches!(claim.state, ClaimState::Ended(_))
+        || !lease::already_recorded(claim.ended_by, call)
+    {
+        return Ok(None);
+    }
+    match read::task(conn, &claim.task_id) {
+        Ok(task) => Ok(Some(Ended {
+            task,
+            already_recorded: true,
+        })),
+        Err(Error::NotFound { .. }) => Err(Error::lease_lost(LeaseLost::BoardReset, None)),
+        Err(err) => Err(err),
+    }
+}
+
+/// The answer to a call that ended the claim now: the task, or why there is none (the claim's
+/// end is committed even when its task is gone with its board's reset).
+fn ended(task: Option<Task>) -> Result<Ended> {
+    task.map(|task| Ended {
+        task,
+        already_recorded: false,
+    })
+    .ok_or_else(|| Error::lease_lost(LeaseLost::BoardReset, None))
+}
+
 impl Store {
-    /// Ends a claim with its holder's outcome, after fencing the token.
+    /// Ends a claim with its holder's outcome, after fencing the token. The same call retried
+    /// on a claim it already ended is answered with the task as it is now, flagged.
     #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn holder_finish(
         &self,
         token: String,
         wanted: Use,
         finish: Finish,
-    ) -> Result<Task> {
+    ) -> Result<Ended> {
         let leases = self.leases.clone();
         self.write(move |tx, fx| {
+            let call = finish.call();
+            if let Some(retry) = retried(tx, read::claim(tx, &token)?.as_ref(), call)? {
+                return Ok(retry);
+            }
             let claim = claims::fenced(tx, &token, wanted)?;
             claims::refuse_overdue(&*leases, &claim, tx)?;
             let actor = claim.session_id.clone();
-            match (&claim.state, finish) {
+            let task = match (&claim.state, finish) {
                 // A release that confirms a revocation still leaves its reason on the run.
                 (ClaimState::Revoking(_), Finish::Release { reason }) => {
                     let task = claims::finish_in(tx, &claim, Finish::Revoked, &actor, fx)?;
@@ -41,28 +81,30 @@ impl Store {
                         "UPDATE runs SET summary = ?2 WHERE id = ?1 AND summary = ''",
                         params![claim.run_id, reason],
                     )?;
-                    Ok(task)
+                    task
                 }
                 (ClaimState::Revoking(_), _) => {
-                    claims::finish_in(tx, &claim, Finish::Revoked, &actor, fx)
+                    claims::finish_in(tx, &claim, Finish::Revoked, &actor, fx)?
                 }
-                (_, finish) => claims::finish_in(tx, &claim, finish, &actor, fx),
+                (_, finish) => claims::finish_in(tx, &claim, finish, &actor, fx)?,
+            };
+            if let Some(call) = call {
+                claims::ended_by(tx, &token, call)?;
             }
+            ended(task)
         })
-        .await?
-        // The claim's end is committed even when its task is gone (its board was reset); the
-        // holder then hears why there is no task to return.
-        .ok_or_else(|| Error::lease_lost(LeaseLost::BoardReset, None))
+        .await
     }
 
-    /// Records the worker's exit on its run and classifies it if the claim had no outcome.
+    /// Records the worker's exit on its run and classifies it if the claim had no outcome. A
+    /// retry of the report that ended the claim is answered as already recorded.
     #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn report_exit(
         &self,
         token: String,
         exit: Exit,
         tail: String,
-    ) -> Result<Task> {
+    ) -> Result<Ended> {
         self.write(move |tx, fx| {
             let code = match exit {
                 Exit::Code(code) => Some(code),
@@ -77,12 +119,16 @@ impl Store {
                 )?;
                 Ok(())
             };
+            let known = read::claim(tx, &token)?;
+            if let Some(retry) = retried(tx, known.as_ref(), Some(HolderCall::ReportExit))? {
+                return Ok(retry);
+            }
             // An exit after the holder's own outcome only completes the run's record.
-            if let Some(done) = read::claim(tx, &token)?
+            if let Some(done) = known
                 && done.state == ClaimState::Ended(EndReason::Outcome)
             {
                 record(tx, &done.run_id)?;
-                return read::task(tx, &done.task_id).map(Some);
+                return ended(Some(read::task(tx, &done.task_id)?));
             }
             let claim = claims::fenced(tx, &token, Use::Confirm)?;
             let finish = match claim.state {
@@ -94,10 +140,10 @@ impl Store {
             if task.is_some() {
                 record(tx, &claim.run_id)?;
             }
-            Ok(task)
+            claims::ended_by(tx, &token, HolderCall::ReportExit)?;
+            ended(task)
         })
-        .await?
-        .ok_or_else(|| Error::lease_lost(LeaseLost::BoardReset, None))
+        .await
     }
 
     /// Records a progress heartbeat.

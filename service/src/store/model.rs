@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use crate::domain::{
-    BlockKind, RunOutcome, Status, WorkspaceKind, events::EventKind, lease::ClaimState,
+    BlockKind, RunOutcome, Status, WorkspaceKind,
+    events::EventKind,
+    lease::{ClaimState, HolderCall},
 };
 
 /// A board and its dispatch settings.
@@ -350,6 +352,17 @@ pub struct ClaimRecord {
     pub revoke_until: Option<i64>,
     /// While an operator's cancel request is pending: when its grace ends (Unix ms).
     pub cancel_until: Option<i64>,
+    /// The holder call that ended it, if its holder ended it.
+    pub ended_by: Option<HolderCall>,
+}
+
+/// The answer to a holder call that ends a claim.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    /// The task as it is now.
+    pub task: Task,
+    /// The call is a retry of the one that ended the claim: nothing new was recorded.
+    pub already_recorded: bool,
 }
 
 /// A granted claim.

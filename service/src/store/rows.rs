@@ -12,7 +12,7 @@ use super::model::{
 use crate::domain::{
     BlockKind, RunOutcome, Status, WorkspaceKind,
     dispatch::TaskView,
-    lease::{ClaimState, EndReason, RevokeCause},
+    lease::{ClaimState, EndReason, HolderCall, RevokeCause},
 };
 
 /// The columns [`task`] reads, in order.
@@ -43,10 +43,10 @@ pub(super) const COMMENT_COLUMNS: &str = "id, task_id, author, body, created_at"
 
 /// The columns [`claim`] reads, in order.
 pub(super) const CLAIM_COLUMNS: &str = "token, task_id, board, epoch, run_id, session_id, \
-    profile, review, state, revoke_cause, end_reason, revoke_until, cancel_until";
+    profile, review, state, revoke_cause, end_reason, revoke_until, cancel_until, ended_by";
 
 /// How many columns [`CLAIM_COLUMNS`] names.
-pub(super) const CLAIM_COLUMN_COUNT: usize = 13;
+pub(super) const CLAIM_COLUMN_COUNT: usize = 14;
 
 /// The columns [`session`] reads, in order.
 pub(super) const SESSION_COLUMNS: &str =
@@ -286,6 +286,10 @@ pub(super) fn claim(row: &Row<'_>) -> rusqlite::Result<ClaimRecord> {
         state,
         revoke_until: row.get(11)?,
         cancel_until: row.get(12)?,
+        ended_by: row
+            .get::<_, Option<String>>(13)?
+            .as_deref()
+            .and_then(HolderCall::parse),
     })
 }
 

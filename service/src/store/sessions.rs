@@ -58,6 +58,9 @@ impl Store {
     /// only, so a full disk cannot stop start-up: the claims whose persisted deadline passed
     /// while kanband was down are returned, for [`Store::record_rearmed`] to write their
     /// `lease_rearmed` events (one whose deadline is still ahead is restored as it was).
+    /// Its other deadlines keep their meaning: maximum runtime from its grant, stale progress
+    /// from its last heartbeat, a pending cancel's grace from the request (one that ended while
+    /// kanband was down revokes the claim at once).
     /// Returns (sessions, claims, the re-armed claims' tokens).
     #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn restore_leases(&self) -> Result<(usize, usize, Vec<String>)> {
@@ -74,7 +77,12 @@ impl Store {
             let now = now_ms();
             let mut restored = 0;
             let mut rearmed = Vec::new();
-            for (claim, expires_at, max_runtime) in read::unended_claims(conn)? {
+            for read::Unended {
+                claim,
+                expires_at,
+                deadlines,
+            } in read::unended_claims(conn)?
+            {
                 if expires_at < now {
                     rearmed.push(claim.token.clone());
                 }
@@ -88,7 +96,7 @@ impl Store {
                         state: ClaimState::Live,
                         ..claim
                     },
-                    max_runtime,
+                    deadlines,
                 ));
                 if let Some(cause) = revoking {
                     fx.push(Effect::Revoked(token, cause));

@@ -9,13 +9,18 @@ use super::{
     model::{Comment, NewTask, Task, TaskChanges, TaskDetail, TaskFilter},
     rows,
     tx::{
+        claims,
         events::{self, NewEvent},
         graph, links, read, status,
     },
 };
 use crate::{
     clock::now_ms,
-    domain::{EventKind, Status, ids, transitions::Op},
+    domain::{
+        EventKind, Status, ids,
+        lease::{LeaseLost, Use},
+        transitions::Op,
+    },
     error::{Error, Result},
 };
 
@@ -328,16 +333,33 @@ impl Store {
         .await
     }
 
-    /// Adds a comment.
+    /// Adds a comment. A worker's comment carries its claim `token`, which must be the task's
+    /// live claim (fenced like a holder call); an operator's carries none.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn add_comment(
         &self,
         task_id: String,
         author: String,
         body: String,
+        token: Option<String>,
     ) -> Result<Comment> {
+        let leases = self.leases.clone();
         self.write(move |tx, _| {
             let task = read::task(tx, &task_id)?;
+            if let Some(token) = token {
+                let claim = claims::fenced(tx, &token, Use::Hold).and_then(|claim| {
+                    if claim.task_id == task.id {
+                        Ok(claim)
+                    } else {
+                        Err(Error::LeaseLost {
+                            reason: LeaseLost::Unknown,
+                            current_epoch: task.epoch,
+                            message: format!("the claim token is not a claim on task {}", task.id),
+                        })
+                    }
+                })?;
+                claims::refuse_overdue(&*leases, &claim, tx)?;
+            }
             tx.execute(
                 "INSERT INTO comments (task_id, author, body, created_at) VALUES (?1, ?2, ?3, ?4)",
                 params![task_id, author, body, now_ms()],

@@ -961,6 +961,7 @@ fn cases(fx: &Fixture) -> Vec<Case<Call>> {
             "author of 129 bytes",
             "author",
             AddComment(pb::AddCommentRequest {
+                claim_token: String::new(),
                 task_id: fx.task.clone(),
                 author: long(129),
                 body: id("hi"),
@@ -1186,6 +1187,7 @@ async fn malformed_requests_are_refused_naming_the_field_and_change_nothing() {
     client
         .tasks
         .add_comment(pb::AddCommentRequest {
+            claim_token: String::new(),
             task_id: task.id.clone(),
             author: "me".into(),
             body: "existing".into(),
@@ -1302,6 +1304,7 @@ async fn values_exactly_at_the_limits_are_accepted() {
         let comment = client
             .tasks
             .add_comment(pb::AddCommentRequest {
+                claim_token: String::new(),
                 task_id: task.id.clone(),
                 author: "a".repeat(128),
                 body: "c".repeat(65536),

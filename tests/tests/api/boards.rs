@@ -390,6 +390,7 @@ async fn reset_board_deletes_its_tasks_and_records_a_board_reset_event() {
     client
         .tasks
         .add_comment(pb::AddCommentRequest {
+            claim_token: String::new(),
             task_id: child.id.clone(),
             author: "me".into(),
             body: "note".into(),

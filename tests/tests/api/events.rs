@@ -1,14 +1,16 @@
 //! Events.Watch resumes without gap or duplicate; notifications are delivered at least once,
-//! survive a notifier restart, and stop once acknowledged.
+//! survive a notifier restart, and stop once acknowledged. A listing or watch of a board or
+//! task kanband never had is NOT_FOUND.
 
 use std::time::Duration;
 
 use kanband_proto::pb;
 use kanband_tests::{
-    calls::{archive, block, create, subscribe, unblock},
+    calls::{MISSING_TASK, archive, block, create, refused, subscribe, unblock},
     spawn_service,
 };
 use tokio_stream::StreamExt as _;
+use tonic::Code;
 
 async fn next<T>(stream: &mut tonic::Streaming<T>) -> T {
     tokio::time::timeout(Duration::from_secs(10), stream.next())
@@ -286,4 +288,61 @@ async fn a_watcher_that_stops_reading_is_cut_off_and_can_resume() {
         .into_inner();
     let next = next(&mut resumed).await;
     assert_eq!(next.id, last + 1);
+}
+
+#[tokio::test]
+async fn events_of_an_unknown_board_or_task_are_not_found() {
+    let service = spawn_service().await;
+    let mut client = service.tcp.clone();
+    let known = create(&mut client, "known").await;
+    let list = |board: &str, task_id: &str| pb::ListEventsRequest {
+        board: board.to_owned(),
+        task_id: task_id.to_owned(),
+        ..Default::default()
+    };
+    for (what, request, names) in [
+        ("an unknown board", list("nowhere", ""), "nowhere"),
+        ("an unknown task", list("", MISSING_TASK), MISSING_TASK),
+    ] {
+        let status = refused(client.tasks.list_events(request).await, Code::NotFound);
+        assert!(
+            status.message().contains(names),
+            "ListEvents of {what}: {status:?}"
+        );
+    }
+    let page = client
+        .tasks
+        .list_events(list("default", &known.id))
+        .await
+        .expect("ListEvents of a known board and task")
+        .into_inner();
+    assert_eq!(page.events.len(), 1, "its creation");
+
+    for (what, request, names) in [
+        (
+            "an unknown board",
+            pb::WatchRequest {
+                board: "nowhere".into(),
+                ..Default::default()
+            },
+            "nowhere",
+        ),
+        (
+            "an unknown task",
+            pb::WatchRequest {
+                task_id: MISSING_TASK.into(),
+                ..Default::default()
+            },
+            MISSING_TASK,
+        ),
+    ] {
+        let answer = tokio::time::timeout(Duration::from_secs(10), client.events.watch(request))
+            .await
+            .unwrap_or_else(|_| panic!("Watch of {what} answers at once"));
+        let status = refused(answer, Code::NotFound);
+        assert!(
+            status.message().contains(names),
+            "Watch of {what}: {status:?}"
+        );
+    }
 }

@@ -9,15 +9,21 @@
 //!   from the last heartbeat, a cancel's grace from the request (and still revokes), a
 //!   cooldown and a scheduled wake-up end when they were due.
 
+use std::time::Duration;
+
 use kanband::Settings;
 use kanband_gateway::Client;
-use kanband_proto::pb;
+use kanband_proto::pb::{self, RevokeCause, TaskStatus, report_exit_request::Exit};
 use kanband_tests::calls::{
-    CODER, acquire_now, create_with, granted_task, new_task, open_session, task_events,
+    CODER, acquire, acquire_now, create_with, granted_task, heartbeat, new_task, open_session,
+    report_exit, status_of, task_events,
 };
 use kanband_tests::{TestService, spawn_service_with};
 
-use crate::support::{clock::Clock, keep_alive::KeepAlive};
+use crate::support::{
+    clock::{Clock, settle, until_status},
+    keep_alive::KeepAlive,
+};
 
 /// A kanband on a fresh directory with `settings`.
 async fn start(settings: &Settings) -> TestService {
@@ -120,4 +126,160 @@ async fn a_claim_whose_deadline_passed_while_kanband_was_down_is_rearmed() {
         std::slice::from_ref(&grant.claim_token),
         "a re-armed claim is kept, with a TTL from start-up"
     );
+}
+
+/// Long enough that no lease runs out in the tests below.
+const TTL: u32 = 300_000;
+
+#[tokio::test(start_paused = true)]
+async fn max_runtime_counts_from_the_grant_across_a_restart() {
+    let clock = Clock::hold();
+    let settings = Settings::default();
+    let service = start(&settings).await;
+    let mut client = service.tcp.clone();
+    let request = pb::CreateTaskRequest {
+        max_runtime_seconds: 10,
+        ..new_task("", "bounded")
+    };
+    let (session, grant) = holding(&mut client, TTL, request).await;
+    let id = granted_task(&grant).to_owned();
+    clock.advance(4_000).await;
+    drop(client);
+
+    let service = restart(service, &clock, 3_000, &settings).await;
+    let mut client = service.tcp.clone();
+    let (mut stream, _) = KeepAlive::open(&mut client, &session.id).await;
+    clock.advance(2_999).await;
+    settle().await;
+    assert_eq!(status_of(&mut client, &id).await, TaskStatus::Running);
+    clock.advance(1).await;
+    let revoked = stream.revoked().await;
+    assert_eq!(
+        revoked.cause(),
+        RevokeCause::MaxRuntime,
+        "10 s after the grant"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_progress_counts_from_the_last_heartbeat_across_a_restart() {
+    let clock = Clock::hold();
+    let settings = Settings {
+        stale_progress: Some(Duration::from_secs(3)),
+        ..Settings::default()
+    };
+    let service = start(&settings).await;
+    let mut client = service.tcp.clone();
+    let (session, grant) = holding(&mut client, TTL, new_task("", "quiet")).await;
+    let id = granted_task(&grant).to_owned();
+    clock.advance(1_000).await;
+    heartbeat(&mut client, &grant.claim_token)
+        .await
+        .expect("Heartbeat");
+    clock.advance(1_000).await;
+    drop(client);
+
+    let service = restart(service, &clock, 500, &settings).await;
+    let mut client = service.tcp.clone();
+    let (mut stream, _) = KeepAlive::open(&mut client, &session.id).await;
+    clock.advance(1_499).await;
+    settle().await;
+    assert_eq!(status_of(&mut client, &id).await, TaskStatus::Running);
+    clock.advance(1).await;
+    let revoked = stream.revoked().await;
+    assert_eq!(
+        revoked.cause(),
+        RevokeCause::StaleProgress,
+        "3 s after the heartbeat"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pending_cancel_is_still_revoked_when_its_grace_ends_after_a_restart() {
+    let clock = Clock::hold();
+    let settings = Settings::default();
+    let service = start(&settings).await;
+    let mut client = service.tcp.clone();
+    let (session, grant) = holding(&mut client, TTL, new_task("", "cancelled")).await;
+    let id = granted_task(&grant).to_owned();
+    client
+        .tasks
+        .reclaim_task(pb::ReclaimTaskRequest {
+            id: id.clone(),
+            actor: "operator".into(),
+            grace_seconds: 10,
+        })
+        .await
+        .expect("ReclaimTask");
+    clock.advance(2_000).await;
+    drop(client);
+
+    let service = restart(service, &clock, 3_000, &settings).await;
+    let mut client = service.tcp.clone();
+    let (mut stream, _) = KeepAlive::open(&mut client, &session.id).await;
+    clock.advance(4_999).await;
+    settle().await;
+    assert_eq!(status_of(&mut client, &id).await, TaskStatus::Running);
+    clock.advance(1).await;
+    let revoked = stream.revoked().await;
+    assert_eq!(
+        (revoked.claim_token.as_str(), revoked.cause()),
+        (grant.claim_token.as_str(), RevokeCause::Reclaimed),
+        "revoked 10 s after the request"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cooldown_and_a_wakeup_end_when_they_were_due_across_a_restart() {
+    let clock = Clock::hold();
+    let settings = Settings::default();
+    let service = start(&settings).await;
+    let mut client = service.tcp.clone();
+    let (session, grant) = holding(&mut client, TTL, new_task("", "rate limited")).await;
+    let cooled = granted_task(&grant).to_owned();
+    report_exit(&mut client, &grant.claim_token, Some(Exit::Code(75)))
+        .await
+        .expect("ReportExit");
+    let parked = create_with(&mut client, new_task("", "parked"))
+        .await
+        .task
+        .expect("task")
+        .id;
+    client
+        .tasks
+        .schedule_task(pb::ScheduleTaskRequest {
+            id: parked.clone(),
+            delay_seconds: 200,
+            actor: "tester".into(),
+        })
+        .await
+        .expect("ScheduleTask");
+    clock.advance(10_000).await;
+    drop(client);
+
+    // The default cooldown is 300 s: due at 300 s, the wake-up at 200 s.
+    let service = restart(service, &clock, 100_000, &settings).await;
+    let mut client = service.tcp.clone();
+    let (mut stream, _) = KeepAlive::open(&mut client, &session.id).await;
+    clock.advance(89_999).await;
+    stream.renew().await;
+    settle().await;
+    assert_eq!(status_of(&mut client, &parked).await, TaskStatus::Scheduled);
+    clock.advance(1).await;
+    until_status(&client, &parked, TaskStatus::Ready).await;
+
+    clock.advance(99_999).await;
+    stream.renew().await;
+    settle().await;
+    assert_eq!(
+        acquire(&mut client, &session.id, 0).await,
+        None,
+        "cooling down"
+    );
+    clock.advance(1).await;
+    settle().await;
+    let grant = acquire(&mut client, &session.id, 0)
+        .await
+        .expect("claimable once the cooldown is over");
+    assert_eq!(granted_task(&grant), cooled);
 }

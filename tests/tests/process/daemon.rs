@@ -199,3 +199,59 @@ async fn help_documents_flags_and_environment() {
         assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }
 }
+
+#[tokio::test]
+async fn an_empty_socket_turns_the_socket_off() {
+    use nix::{sys::signal, unistd::Pid};
+    use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+    let _machine = shared().await;
+    for (how, flag, env) in [
+        ("--socket ''", Some(""), None),
+        ("KANBAND_SOCKET=", None, Some("")),
+    ] {
+        let (_dir, data) = data_dir();
+        let mut command = kanband_command();
+        command
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(value) = flag {
+            command.args(["--socket", value]);
+        }
+        if let Some(value) = env {
+            command.env("KANBAND_SOCKET", value);
+        }
+        let mut child = command.spawn().expect("spawn kanband");
+        let stderr = kanband_tests::daemon::collect(child.stderr.take().expect("stderr"));
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        let read = timeout(PATIENCE, stdout.read_line(&mut line)).await;
+        assert!(
+            matches!(read, Ok(Ok(n)) if n > 0),
+            "{how}: no ready line; stderr:\n{}",
+            stderr.lock().expect("buffer")
+        );
+        assert!(line.contains("http://127.0.0.1:"), "{how}: {line:?}");
+        assert!(!line.contains("unix:"), "{how}: no socket: {line:?}");
+        assert!(
+            !data.join(kanband::SOCKET_FILE).exists(),
+            "{how}: no socket file"
+        );
+        let addr = line
+            .split_whitespace()
+            .find(|a| a.starts_with("http://"))
+            .expect("a TCP address");
+        create_task(addr, "over TCP only").await;
+        let pid = Pid::from_raw(child.id().expect("running") as i32);
+        signal::kill(pid, signal::Signal::SIGTERM).expect("SIGTERM");
+        let status = timeout(PATIENCE, child.wait())
+            .await
+            .expect("exits in time")
+            .expect("wait");
+        assert!(status.success(), "{how}: {status}");
+    }
+}

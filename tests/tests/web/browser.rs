@@ -188,6 +188,7 @@ async fn a_running_task_shows_holder_and_epoch_and_moves_to_done_when_completed(
             task_id: task.id.clone(),
             author: "reviewer".into(),
             body: "Seen it too: only with *paused* time.".into(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -291,6 +292,7 @@ async fn script_in_a_title_body_or_comment_renders_as_text_and_runs_nothing() {
             task_id: task.id.clone(),
             author: "agent".into(),
             body: comment.into(),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -81,7 +81,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Comment(args) => {
             let id = args.claim.task_id()?.to_owned();
             let bound = ctx.retry_bound(&args.claim);
-            task::comment(&ctx, id, args.body, args.author, bound).await
+            // A worker's comment carries its claim token, so kanband fences it.
+            let token = args.claim.claim_token.clone().unwrap_or_default();
+            task::comment(&ctx, id, args.body, args.author, token, bound).await
         }
         Command::RequestReview(args) => worker::request_review(&ctx, args).await,
         Command::RequestChanges(args) => worker::request_changes(&ctx, args).await,
@@ -112,7 +114,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             TaskCommand::Block { id, reason, kind } => task::block(&ctx, id, reason, kind).await,
             TaskCommand::Unblock(args) => task::unblock(&ctx, args.id).await,
             TaskCommand::Comment { id, body, author } => {
-                task::comment(&ctx, id, body, author, Duration::ZERO).await
+                task::comment(&ctx, id, body, author, String::new(), Duration::ZERO).await
             }
         },
         Command::Watch(args) => watch::watch(&ctx, args).await,

@@ -137,19 +137,22 @@ pub(crate) async fn unblock(ctx: &Ctx, id: String) -> Result<()> {
     print_task(ctx, &task)
 }
 
-/// `comment` / `task comment ID`; the worker's `comment` retries for `retry_for` what
-/// certainly did not arrive (a comment is not safe to send twice).
+/// `comment` / `task comment ID`; the worker's `comment` carries its claim token (empty for an
+/// operator's) and retries for `retry_for` what certainly did not arrive (a comment is not
+/// safe to send twice).
 pub(crate) async fn comment(
     ctx: &Ctx,
     task_id: String,
     body: String,
     author: Option<String>,
+    claim_token: String,
     retry_for: Duration,
 ) -> Result<()> {
     let message = AddCommentRequest {
         task_id,
         author: identity(author.as_deref()),
         body,
+        claim_token,
     };
     let comment = retry::call(&ctx.addr, retry_for, Safety::NotRepeatable, |mut client| {
         let message = message.clone();

@@ -14,7 +14,10 @@ use crate::{
     clock::now_ms,
     domain::{
         BlockKind, EventKind, RunOutcome,
-        lease::{self, ClaimState, Counters, EndReason, Ending, LeaseLost, Next, RevokeCause, Use},
+        lease::{
+            self, ClaimState, Counters, EndReason, Ending, HolderCall, LeaseLost, Next,
+            RevokeCause, Use,
+        },
         transitions::{Op, next_status},
     },
     error::{Error, Result},
@@ -23,6 +26,28 @@ use crate::{
         model::{ClaimRecord, Task},
     },
 };
+
+impl Finish {
+    /// The holder call this end is, if a holder asked for it.
+    pub(crate) fn call(&self) -> Option<HolderCall> {
+        match self {
+            Finish::Complete { .. } => Some(HolderCall::Complete),
+            Finish::Block { .. } => Some(HolderCall::Block),
+            Finish::RequestReview { .. } => Some(HolderCall::RequestReview),
+            Finish::RequestChanges { .. } => Some(HolderCall::RequestChanges),
+            Finish::Release { .. } => Some(HolderCall::Release),
+            Finish::End(Ending::Exited(_)) => Some(HolderCall::ReportExit),
+            Finish::End(_) | Finish::Revoked => None,
+        }
+    }
+}
+
+/// Records which holder call ended a claim, so a retry of it can be told from a new outcome.
+pub(in crate::store) fn ended_by(conn: &Connection, token: &str, call: HolderCall) -> Result<()> {
+    conn.prepare_cached("UPDATE claims SET ended_by = ?2 WHERE token = ?1")?
+        .execute(params![token, call.as_str()])?;
+    Ok(())
+}
 
 /// Loads a claim and checks that its token may be used as `wanted`.
 pub(in crate::store) fn fenced(conn: &Connection, token: &str, wanted: Use) -> Result<ClaimRecord> {

@@ -4,6 +4,7 @@ use tokio_rusqlite::rusqlite::{Connection, OptionalExtension as _};
 
 use crate::error::{Error, Result};
 use crate::store::{
+    effect::ClaimDeadlines,
     model::{Board, ClaimRecord, SessionRecord, Task},
     rows::{self, CLAIM_COLUMNS, SESSION_COLUMNS},
 };
@@ -103,17 +104,39 @@ pub(in crate::store) fn board_claims(conn: &Connection, board: &str) -> Result<V
     Ok(claims)
 }
 
-/// Every unended claim with its recorded deadline and its task's maximum runtime.
-pub(in crate::store) fn unended_claims(conn: &Connection) -> Result<Vec<(ClaimRecord, i64, u32)>> {
+/// An unended claim as start-up restores it.
+pub(in crate::store) struct Unended {
+    /// The claim.
+    pub(in crate::store) claim: ClaimRecord,
+    /// Its persisted lease deadline (Unix ms).
+    pub(in crate::store) expires_at: i64,
+    /// Its other deadlines, as they were before the restart.
+    pub(in crate::store) deadlines: ClaimDeadlines,
+}
+
+/// Every unended claim with its persisted deadline and the times its other deadlines count
+/// from (its grant, its run's last heartbeat, its task's maximum runtime, a cancel's grace).
+pub(in crate::store) fn unended_claims(conn: &Connection) -> Result<Vec<Unended>> {
     let columns = rows::qualified("c", CLAIM_COLUMNS);
     let n = rows::CLAIM_COLUMN_COUNT;
     let claims = conn
         .prepare(&format!(
-            "SELECT {columns}, c.expires_at, coalesce(t.max_runtime_seconds, 0)
-             FROM claims c LEFT JOIN tasks t ON t.id = c.task_id WHERE c.state <> 'ended'"
+            "SELECT {columns}, c.expires_at, c.granted_at, coalesce(t.max_runtime_seconds, 0),
+                    max(c.granted_at, coalesce(r.last_heartbeat_at, 0))
+             FROM claims c LEFT JOIN tasks t ON t.id = c.task_id
+                  LEFT JOIN runs r ON r.id = c.run_id
+             WHERE c.state <> 'ended'"
         ))?
         .query_map([], |row| {
-            Ok((rows::claim(row)?, row.get(n)?, row.get(n + 1)?))
+            let claim = rows::claim(row)?;
+            let mut deadlines = ClaimDeadlines::at_grant(row.get(n + 1)?, row.get(n + 2)?);
+            deadlines.progress_at = row.get(n + 3)?;
+            deadlines.grace_until = claim.cancel_until;
+            Ok(Unended {
+                claim,
+                expires_at: row.get(n)?,
+                deadlines,
+            })
         })?
         .collect::<Result<_, _>>()?;
     Ok(claims)

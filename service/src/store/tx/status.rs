@@ -43,7 +43,8 @@ pub(in crate::store) fn next(conn: &Connection, task: &Task, op: Op, verb: &str)
 }
 
 /// Writes a new status with an event, clearing a wake-up time when leaving `scheduled`, and
-/// promotes children when the task finishes.
+/// promotes children when the task finishes (demotes its ready ones when it is unfinished
+/// again).
 pub(in crate::store) fn set_status(
     conn: &Connection,
     task: &Task,
@@ -74,6 +75,29 @@ pub(in crate::store) fn set_status(
     )?;
     if to.is_finished() && !task.status.is_finished() {
         promote_children(conn, &task.id, actor)?;
+    }
+    if task.status.is_finished() && !to.is_finished() {
+        demote_children(conn, &task.id, actor)?;
+    }
+    Ok(())
+}
+
+/// Sends each `ready` child of `parent_id` back to `todo` now that the parent is unfinished
+/// again (as when a new unfinished parent is linked).
+fn demote_children(conn: &Connection, parent_id: &str, actor: &str) -> Result<()> {
+    for child_id in graph::neighbours(conn, parent_id, false)? {
+        let child = read::task(conn, &child_id)?;
+        let to = next(conn, &child, Op::ParentUnfinished, "demote")?;
+        if to != child.status {
+            set_status(
+                conn,
+                &child,
+                to,
+                EventKind::Demoted,
+                actor,
+                &[("reason", "a parent is unfinished again".into())],
+            )?;
+        }
     }
     Ok(())
 }

@@ -36,6 +36,12 @@ class LeasesStub:
     Every holder call carries the claim token. A token that is not the task's current claim is
     refused with ABORTED; the trailers `kanban-lease-lost` (expired, revoked, superseded,
     board_reset or unknown) and `kanban-current-epoch` say why without parsing the message.
+
+    Retries. A call that ends a claim (Complete, Block, RequestReview, RequestChanges, Release,
+    ReportExit) and is repeated with the same token after it committed (its reply was lost)
+    succeeds again: it returns the task as it is now, records nothing new, and carries the
+    response header `kanban-already-recorded: true`. A different call on a claim that has ended
+    is still refused with ABORTED.
     """
 
     def __init__(self, channel):
@@ -116,6 +122,12 @@ class LeasesServicer:
     Every holder call carries the claim token. A token that is not the task's current claim is
     refused with ABORTED; the trailers `kanban-lease-lost` (expired, revoked, superseded,
     board_reset or unknown) and `kanban-current-epoch` say why without parsing the message.
+
+    Retries. A call that ends a claim (Complete, Block, RequestReview, RequestChanges, Release,
+    ReportExit) and is repeated with the same token after it committed (its reply was lost)
+    succeeds again: it returns the task as it is now, records nothing new, and carries the
+    response header `kanban-already-recorded: true`. A different call on a claim that has ended
+    is still refused with ABORTED.
     """
 
     def OpenSession(self, request, context):
@@ -289,6 +301,12 @@ class Leases:
     Every holder call carries the claim token. A token that is not the task's current claim is
     refused with ABORTED; the trailers `kanban-lease-lost` (expired, revoked, superseded,
     board_reset or unknown) and `kanban-current-epoch` say why without parsing the message.
+
+    Retries. A call that ends a claim (Complete, Block, RequestReview, RequestChanges, Release,
+    ReportExit) and is repeated with the same token after it committed (its reply was lost)
+    succeeds again: it returns the task as it is now, records nothing new, and carries the
+    response header `kanban-already-recorded: true`. A different call on a claim that has ended
+    is still refused with ABORTED.
     """
 
     @staticmethod

@@ -189,7 +189,9 @@ class TasksServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AddComment(self, request, context):
-        """Adds a comment to a task.
+        """Adds a comment to a task. A comment that carries a claim token (a worker's) is fenced like
+        any holder call: refused with ABORTED and the `kanban-lease-lost` trailer unless the token
+        is this task's live claim. A comment without one (an operator's) is not fenced.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -255,14 +257,16 @@ class TasksServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReopenReview(self, request, context):
-        """Sends a finished task back to `review` so the review lane looks at it again.
+        """Sends a finished task back to `review` so the review lane looks at it again. Its `ready`
+        children go back to `todo` (event `demoted`) until it is done again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListEvents(self, request, context):
-        """Lists events in id order, after a given id, filtered by board or task.
+        """Lists events in id order, after a given id, filtered by board or task. A board or task
+        kanband never had is NOT_FOUND (a task deleted by its board's reset keeps its history).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
