@@ -5,6 +5,7 @@
 mod caps;
 mod crash;
 mod daemon;
+mod data_dir;
 mod e2e;
 mod full_disk;
 mod scenario;
