@@ -10,7 +10,7 @@
 use std::{
     collections::BTreeMap,
     future::Future,
-    path::Path,
+    path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -39,7 +39,7 @@ use crate::{
     },
     settings::Settings,
     store::{
-        Finish, OpenError, Store,
+        BACKUP_DIR, Finish, OpenError, Store,
         model::{Grant, SessionRecord, Task},
     },
 };
@@ -60,6 +60,8 @@ pub struct Coordinator {
     dispatcher: Dispatcher,
     /// How long a stream may leave its buffer full before it is cut off.
     watcher_stall: Duration,
+    /// The one directory `Admin.Backup` writes into.
+    backup_dir: PathBuf,
     /// Open watch and delivery streams, for their cap.
     watchers: AtomicUsize,
     /// Set once shutdown begins: no more grants.
@@ -98,6 +100,10 @@ impl Coordinator {
     /// Opens the store in `data_dir` and restores every live lease and recorded deadline.
     pub async fn open(data_dir: &Path, settings: Settings) -> Result<Coordinator, OpenError> {
         let watcher_stall = settings.watcher_stall;
+        let backup_dir = settings
+            .backup_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join(BACKUP_DIR));
         let registry = Arc::new(Registry::new(settings));
         let store = Store::open(data_dir, registry.clone()).await?;
         let setup = |what: &str, err: Error| OpenError::Setup {
@@ -148,6 +154,7 @@ impl Coordinator {
             retries,
             dispatcher: Dispatcher::default(),
             watcher_stall,
+            backup_dir,
             watchers: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             stopping,
@@ -192,6 +199,12 @@ impl Coordinator {
     /// Serves waiting pollers until the future is dropped.
     pub async fn run_dispatcher(&self) {
         self.dispatcher.run(&self.store, &self.registry).await;
+    }
+
+    /// Writes a consistent copy of the database to the file `name` in the backup directory;
+    /// returns its path and size.
+    pub async fn backup(&self, name: String) -> Result<(PathBuf, u64)> {
+        self.store.backup(self.backup_dir.clone(), name).await
     }
 
     /// Checkpoints and closes the store. Fails if a background task still holds it.

@@ -53,6 +53,11 @@ struct ServeArgs {
           value_delimiter = ',', value_parser = parse_cap)]
     profile_caps: Vec<(String, u32)>,
 
+    /// Directory Admin.Backup writes into (created with mode 0700; refused if group or others
+    /// may write into it). Default: backups in the data directory.
+    #[arg(long, env = "KANBAND_BACKUP_DIR", value_name = "DIR")]
+    backup_dir: Option<PathBuf>,
+
     /// Unix socket to listen on (mode 0600); an empty value turns it off.
     /// Default: kanband.sock in the data directory.
     #[arg(long, env = "KANBAND_SOCKET", value_name = "PATH")]
@@ -86,6 +91,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stale_progress: (args.stale_progress_seconds > 0)
             .then(|| Duration::from_secs(args.stale_progress_seconds)),
         profile_caps: args.profile_caps.into_iter().collect(),
+        backup_dir: args.backup_dir,
         ..Settings::default()
     };
     let kanband = Kanband::open(&data_dir, settings).await?;

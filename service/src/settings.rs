@@ -1,6 +1,6 @@
 //! The service's tunable settings (the `kanband` binary fills them from its flags).
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use crate::domain::limits;
 
@@ -14,6 +14,8 @@ pub struct Settings {
     /// How long a watch or delivery stream may leave its buffer full (its client not reading)
     /// before it is cut off with RESOURCE_EXHAUSTED.
     pub watcher_stall: Duration,
+    /// Where `Admin.Backup` writes; `None`: `backups` in the data directory.
+    pub backup_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -22,6 +24,7 @@ impl Default for Settings {
             stale_progress: None,
             profile_caps: HashMap::new(),
             watcher_stall: limits::WATCHER_STALL,
+            backup_dir: None,
         }
     }
 }

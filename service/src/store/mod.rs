@@ -20,14 +20,15 @@
 //! - [`sessions`], [`holder`] (the holder's calls on a claim), [`grant`] (the dispatcher's
 //!   pass), [`deadlines`] (what passing deadlines do): the lease operations. They are
 //!   `pub(crate)` and called only by the lease machinery and the coordinator above it.
-//! - [`stats`], [`invariants`], [`storage_limit`], [`integrity`]: operator views, the
-//!   invariant check, backups, the storage cap and the page check run after start-up.
+//! - [`stats`], [`invariants`], [`backup`], [`storage_limit`], [`integrity`]: operator views,
+//!   the invariant check, backups, the storage cap and the page check run after start-up.
 //!
 //! Beside them: [`batch`] (group commit), [`effect`] (what a commit hands the in-memory lease
 //! state), [`rows`] (every row mapper), [`model`] (the plain data), [`schema`], [`lock`],
 //! [`datadir`] (the directory's permissions and the marker that tells a fresh one from one
 //! whose database is gone).
 
+mod backup;
 mod batch;
 mod boards;
 mod datadir;
@@ -58,6 +59,7 @@ use std::{
 
 use tokio_rusqlite::rusqlite::{self, Connection};
 
+pub use backup::BACKUP_DIR;
 pub use datadir::MARKER_FILE;
 pub use lock::{DataDirLock, LOCK_FILE, LockError};
 pub use schema::{MigrationError, VERSION as SCHEMA_VERSION};

@@ -1,5 +1,5 @@
 //! The data directory as the real binary finds it: a directory others may write into is
-//! refused; every file kanband creates is 0600; a board whose database is gone (its WAL still
+//! refused; every file kanband creates is 0600 (backups too, in their 0700 directory); a board whose database is gone (its WAL still
 //! holding committed work) or empty is refused, never started empty; and a damaged index page
 //! turns health NOT_SERVING with a log naming the damage and the recovery. Each damage is
 //! planted while kanband is stopped.
@@ -11,7 +11,7 @@ use std::{
     process::Stdio,
 };
 
-use kanband::store::{DB_FILE, MARKER_FILE};
+use kanband::store::{BACKUP_DIR, DB_FILE, MARKER_FILE};
 use kanband_tests::{
     calls::create,
     daemon::{Daemon, PATIENCE, data_dir, kanband_command},
@@ -99,9 +99,20 @@ async fn every_file_kanband_creates_is_private() {
     let daemon = Daemon::start(&data).await;
     let mut client = daemon.client().await;
     create(&mut client, "a task").await;
+    client
+        .admin
+        .backup(kanband_proto::pb::BackupRequest {
+            path: "b.db".into(),
+        })
+        .await
+        .expect("Backup");
     assert_eq!(mode(&data), 0o700, "the data directory");
     let mut seen = Vec::new();
-    for entry in std::fs::read_dir(&data).unwrap() {
+    let backups = data.join(BACKUP_DIR);
+    let entries = std::fs::read_dir(&data)
+        .unwrap()
+        .chain(std::fs::read_dir(&backups).unwrap());
+    for entry in entries {
         let entry = entry.unwrap();
         let name = entry.file_name().to_string_lossy().into_owned();
         let kind = entry.file_type().unwrap();
