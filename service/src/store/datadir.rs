@@ -102,7 +102,8 @@ pub(super) fn inspect(dir: &Path) -> Result<Fresh, OpenError> {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Fresh(pub(super) bool);
 
-/// Writes the marker (mode 0600), once the database is initialised.
+/// Writes the marker (mode 0600), once the database is initialised. A directory left without
+/// one (a full disk) gets it at the next start, as one from a kanband that wrote none.
 pub(super) fn mark(dir: &Path) -> Result<(), OpenError> {
     let path = dir.join(MARKER_FILE);
     let file = OpenOptions::new()

@@ -211,8 +211,11 @@ impl Store {
                 reason: other.to_string(),
             },
         })?;
-        if fresh.0 {
-            datadir::mark(data_dir)?;
+        // Best effort: a full disk must not stop start-up, and the next start tries again.
+        if fresh.0
+            && let Err(err) = datadir::mark(data_dir)
+        {
+            tracing::warn!(error = %err, "cannot write the data directory's marker");
         }
         Ok(Store {
             conn,
