@@ -10,7 +10,7 @@
 use std::{
     collections::BTreeMap,
     future::Future,
-    path::Path,
+    path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -40,7 +40,7 @@ use crate::{
     },
     settings::Settings,
     store::{
-        Finish, OpenError, Store,
+        BACKUP_DIR, Finish, OpenError, Store,
         model::{Ended, Grant, SessionRecord, Task},
     },
     streams::{ConnStreams, Pool, Slot, StreamSlots},
@@ -64,6 +64,8 @@ pub struct Coordinator {
     watcher_stall: Duration,
     /// Places for open watch and delivery streams.
     streams: StreamSlots,
+    /// The one directory `Admin.Backup` writes into.
+    backup_dir: PathBuf,
     /// Set once shutdown begins: no more grants.
     draining: AtomicBool,
     /// Streams end when this turns true.
@@ -101,6 +103,10 @@ impl Coordinator {
     pub async fn open(data_dir: &Path, settings: Settings) -> Result<Coordinator, OpenError> {
         let watcher_stall = settings.watcher_stall;
         let streams = StreamSlots::new(settings.streams);
+        let backup_dir = settings
+            .backup_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join(BACKUP_DIR));
         let registry = Arc::new(Registry::new(settings));
         let store = Store::open(data_dir, registry.clone()).await?;
         let setup = |what: &str, err: Error| OpenError::Setup {
@@ -151,6 +157,7 @@ impl Coordinator {
             dispatcher: Dispatcher::default(),
             watcher_stall,
             streams,
+            backup_dir,
             draining: AtomicBool::new(false),
             stopping,
         })
@@ -198,6 +205,12 @@ impl Coordinator {
     /// Serves waiting pollers until the future is dropped.
     pub async fn run_dispatcher(&self) {
         self.dispatcher.run(&self.store, &self.registry).await;
+    }
+
+    /// Writes a consistent copy of the database to the file `name` in the backup directory;
+    /// returns its path and size.
+    pub async fn backup(&self, name: String) -> Result<(PathBuf, u64)> {
+        self.store.backup(self.backup_dir.clone(), name).await
     }
 
     /// Persists every lease deadline that is behind, then checkpoints and closes the store.

@@ -78,6 +78,10 @@ struct ServeArgs {
         default_value_t = kanband::net::Timeouts::default().idle.map_or(0, |idle| idle.as_secs())
     )]
     idle_timeout_seconds: u64,
+    /// Directory Admin.Backup writes into (created with mode 0700; refused if group or others
+    /// may write into it). Default: backups in the data directory.
+    #[arg(long, env = "KANBAND_BACKUP_DIR", value_name = "DIR")]
+    backup_dir: Option<PathBuf>,
 
     /// Unix socket to listen on (mode 0600); an empty value turns it off.
     /// Default: kanband.sock in the data directory.
@@ -125,6 +129,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .then(|| Duration::from_secs(args.idle_timeout_seconds)),
             ..kanband::net::Timeouts::default()
         },
+        backup_dir: args.backup_dir,
         ..Settings::default()
     };
     kanband::net::raise_descriptor_limit();

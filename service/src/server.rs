@@ -1,7 +1,7 @@
 //! Start-up, serving and ordered shutdown.
 //!
 //! [`Kanband::open`] takes the data directory (lock, store, migrations, timers armed from the
-//! database). [`Kanband::start`] serves on already-bound listeners, so tests bind port 0 or a
+//! database); once serving, the database's pages are checked in the background. [`Kanband::start`] serves on already-bound listeners, so tests bind port 0 or a
 //! socket in a temporary directory and never wait for start-up. [`Running::shutdown`] stops in
 //! order: health NOT_SERVING, stop accepting and finish in-flight calls, stop the timers,
 //! checkpoint and close the store.
@@ -237,15 +237,49 @@ impl Kanband {
             }
         });
         set_health(&health, ServingStatus::Serving).await;
+        let integrity = tokio::spawn({
+            let app = self.app.clone();
+            let health = health.clone();
+            let stop = stopped();
+            async move {
+                tokio::select! {
+                    () = check_integrity(&app, &health) => {}
+                    () = stop => {}
+                }
+            }
+        });
         Running {
             app: self.app,
             health,
             stop: stop_tx,
             servers,
-            background: [timers, dispatcher],
+            background: [timers, dispatcher, integrity],
             socket: listeners.unix_path,
             board,
         }
+    }
+}
+
+/// Checks every page of the database in the background, right after start (the check of a
+/// large board takes longer than start-up may). Damage turns the overall health NOT_SERVING
+/// and is logged with the way back; kanband keeps answering what it can.
+async fn check_integrity(app: &Coordinator, health: &HealthReporter) {
+    match app.store().quick_check().await {
+        Ok(damage) if damage.is_empty() => tracing::debug!("the database passed quick_check"),
+        Ok(damage) => {
+            health
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            tracing::error!(
+                database = %app.store().path().display(),
+                damage = %damage.join(" | "),
+                "the database is damaged; health is NOT_SERVING. To recover: copy what can be \
+                 read with Admin.Backup, or stop kanband and rebuild the file with `sqlite3 \
+                 kanband.db .recover | sqlite3 recovered.db`, then put the copy in place of \
+                 kanband.db while kanband is stopped"
+            );
+        }
+        Err(err) => tracing::warn!(error = %err, "could not run the integrity check"),
     }
 }
 
@@ -264,7 +298,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     /// gRPC servers and the web board's, stopped together.
     servers: Vec<JoinHandle<anyhow::Result<()>>>,
-    background: [JoinHandle<()>; 2],
+    background: [JoinHandle<()>; 3],
     socket: Option<PathBuf>,
     board: Option<Board>,
 }

@@ -1,6 +1,6 @@
 //! The service's tunable settings (the `kanband` binary fills them from its flags).
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use crate::{domain::limits, net::Timeouts, streams::StreamCaps};
 
@@ -18,6 +18,8 @@ pub struct Settings {
     pub streams: StreamCaps,
     /// When connections that do nothing are closed, and the HTTP/2 keep-alive.
     pub connections: Timeouts,
+    /// Where `Admin.Backup` writes; `None`: `backups` in the data directory.
+    pub backup_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -28,6 +30,7 @@ impl Default for Settings {
             watcher_stall: limits::WATCHER_STALL,
             streams: StreamCaps::default(),
             connections: Timeouts::default(),
+            backup_dir: None,
         }
     }
 }

@@ -92,10 +92,13 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::BackupRequest>,
     ) -> Result<Response<pb::BackupResponse>, Status> {
-        let path = request.into_inner().path;
-        validate::required_text("path", &path, limits::PATH_MAX)?;
-        let bytes = self.app.store().backup(path.into()).await?;
-        Ok(Response::new(pb::BackupResponse { bytes }))
+        let name = request.into_inner().path;
+        validate::required_text("path", &name, limits::PATH_MAX)?;
+        let (path, bytes) = self.app.backup(name).await?;
+        Ok(Response::new(pb::BackupResponse {
+            bytes,
+            path: path.display().to_string(),
+        }))
     }
 
     async fn set_storage_limit(

@@ -1,11 +1,9 @@
-//! The invariant check behind `Admin.CheckInvariants`, and online backups.
-
-use std::path::PathBuf;
+//! The invariant check behind `Admin.CheckInvariants`.
 
 use tokio_rusqlite::rusqlite::Connection;
 
 use super::Store;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Most violations reported at once.
 const VIOLATIONS_MAX: usize = 100;
@@ -119,31 +117,5 @@ impl Store {
             Ok(report)
         })
         .await
-    }
-
-    /// Writes a consistent copy of the database to `path` with `VACUUM INTO`; returns its size.
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn backup(&self, path: PathBuf) -> Result<u64> {
-        if !path.is_absolute() {
-            return Err(Error::invalid("path", "must be an absolute path"));
-        }
-        if path.exists() {
-            return Err(Error::AlreadyExists(format!(
-                "{} already exists",
-                path.display()
-            )));
-        }
-        let text = path
-            .to_str()
-            .ok_or_else(|| Error::invalid("path", "must be valid UTF-8"))?
-            .to_owned();
-        self.call(move |conn| {
-            conn.execute("VACUUM INTO ?1", [&text]).map_err(|err| {
-                Error::FailedPrecondition(format!("cannot write the backup to {text}: {err}"))
-            })?;
-            Ok(())
-        })
-        .await?;
-        Ok(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0))
     }
 }

@@ -4,7 +4,8 @@
 //! run on the connection's thread with its transaction inside, so a transaction is never held
 //! across an `.await`, and every acknowledged write is committed before the caller sees `Ok`.
 //!
-//! Opening, in order: lock the data directory, check the SQLite version, open the file,
+//! Opening, in order: check the data directory's permissions, lock it, check the SQLite
+//! version, refuse a directory whose database is gone or empty, open the file,
 //! `locking_mode=EXCLUSIVE` before `journal_mode=WAL` (so no `-shm` exists and no other
 //! process can open the database), `synchronous=FULL`, `foreign_keys=ON`, then migrate (which
 //! takes the exclusive lock at once).
@@ -20,20 +21,25 @@
 //!   pass), [`deadlines`] (what passing deadlines do), [`coarse`] (the coarse copies of lease
 //!   deadlines): the lease operations. They are
 //!   `pub(crate)` and called only by the lease machinery and the coordinator above it.
-//! - [`stats`], [`invariants`], [`storage_limit`]: operator views, the invariant check,
-//!   backups and the storage cap.
+//! - [`stats`], [`invariants`], [`backup`], [`storage_limit`], [`integrity`]: operator views,
+//!   the invariant check, backups, the storage cap and the page check run after start-up.
 //!
 //! Beside them: [`batch`] (group commit), [`effect`] (what a commit hands the in-memory lease
-//! state), [`rows`] (every row mapper), [`model`] (the plain data), [`schema`], [`lock`].
+//! state), [`rows`] (every row mapper), [`model`] (the plain data), [`schema`], [`lock`],
+//! [`datadir`] (the directory's permissions and the marker that tells a fresh one from one
+//! whose database is gone).
 
+mod backup;
 mod batch;
 mod boards;
 mod coarse;
+mod datadir;
 mod deadlines;
 pub mod effect;
 mod events;
 mod grant;
 mod holder;
+mod integrity;
 pub mod invariants;
 mod lifecycle;
 mod links;
@@ -55,6 +61,8 @@ use std::{
 
 use tokio_rusqlite::rusqlite::{self, Connection};
 
+pub use backup::BACKUP_DIR;
+pub use datadir::MARKER_FILE;
 pub use lock::{DataDirLock, LOCK_FILE, LockError};
 pub use schema::{MigrationError, VERSION as SCHEMA_VERSION};
 pub(crate) use tx::claims::Finish;
@@ -81,6 +89,29 @@ pub enum OpenError {
         dir: PathBuf,
         /// The failure.
         source: std::io::Error,
+    },
+    /// Group or others may write into the data directory, so they could replace its files.
+    #[error(
+        "data directory {dir} is writable by group or others (mode {mode:o}); make it private \
+         with `chmod 700 {dir}` and start again",
+        dir = .dir.display()
+    )]
+    Permissions {
+        /// The directory.
+        dir: PathBuf,
+        /// Its mode.
+        mode: u32,
+    },
+    /// The directory held a board whose database is gone or empty.
+    #[error(
+        "data directory {dir}: {what}; kanband will not start an empty board in its place. To \
+         recover: {}", datadir::recovery(), dir = .dir.display()
+    )]
+    Damaged {
+        /// The directory.
+        dir: PathBuf,
+        /// What is wrong.
+        what: String,
     },
     /// Another process owns the directory.
     #[error(transparent)]
@@ -129,16 +160,18 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database in `data_dir`, which is created with mode 0700.
+    /// Opens (creating if needed) the database in `data_dir`, which is created with mode 0700
+    /// (see [`datadir`] for what is refused).
     /// Committed transactions apply their effects to `leases`.
     pub async fn open(data_dir: &Path, leases: Arc<dyn LiveLeases>) -> Result<Store, OpenError> {
-        create_data_dir(data_dir)?;
+        datadir::create(data_dir)?;
         let lock = DataDirLock::acquire(data_dir)?;
         if rusqlite::version_number() < MIN_SQLITE_VERSION {
             return Err(OpenError::SqliteTooOld {
                 found: rusqlite::version(),
             });
         }
+        let fresh = datadir::inspect(data_dir)?;
         let path = data_dir.join(DB_FILE);
         let sqlite = |source| OpenError::Sqlite {
             path: path.clone(),
@@ -180,6 +213,12 @@ impl Store {
                 reason: other.to_string(),
             },
         })?;
+        // Best effort: a full disk must not stop start-up, and the next start tries again.
+        if fresh.0
+            && let Err(err) = datadir::mark(data_dir)
+        {
+            tracing::warn!(error = %err, "cannot write the data directory's marker");
+        }
         Ok(Store {
             conn,
             path,
@@ -260,18 +299,6 @@ impl Store {
             Error::Internal
         })
     }
-}
-
-fn create_data_dir(dir: &Path) -> Result<(), OpenError> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|source| OpenError::DataDir {
-            dir: dir.to_owned(),
-            source,
-        })
 }
 
 /// Applies the connection settings, in the order the module overview gives.

@@ -170,14 +170,15 @@ struct Fixture {
     released: String,
     /// A subscription of `notifier` to a ready task.
     subscription: String,
-    /// A directory for backups, with one file in it (`existing`).
-    backups: tempfile::TempDir,
-    /// A file that exists, with known content.
-    existing: PathBuf,
+    /// The service's backup directory, with one file in it (`existing`).
+    backups: PathBuf,
+    /// The name of a file that exists there, with known content.
+    existing: String,
 }
 
-/// Sets up the fixture through the transport under test.
-async fn fixture(client: &mut Client) -> Fixture {
+/// Sets up the fixture through the transport under test; `backups` is the service's backup
+/// directory.
+async fn fixture(client: &mut Client, backups: PathBuf) -> Fixture {
     create_board(client, "fixture").await;
     let worker = open_session_with(client, session_request(WORKER, 300_000)).await;
 
@@ -241,9 +242,9 @@ async fn fixture(client: &mut Client) -> Fixture {
         .expect("Subscribe")
         .into_inner();
 
-    let backups = tempfile::tempdir().expect("a directory for backups");
-    let existing = backups.path().join("existing.db");
-    std::fs::write(&existing, "keep me").expect("write a file");
+    std::fs::create_dir(&backups).expect("the backup directory");
+    let existing = "existing.db".to_owned();
+    std::fs::write(backups.join(&existing), "keep me").expect("write a file");
     Fixture {
         session: worker.id,
         held: grant.claim_token,
@@ -309,7 +310,7 @@ async fn snapshot(client: &mut Client, fx: &Fixture) -> Snapshot {
         );
     }
     let stats = calls::stats(client).await;
-    let mut backups: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(fx.backups.path())
+    let mut backups: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&fx.backups)
         .expect("read the backup directory")
         .map(|entry| {
             let path = entry.expect("a directory entry").path();
@@ -463,11 +464,10 @@ fn cases(fx: &Fixture) -> Vec<Case<Call>> {
             path: path.to_owned(),
         })
     };
-    let existing = fx.existing.to_str().expect("UTF-8 path").to_owned();
-    let missing_dir = fx
+    let existing = fx.existing.clone();
+    let outside = fx
         .backups
-        .path()
-        .join("missing")
+        .join("..")
         .join("backup.db")
         .to_str()
         .expect("UTF-8 path")
@@ -1219,18 +1219,19 @@ fn cases(fx: &Fixture) -> Vec<Case<Call>> {
         // Admin.Backup
         invalid("Backup with an empty path", "path", backup("")),
         invalid("Backup with a blank path", "path", backup("  ")),
-        invalid("Backup to a relative path", "path", backup(RELATIVE_BACKUP)),
+        invalid(
+            "Backup to a relative path",
+            "path",
+            backup(&format!("./{RELATIVE_BACKUP}")),
+        ),
+        invalid("Backup to an absolute path", "path", backup(&outside)),
+        invalid("Backup up and out", "path", backup("../backup.db")),
+        invalid("Backup to a hidden name", "path", backup(".backup.db")),
         refused(
             "Backup over an existing file",
             Code::AlreadyExists,
             &existing,
             backup(&existing),
-        ),
-        refused(
-            "Backup into a directory that does not exist",
-            Code::FailedPrecondition,
-            &missing_dir,
-            backup(&missing_dir),
         ),
         // Admin.SetStorageLimit takes any number: nothing to refuse. Stats and
         // CheckInvariants take nothing and must answer.
@@ -1248,7 +1249,11 @@ async fn run_table(transport: &str) {
         "tcp" => service.tcp.clone(),
         _ => service.unix.clone(),
     };
-    let fx = fixture(&mut client).await;
+    let fx = fixture(
+        &mut client,
+        service.data_dir.join(kanband::store::BACKUP_DIR),
+    )
+    .await;
     let relative = std::env::current_dir()
         .expect("the working directory")
         .join(RELATIVE_BACKUP);

@@ -5,6 +5,7 @@
 mod caps;
 mod crash;
 mod daemon;
+mod data_dir;
 mod deploy;
 mod descriptors;
 mod e2e;
