@@ -95,12 +95,21 @@ def main():
         expect(done.status == pb["task"].TASK_STATUS_DONE, f"after complete {done.status}")
         seen["complete"] = "done"
 
+        # A retried Complete (its reply lost) is answered as already recorded...
+        again, call = leases.Complete.with_call(
+            pb["lease"].CompleteRequest(claim_token=grant.claim_token, summary="ok"), timeout=10
+        )
+        headers = dict(call.initial_metadata() or ())
+        expect(again.status == pb["task"].TASK_STATUS_DONE, f"retried complete {again.status}")
+        expect(headers.get("kanban-already-recorded") == "true", f"retried complete headers {headers}")
+        seen["retried"] = "already recorded"
+        # ...while a different outcome for the ended claim is fenced.
         try:
-            leases.Complete(pb["lease"].CompleteRequest(claim_token=grant.claim_token), timeout=10)
-            sys.exit("interop: a second Complete was accepted")
+            leases.Block(pb["lease"].HolderBlockRequest(claim_token=grant.claim_token, reason="late"), timeout=10)
+            sys.exit("interop: a Block after Complete was accepted")
         except grpc.RpcError as err:
             trailers = dict(err.trailing_metadata() or ())
-            expect(err.code() == grpc.StatusCode.ABORTED, f"second complete: {err.code()}")
+            expect(err.code() == grpc.StatusCode.ABORTED, f"block after complete: {err.code()}")
             expect(trailers.get("kanban-lease-lost") == "unknown", f"trailers {trailers}")
             seen["refused"] = trailers["kanban-lease-lost"]
 

@@ -1,7 +1,7 @@
 //! Interop with a real Python gRPC client (grpcio, stubs generated from proto/ at test time by
 //! grpcio-tools): health through grpcio-health-checking, a session kept alive over the
-//! bidirectional stream, acquire, complete, and a refused second completion read from the
-//! trailers. Run over TCP and over the Unix socket. `scripts/test` installs the packages.
+//! bidirectional stream, acquire, complete, a retried completion answered as already recorded,
+//! and a different later outcome refused with the reason read from the trailers. Run over TCP and over the Unix socket. `scripts/test` installs the packages.
 
 use std::process::Command;
 
@@ -39,6 +39,7 @@ async fn python_client_over_tcp_and_unix_socket() {
         assert_eq!(seen["keepalive"], "renewed");
         assert_eq!(seen["complete"], "done");
         assert_eq!(seen["refused"], "unknown");
+        assert_eq!(seen["retried"], "already recorded");
         assert_eq!(seen["epoch"], 1);
     }
 }
