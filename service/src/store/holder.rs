@@ -44,14 +44,19 @@ fn retried(
     }
 }
 
-/// The answer to a call that ended the claim now: the task, or why there is none (the claim's
-/// end is committed even when its task is gone with its board's reset).
-fn ended(task: Option<Task>) -> Result<Ended> {
-    task.map(|task| Ended {
+/// The answer to a call that ended the claim now: the task, or none when the task is gone with
+/// its board's reset (the caller turns that into the holder's error only after the commit, so
+/// the claim's end is committed even then).
+fn ended(task: Option<Task>) -> Result<Option<Ended>> {
+    Ok(task.map(|task| Ended {
         task,
         already_recorded: false,
-    })
-    .ok_or_else(|| Error::lease_lost(LeaseLost::BoardReset, None))
+    }))
+}
+
+/// The holder's answer once the write committed.
+fn answer(ended: Option<Ended>) -> Result<Ended> {
+    ended.ok_or_else(|| Error::lease_lost(LeaseLost::BoardReset, None))
 }
 
 impl Store {
@@ -68,7 +73,7 @@ impl Store {
         self.write(move |tx, fx| {
             let call = finish.call();
             if let Some(retry) = retried(tx, read::claim(tx, &token)?.as_ref(), call)? {
-                return Ok(retry);
+                return Ok(Some(retry));
             }
             let claim = claims::fenced(tx, &token, wanted)?;
             claims::refuse_overdue(&*leases, &claim, tx)?;
@@ -94,6 +99,7 @@ impl Store {
             ended(task)
         })
         .await
+        .and_then(answer)
     }
 
     /// Records the worker's exit on its run and classifies it if the claim had no outcome. A
@@ -121,7 +127,7 @@ impl Store {
             };
             let known = read::claim(tx, &token)?;
             if let Some(retry) = retried(tx, known.as_ref(), Some(HolderCall::ReportExit))? {
-                return Ok(retry);
+                return Ok(Some(retry));
             }
             // An exit after the holder's own outcome only completes the run's record.
             if let Some(done) = known
@@ -144,6 +150,7 @@ impl Store {
             ended(task)
         })
         .await
+        .and_then(answer)
     }
 
     /// Records a progress heartbeat.
