@@ -164,8 +164,13 @@ class WorkerTools(unittest.TestCase):
         self.assertEqual(shown["runs"][-1]["status"], hermes_shown["runs"][-1]["status"])
         self.assertEqual(shown["task"]["status"], hermes_shown["task"]["status"])
 
+        # kanband answers the same complete retried (as after a lost reply) as already
+        # recorded, where Hermes's own tool errors; a different outcome is refused by both.
         again = dispatch("kanban_complete", args, worker_env(KANBAND, grant))
-        self.assertIn("claim is no longer live (unknown)", again["error"])
+        self.assertEqual(again, ours)
+        blocked = {"reason": "too late", "kind": "needs_input"}
+        refused = dispatch("kanban_block", blocked, worker_env(KANBAND, grant))
+        self.assertIn("claim is no longer live (unknown)", refused["error"])
         self.assertIn("error", call_builtin(BUILTIN["kanban_complete"], args, hermes_worker_env(hermes_tid, hermes_run, "coder")))
 
     def test_block_routes_by_kind_and_unblock_returns_the_task(self):

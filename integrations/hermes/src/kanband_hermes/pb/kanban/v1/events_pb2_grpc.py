@@ -52,8 +52,8 @@ class EventsServicer:
         each new one as it is committed. Event ids are gap-free, so a watcher that resumes with the
         last id it saw gets no gap and no duplicate. A watcher that stops reading for 30 s is ended
         with RESOURCE_EXHAUSTED (its last delivered id is in the message; resume from it); at most
-        1024 watchers at once (RESOURCE_EXHAUSTED beyond). Ends with UNAVAILABLE at shutdown. A
-        board or task kanband never had is NOT_FOUND at once.
+        1024 watchers at once, 64 per connection (RESOURCE_EXHAUSTED beyond). Ends with UNAVAILABLE
+        at shutdown. A board or task kanband never had is NOT_FOUND at once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
