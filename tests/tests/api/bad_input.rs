@@ -1359,7 +1359,7 @@ async fn a_request_over_the_message_size_limit_is_resource_exhausted() {
     let service = spawn_service().await;
     let mut client = service.tcp.clone();
     let events_before = all_events(&mut client).await;
-    // DESIGN.md section 8: RESOURCE_EXHAUSTED for limits, message size included (4 MiB).
+    // README's error codes: RESOURCE_EXHAUSTED for limits, message size included (4 MiB).
     let result = client
         .tasks
         .create_task(pb::CreateTaskRequest {

@@ -1,4 +1,4 @@
-//! `kanband-bench`: the load generator that measures the figures of the design brief (§9)
+//! `kanband-bench`: the load generator that measures the figures of README's performance table
 //! against the real `kanband` binary, over real gRPC on loopback, in a separate process whose
 //! memory can be read.
 //!
@@ -27,7 +27,7 @@ use clap::Parser;
 
 use crate::scenarios::{Scenario, Sizes};
 
-/// Load generator for kanband: measures the figures of the design brief (creates/s, claim ->
+/// Load generator for kanband: measures the figures of README's performance table (creates/s, claim ->
 /// complete cycles/s, renewals/s, expiry lag, ready -> granted latency, resident memory,
 /// start-up time) against the real `kanband` binary.
 #[derive(Debug, Parser)]

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use crate::scenarios::Sizes;
 
-/// The design brief's target for a figure.
+/// The target README gives for a figure.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Target {
     /// The figure must be at least this (throughput).

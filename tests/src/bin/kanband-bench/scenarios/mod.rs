@@ -1,4 +1,4 @@
-//! The scenarios, one module per figure of the design brief (§9), and what they share: where
+//! The scenarios, one module per figure of README's performance table, and what they share: where
 //! kanband runs and the connections to it ([`launch`]), the sizes ([`sizes`]), and what a
 //! scenario measured ([`Measured`]).
 //!
@@ -33,7 +33,7 @@ use crate::{
     server::{Kanband, machine_cpu_time, own_cpu_time},
 };
 
-/// A scenario: one figure of the design brief.
+/// A scenario: one figure of README's performance table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Scenario {
     /// Durable CreateTask calls per second from concurrent clients.
