@@ -1,7 +1,7 @@
 //! Task operations: create, read (with its detail), list, edit, assign, and comments.
 
 use tokio_rusqlite::rusqlite::{
-    Connection, OptionalExtension as _, params, params_from_iter, types::Value,
+    Connection, params, params_from_iter, types::Value,
 };
 
 use super::{
@@ -26,18 +26,6 @@ use crate::{
 
 fn create_in(conn: &Connection, new: &NewTask) -> Result<(Task, bool)> {
     read::open_board(conn, &new.board)?;
-    if let Some(key) = &new.idempotency_key {
-        let existing: Option<String> = conn
-            .prepare_cached(
-                "SELECT id FROM tasks
-                 WHERE board = ?1 AND idempotency_key = ?2 AND status <> 'archived'",
-            )?
-            .query_row(params![new.board, key], |row| row.get(0))
-            .optional()?;
-        if let Some(id) = existing {
-            return Ok((read::task(conn, &id)?, false));
-        }
-    }
     let mut parents = Vec::with_capacity(new.parents.len());
     for parent_id in &new.parents {
         let parent = read::task(conn, parent_id).map_err(|err| match err {
@@ -66,13 +54,15 @@ fn create_in(conn: &Connection, new: &NewTask) -> Result<(Task, bool)> {
 
     let id = ids::ordered(ids::TASK);
     let now = now_ms();
-    conn.prepare_cached(
+    let inserted = conn.prepare_cached(
         "INSERT INTO tasks (id, board, title, body, assignee, status, priority, created_by,
              created_at, updated_at, tenant, idempotency_key, workspace_kind, workspace_path,
              workspace_branch, max_runtime_seconds, max_retries, required_capabilities,
              target_machine, worker_options)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19)",
+                 ?18, ?19)
+         ON CONFLICT (board, idempotency_key)
+             WHERE idempotency_key IS NOT NULL AND status <> 'archived' DO NOTHING",
     )?
     .execute(params![
         id,
@@ -95,6 +85,19 @@ fn create_in(conn: &Connection, new: &NewTask) -> Result<(Task, bool)> {
         new.target_machine,
         rows::options_json(&new.worker_options),
     ])?;
+    if inserted == 0 {
+        // The unique index on (board, idempotency key) among non-archived tasks refused the row:
+        // the key's task exists, and a repeat of the create answers with it. The index is the
+        // only check, so two creates in one group commit cannot both insert.
+        let key = new.idempotency_key.as_deref().unwrap_or_default();
+        let existing: String = conn
+            .prepare_cached(
+                "SELECT id FROM tasks
+                 WHERE board = ?1 AND idempotency_key = ?2 AND status <> 'archived'",
+            )?
+            .query_row(params![new.board, key], |row| row.get(0))?;
+        return Ok((read::task(conn, &existing)?, false));
+    }
     events::append(
         conn,
         NewEvent {
