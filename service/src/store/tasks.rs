@@ -1,8 +1,6 @@
 //! Task operations: create, read (with its detail), list, edit, assign, and comments.
 
-use tokio_rusqlite::rusqlite::{
-    Connection, params, params_from_iter, types::Value,
-};
+use tokio_rusqlite::rusqlite::{Connection, params, params_from_iter, types::Value};
 
 use super::{
     Store,
@@ -54,8 +52,9 @@ fn create_in(conn: &Connection, new: &NewTask) -> Result<(Task, bool)> {
 
     let id = ids::ordered(ids::TASK);
     let now = now_ms();
-    let inserted = conn.prepare_cached(
-        "INSERT INTO tasks (id, board, title, body, assignee, status, priority, created_by,
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO tasks (id, board, title, body, assignee, status, priority, created_by,
              created_at, updated_at, tenant, idempotency_key, workspace_kind, workspace_path,
              workspace_branch, max_runtime_seconds, max_retries, required_capabilities,
              target_machine, worker_options)
@@ -63,28 +62,28 @@ fn create_in(conn: &Connection, new: &NewTask) -> Result<(Task, bool)> {
                  ?18, ?19)
          ON CONFLICT (board, idempotency_key)
              WHERE idempotency_key IS NOT NULL AND status <> 'archived' DO NOTHING",
-    )?
-    .execute(params![
-        id,
-        new.board,
-        new.title,
-        new.body,
-        new.assignee,
-        status.as_str(),
-        new.priority,
-        new.created_by,
-        now,
-        new.tenant,
-        new.idempotency_key,
-        new.workspace.kind.as_str(),
-        new.workspace.path,
-        new.workspace.branch,
-        new.max_runtime_seconds,
-        new.max_retries,
-        rows::list_json(&new.required_capabilities),
-        new.target_machine,
-        rows::options_json(&new.worker_options),
-    ])?;
+        )?
+        .execute(params![
+            id,
+            new.board,
+            new.title,
+            new.body,
+            new.assignee,
+            status.as_str(),
+            new.priority,
+            new.created_by,
+            now,
+            new.tenant,
+            new.idempotency_key,
+            new.workspace.kind.as_str(),
+            new.workspace.path,
+            new.workspace.branch,
+            new.max_runtime_seconds,
+            new.max_retries,
+            rows::list_json(&new.required_capabilities),
+            new.target_machine,
+            rows::options_json(&new.worker_options),
+        ])?;
     if inserted == 0 {
         // The unique index on (board, idempotency key) among non-archived tasks refused the row:
         // the key's task exists, and a repeat of the create answers with it. The index is the

@@ -142,6 +142,61 @@ async fn a_unary_renewal_moves_the_deadline() {
     assert_lost(renew(&mut client, &token).await, "expired");
 }
 
+/// A claim has a deadline of its own: renewing one claim of a session keeps that claim and the
+/// session alive, not the session's other claims.
+#[tokio::test(start_paused = true)]
+async fn a_claim_that_is_not_renewed_expires_at_its_own_deadline_while_its_session_lives() {
+    let clock = Clock::hold();
+    let Held {
+        service: _service,
+        mut client,
+        session,
+        task_id: renewed_task,
+        grant: renewed,
+    } = held().await;
+    let other_task = create_assigned(&mut client, "", "left alone", CODER)
+        .await
+        .id;
+    clock.advance(1_000).await;
+    let left_alone = acquire_now(&mut client, &session.id).await;
+    assert_eq!(granted_task(&left_alone), other_task);
+
+    // Renew only the first claim, at 8 s and 10.9 s: the second claim's deadline is 11 s.
+    clock.advance(7_000).await;
+    renew(&mut client, &renewed.claim_token)
+        .await
+        .expect("Renew");
+    clock.advance(2_900).await;
+    renew(&mut client, &renewed.claim_token)
+        .await
+        .expect("Renew");
+    clock.advance(99).await;
+    settle().await;
+    assert_eq!(
+        status_of(&mut client, &other_task).await,
+        TaskStatus::Running
+    );
+
+    clock.advance(1).await;
+    until_status(&client, &other_task, TaskStatus::Ready).await;
+    assert_eq!(
+        last_outcome(&mut client, &other_task).await,
+        RunOutcome::Expired
+    );
+    assert_lost(
+        heartbeat(&mut client, &left_alone.claim_token).await,
+        "expired",
+    );
+    assert_eq!(
+        status_of(&mut client, &renewed_task).await,
+        TaskStatus::Running,
+        "the renewed claim lives on"
+    );
+    heartbeat(&mut client, &renewed.claim_token)
+        .await
+        .expect("the renewed claim is still held, and so is its session");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_keep_alive_message_moves_the_deadline_of_every_claim_of_the_session() {
     let clock = Clock::hold();
