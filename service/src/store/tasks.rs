@@ -87,7 +87,7 @@ fn create_in(conn: &Connection, new: &NewTask) -> Result<(Task, bool)> {
     if inserted == 0 {
         // The unique index on (board, idempotency key) among non-archived tasks refused the row:
         // the key's task exists, and a repeat of the create answers with it. The index is the
-        // only check, so two creates in one group commit cannot both insert.
+        // one check of the key; nothing looks it up before the insert.
         let key = new.idempotency_key.as_deref().unwrap_or_default();
         let existing: String = conn
             .prepare_cached(
