@@ -15,11 +15,7 @@ use super::{
 };
 use crate::{
     clock::now_ms,
-    domain::{
-        EventKind, Status, ids,
-        lease::{LeaseLost, Use},
-        transitions::Op,
-    },
+    domain::{EventKind, Status, ids, transitions::Op},
     error::{Error, Result},
 };
 
@@ -371,18 +367,7 @@ impl Store {
         self.write_quietly(move |tx, _| {
             let task = read::task(tx, &task_id)?;
             if let Some(token) = token {
-                let claim = claims::fenced(tx, &token, Use::Hold).and_then(|claim| {
-                    if claim.task_id == task.id {
-                        Ok(claim)
-                    } else {
-                        Err(Error::LeaseLost {
-                            reason: LeaseLost::Unknown,
-                            current_epoch: task.epoch,
-                            message: format!("the claim token is not a claim on task {}", task.id),
-                        })
-                    }
-                })?;
-                claims::refuse_overdue(&*leases, &claim, tx)?;
+                claims::fenced_on(tx, &*leases, &token, &task)?;
             }
             tx.execute(
                 "INSERT INTO comments (task_id, author, body, created_at) VALUES (?1, ?2, ?3, ?4)",
