@@ -80,10 +80,7 @@ struct Scratch(PathBuf);
 impl Scratch {
     fn create(parent: &Path) -> Result<Scratch, ImportError> {
         use std::os::unix::fs::DirBuilderExt as _;
-        let path = parent.join(format!(
-            ".import-{}",
-            crate::domain::ids::fresh("").trim_start_matches('_')
-        ));
+        let path = parent.join(format!("kanband-import-{}", crate::domain::ids::fresh("")));
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)

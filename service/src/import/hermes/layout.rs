@@ -152,10 +152,7 @@ mod tests {
         let (found, skipped) = boards(root.path(), &[]).unwrap();
         let slugs: Vec<&str> = found.iter().map(|b| b.slug.as_str()).collect();
         assert_eq!(slugs, ["default", "alpha", "zeta"]);
-        assert_eq!(
-            found[0].attachments,
-            root.path().join("kanban/attachments")
-        );
+        assert_eq!(found[0].attachments, root.path().join("kanban/attachments"));
         assert_eq!(
             found[1].attachments,
             root.path().join("kanban/boards/alpha/attachments")

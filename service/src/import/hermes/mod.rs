@@ -47,20 +47,10 @@ pub async fn import(options: &Options) -> Result<Report, ImportError> {
     let (boards, skipped_dirs) =
         layout::boards(&options.root, &options.boards).map_err(ImportError::Source)?;
 
-    // A dry run on a data directory that holds no board yet writes into a throwaway one, so
-    // that it creates nothing where it was pointed.
-    let throwaway = if options.dry_run && !options.data_dir.join(DB_FILE).exists() {
-        Some(Scratch::create(&std::env::temp_dir())?)
-    } else {
-        None
-    };
-    let data_dir = throwaway
-        .as_ref()
-        .map_or(options.data_dir.as_path(), |t| t.path());
-    // The lock first: nothing is read while a kanband runs on the directory.
-    let store = open_offline(data_dir).await?;
-    let scratch = Scratch::create(data_dir)?;
-
+    // Every board is read, checked and mapped before kanband's directory is touched, so a
+    // refusal leaves it as it was (not even created). Snapshots go into a private scratch
+    // directory, removed at the end.
+    let scratch = Scratch::create(&std::env::temp_dir())?;
     let now = now_ms();
     let mut mapped = Vec::with_capacity(boards.len());
     for (n, board) in boards.iter().enumerate() {
@@ -87,6 +77,18 @@ pub async fn import(options: &Options) -> Result<Report, ImportError> {
     }
     drop(scratch);
 
+    // A dry run on a data directory that holds no board yet writes into a throwaway one, so
+    // that it creates nothing where it was pointed.
+    let throwaway = if options.dry_run && !options.data_dir.join(DB_FILE).exists() {
+        Some(Scratch::create(&std::env::temp_dir())?)
+    } else {
+        None
+    };
+    let data_dir = throwaway
+        .as_ref()
+        .map_or(options.data_dir.as_path(), |t| t.path());
+    // Taking the directory's lock refuses a running kanband (and keeps one from starting).
+    let store = open_offline(data_dir).await?;
     let plan = crate::store::import::Plan {
         boards: mapped.iter().map(|m| m.plan.clone()).collect(),
     };
