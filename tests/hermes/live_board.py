@@ -23,6 +23,10 @@ def main() -> None:
     from hermes_cli import kanban_db as kb
 
     conn = kb.connect(board="default")
+    # No checkpoint moves the WAL into the database file meanwhile, as when a reader's long
+    # transaction (a dashboard, a CLI listing) holds checkpoints back on a busy board: every
+    # commit is then only in the WAL, which a plain copy of kanban.db would miss.
+    conn.execute("PRAGMA wal_autocheckpoint=0")
     count = 0
 
     def one() -> None:

@@ -101,6 +101,44 @@ async fn a_source_that_cannot_be_read_whole_is_refused_and_nothing_changes() {
     )
     .await;
 
+    // Corrupt inside: a page of garbage, which SQLite cannot read at all; and a task row
+    // whose status no longer matches its index entries, which reads but fails the
+    // integrity check (found by flipping each copy of the bytes `review` in turn).
+    let root = case("garbage");
+    let db = root.join("kanban.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    let last = bytes.len() - 4096;
+    bytes[last..last + 2048].fill(0xa5);
+    std::fs::write(&db, &bytes).unwrap();
+    refused(
+        &[root.to_str().unwrap()],
+        &data,
+        "corrupt, half-written or not a SQLite database",
+    )
+    .await;
+    let root = case("index");
+    let db = root.join("kanban.db");
+    let clean = std::fs::read(&db).unwrap();
+    let damaged = (0..clean.len() - 6)
+        .filter(|&at| &clean[at..at + 6] == b"review")
+        .find_map(|at| {
+            let mut bytes = clean.clone();
+            bytes[at + 5] = b'X';
+            std::fs::write(&db, &bytes).unwrap();
+            let conn = Connection::open(&db).ok()?;
+            let first: String = conn
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .ok()?;
+            first.contains("missing from index").then_some(first)
+        })
+        .expect("a status byte whose change breaks the index");
+    refused(
+        &[root.to_str().unwrap()],
+        &data,
+        &format!("corrupt, half-written or not a SQLite database ({damaged}"),
+    )
+    .await;
+
     // A schema from another Hermes version, on one board of two: the good one is not
     // imported either.
     let root = case("schema");

@@ -667,7 +667,7 @@ mod tests {
             ],
             subscriptions: vec![
                 row(json!({"task_id": "t_a", "platform": "p", "chat_id": "c",
-                           "last_event_id": 4})),
+                           "last_event_id": 3})),
                 row(json!({"task_id": "t_a", "platform": "p", "chat_id": "d",
                            "last_event_id": 0, "notifier_profile": "alice"})),
                 row(json!({"task_id": "t_gone", "platform": "p", "chat_id": "e",
