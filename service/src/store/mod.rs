@@ -75,7 +75,7 @@ use crate::{
     domain::ids,
     error::{Error, Result},
 };
-use effect::{Effect, LiveLeases};
+use effect::{Claimable, Effect, LiveLeases};
 
 /// Name of the database file inside the data directory.
 pub const DB_FILE: &str = "kanband.db";
@@ -281,8 +281,8 @@ impl Store {
     /// Runs `op` as one write: inside its own savepoint of the next group commit (see
     /// [`batch`]). After the commit, on the connection thread and before any other transaction,
     /// the effects it collected are applied to the lease state, so that state changes in
-    /// exactly the database's commit order, and the dispatcher is woken. Returns only once the
-    /// write is committed.
+    /// exactly the database's commit order, and the dispatcher is woken for anything. Returns
+    /// only once the write is committed.
     async fn write<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
@@ -290,13 +290,14 @@ impl Store {
     {
         self.write_quietly(move |conn, fx| {
             let out = op(conn, fx)?;
-            fx.push(Effect::Poke);
+            fx.push(Effect::Poke(Claimable::Anything));
             Ok(out)
         })
         .await
     }
 
-    /// [`Store::write`] without waking the dispatcher: for the dispatcher's own passes.
+    /// [`Store::write`] without waking the dispatcher: for the dispatcher's own passes and the
+    /// writes that can make nothing claimable (or push their own, narrower [`Effect::Poke`]).
     async fn write_quietly<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,

@@ -11,8 +11,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_dispatch_index.sql"),
     include_str!("../../migrations/0005_lifecycle.sql"),
     include_str!("../../migrations/0006_settings.sql"),
-    // 0007 and 0008 are taken by work on other branches; the list is renumbered at merge.
-    include_str!("../../migrations/0009_attachments.sql"),
+    include_str!("../../migrations/0007_dispatch_by_assignee.sql"),
+    include_str!("../../migrations/0008_attachments.sql"),
 ];
 
 /// The schema version this build writes.
