@@ -296,9 +296,13 @@ mod tests {
     #[tokio::test]
     async fn a_pass_costs_no_more_beside_ten_thousand_tasks_no_waiter_runs() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("data"), Arc::new(OneFreeSlot))
-            .await
-            .unwrap();
+        let store = Store::open(
+            &dir.path().join("data"),
+            Arc::new(OneFreeSlot),
+            crate::domain::limits::ATTACHMENT_MAX_DEFAULT,
+        )
+        .await
+        .unwrap();
         let session = store
             .open_session(SessionRecord {
                 id: ids::fresh(ids::SESSION),
