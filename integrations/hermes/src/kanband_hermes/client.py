@@ -17,6 +17,7 @@ from typing import Optional
 import grpc
 
 from kanband_hermes.pb.kanban.v1 import (
+    attachments_pb2_grpc,
     lease_pb2_grpc,
     notifications_pb2_grpc,
     task_pb2_grpc,
@@ -69,6 +70,7 @@ class Stubs:
     tasks: task_pb2_grpc.TasksStub
     leases: lease_pb2_grpc.LeasesStub
     notifications: notifications_pb2_grpc.NotificationsStub
+    attachments: attachments_pb2_grpc.AttachmentsStub
 
 
 _lock = threading.Lock()
@@ -88,6 +90,7 @@ def stubs() -> Stubs:
                 tasks=task_pb2_grpc.TasksStub(channel),
                 leases=lease_pb2_grpc.LeasesStub(channel),
                 notifications=notifications_pb2_grpc.NotificationsStub(channel),
+                attachments=attachments_pb2_grpc.AttachmentsStub(channel),
             )
             _stubs[addr] = found
         return found
