@@ -68,15 +68,11 @@ impl LiveLeases for Offline {
     }
 }
 
-/// Opens the store of a stopped kanband's data directory (created if missing). The attachment
-/// cap is the service's default: nothing is uploaded through an offline store.
+/// Opens the store of a stopped kanband's data directory (created if missing). The
+/// attachment cap is for uploads to a running kanband; a blob the source already holds is
+/// brought over whatever its size.
 async fn open_offline(data_dir: &Path) -> Result<Store, OpenError> {
-    Store::open(
-        data_dir,
-        std::sync::Arc::new(Offline),
-        crate::domain::limits::ATTACHMENT_MAX_DEFAULT,
-    )
-    .await
+    Store::open(data_dir, std::sync::Arc::new(Offline), u64::MAX).await
 }
 
 /// A private scratch directory (mode 0700) removed when dropped: where source snapshots go.

@@ -68,6 +68,8 @@ pub struct BoardPlan {
     pub events: Vec<EventPlan>,
     /// Notification subscriptions.
     pub subscriptions: Vec<SubscriptionPlan>,
+    /// Attachments, whose blobs are copied into kanband's attachment directory by content.
+    pub attachments: Vec<AttachmentPlan>,
     /// What the importer read and skipped, kept in `imports.report` (JSON).
     pub report: serde_json::Value,
 }
@@ -159,6 +161,18 @@ pub struct SubscriptionPlan {
     pub imported: String,
 }
 
+/// An attachment, mapped: its bytes are read from `blob` (a file of the source).
+#[derive(Debug, Clone)]
+#[allow(missing_docs)]
+pub struct AttachmentPlan {
+    pub task: usize,
+    pub blob: std::path::PathBuf,
+    pub name: String,
+    pub media_type: String,
+    pub uploaded_by: String,
+    pub created_at: i64,
+}
+
 /// What happened to one board of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BoardOutcome {
@@ -186,6 +200,8 @@ pub struct Written {
     pub events: Vec<i64>,
     /// Subscription ids.
     pub subscriptions: Vec<String>,
+    /// Attachment ids, with the size copied.
+    pub attachments: Vec<(String, u64)>,
     /// Tasks whose idempotency key a live task of the board already had: written without it
     /// (it stays in the source record), as (position, key).
     pub displaced_keys: Vec<(usize, String)>,
@@ -196,23 +212,65 @@ impl Store {
     /// (same source path or fingerprint) is left alone.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn import(&self, plan: Plan, dry_run: bool) -> Result<Vec<BoardOutcome>> {
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut outcomes = Vec::with_capacity(plan.boards.len());
-            for board in &plan.boards {
-                outcomes.push(match earlier(&tx, &board.source)? {
-                    Some((board, at)) => BoardOutcome::AlreadyImported { board, at },
-                    None => BoardOutcome::Imported(write_board(&tx, board)?),
-                });
+        // The blobs first, each in place (synced, renamed, directory synced) before the row
+        // naming it commits, as for an upload; held from removal until then.
+        let mut stored = Vec::with_capacity(plan.boards.len());
+        for board in &plan.boards {
+            let mut blobs = Vec::with_capacity(board.attachments.len());
+            for attachment in &board.attachments {
+                blobs.push(self.copy_blob(&attachment.blob).await?);
             }
-            if dry_run {
-                tx.rollback()?;
-            } else {
-                tx.commit()?;
+            stored.push(blobs);
+        }
+        let shas: Vec<String> = stored.iter().flatten().map(|s| s.sha256.clone()).collect();
+        let blobs: Vec<Vec<(String, u64)>> = stored
+            .iter()
+            .map(|b| b.iter().map(|s| (s.sha256.clone(), s.size)).collect())
+            .collect();
+        let outcomes = self
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let mut outcomes = Vec::with_capacity(plan.boards.len());
+                for (board, blobs) in plan.boards.iter().zip(&blobs) {
+                    outcomes.push(match earlier(&tx, &board.source)? {
+                        Some((board, at)) => BoardOutcome::AlreadyImported { board, at },
+                        None => BoardOutcome::Imported(write_board(&tx, board, blobs)?),
+                    });
+                }
+                if dry_run {
+                    tx.rollback()?;
+                } else {
+                    tx.commit()?;
+                }
+                Ok(outcomes)
+            })
+            .await;
+        drop(stored);
+        // Blobs no committed row names (a dry run, a board imported before, a failure).
+        self.release_blobs(shas).await;
+        outcomes
+    }
+
+    /// Copies a source file into the blob directory by content.
+    async fn copy_blob(&self, path: &std::path::Path) -> Result<super::blobs::Stored> {
+        use tokio::io::AsyncReadExt as _;
+        let unreadable = |err: std::io::Error| {
+            Error::FailedPrecondition(format!(
+                "cannot read attachment {}: {err}; nothing was imported",
+                path.display()
+            ))
+        };
+        let mut file = tokio::fs::File::open(path).await.map_err(unreadable)?;
+        let mut upload = self.blobs.upload().await?;
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = file.read(&mut chunk).await.map_err(unreadable)?;
+            if n == 0 {
+                break;
             }
-            Ok(outcomes)
-        })
-        .await
+            upload.write(&chunk[..n]).await?;
+        }
+        upload.finish(&self.blobs).await
     }
 }
 
@@ -231,7 +289,7 @@ fn earlier(conn: &Connection, source: &SourceBoard) -> Result<Option<(String, i6
         .optional()?)
 }
 
-fn write_board(conn: &Connection, plan: &BoardPlan) -> Result<Written> {
+fn write_board(conn: &Connection, plan: &BoardPlan, blobs: &[(String, u64)]) -> Result<Written> {
     let now = now_ms();
     let mut written = Written::default();
     match read::board(conn, &plan.slug) {
@@ -405,6 +463,25 @@ fn write_board(conn: &Connection, plan: &BoardPlan) -> Result<Written> {
             sub.imported
         ])?;
         written.subscriptions.push(id);
+    }
+    for (attachment, (sha256, size)) in plan.attachments.iter().zip(blobs) {
+        let id = ids::ordered(ids::ATTACHMENT);
+        conn.prepare_cached(
+            "INSERT INTO attachments
+                 (id, task_id, name, media_type, size, sha256, uploaded_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            id,
+            task_id(attachment.task),
+            attachment.name,
+            attachment.media_type,
+            *size as i64,
+            sha256,
+            attachment.uploaded_by,
+            attachment.created_at
+        ])?;
+        written.attachments.push((id, *size));
     }
     if plan.archived {
         conn.execute(

@@ -295,7 +295,7 @@ async fn compare_board(
                 assert_eq!(got.details["hermes_payload"], payload, "{what}");
             }
             let kind = match s(event, "kind") {
-                "heartbeat" | "attached" => format!("hermes_{}", s(event, "kind")),
+                "heartbeat" => format!("hermes_{}", s(event, "kind")),
                 same => same.to_owned(),
             };
             assert_eq!(got.kind, kind, "{what}");
@@ -360,6 +360,7 @@ async fn a_hermes_install_is_imported_whole_and_served_field_by_field() {
         "task_events                36       36        0",
         "task_runs                   9        9        0",
         "kanban_notify_subs          3        3        0",
+        "task_attachments            1        1        0",
         "tasks                       2        2        0",
     ] {
         assert!(done.stdout.contains(table), "{table}\n{}", done.stdout);
@@ -408,6 +409,60 @@ async fn a_hermes_install_is_imported_whole_and_served_field_by_field() {
     assert_eq!(ops.metadata["hermes_description"], "Runbooks and chores");
     assert_eq!(ops.metadata["hermes_color"], "#aa3300");
     assert_eq!(ops.metadata["hermes_icon"], "wrench");
+    // The attachment: its bytes copied by content, its row mapped.
+    let hermes_attachment = &source["default"]["tables"]["task_attachments"][0];
+    let listed = client
+        .attachments
+        .list(pb::ListAttachmentsRequest {
+            task_id: ids[s(hermes_attachment, "task_id")].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .attachments;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let a = &listed[0];
+    assert_eq!(
+        (
+            a.name.as_str(),
+            a.media_type.as_str(),
+            a.size as i64,
+            a.uploaded_by.as_str()
+        ),
+        (
+            "notes.txt",
+            "text/plain",
+            i(hermes_attachment, "size"),
+            "alice"
+        )
+    );
+    assert_eq!(
+        secs(&a.created_at),
+        Some(i(hermes_attachment, "created_at"))
+    );
+    let mut download = client
+        .attachments
+        .download(pb::DownloadRequest { id: a.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(part) = download.message().await.unwrap() {
+        bytes.extend(part.chunk);
+    }
+    assert_eq!(
+        bytes,
+        std::fs::read(s(hermes_attachment, "stored_path")).unwrap()
+    );
+    let blobs: Vec<_> = std::fs::read_dir(data.join("attachments"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(
+        blobs.len(),
+        1,
+        "one blob, stored once by content: {blobs:?}"
+    );
     let all = calls::all_events(&mut client).await;
     assert_eq!(all.first().unwrap().id, 1);
     assert!(all.windows(2).all(|w| w[1].id == w[0].id + 1), "gap-free");

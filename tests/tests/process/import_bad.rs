@@ -223,6 +223,7 @@ async fn bad_rows_are_listed_with_their_reasons_and_the_rest_is_imported() {
     assert_eq!(run.code, 0, "{run:?}");
     for line in [
         "task_links                  4        1        3",
+        "task_attachments            1        0        1",
         "skipped 1: dangling: names a task that is not on the board",
         "skipped 1: duplicate link",
         "skipped 1: would close a cycle",

@@ -13,7 +13,7 @@
 //!   and a `requeued` event says its claim was not carried over.
 //! - Event kinds keep their name where kanband records the same thing; `edited` and
 //!   `specified` become `updated`, `promoted_manual` becomes `promoted`, `stale` becomes
-//!   `expired`; any other kind is kept as `hermes_<kind>`. Details hold the payload's keys
+//!   `expired`, `attachment_removed` becomes `attachment_deleted`; any other kind is kept as `hermes_<kind>`. Details hold the payload's keys
 //!   (strings as they are, nulls left out, other values as JSON), and `hermes_kind`, `hermes_event_id`,
 //!   `hermes_payload` (the payload exactly), `hermes_run_id` and `run` when it had a run.
 //! - A subscription's cursor (`last_event_id`, a Hermes event id) becomes the new id of the
@@ -48,6 +48,8 @@ pub struct Mapped {
     pub problems: Vec<String>,
     /// Hermes task id of each planned task, in plan order.
     pub hermes_ids: Vec<String>,
+    /// Position in the plan's tasks of each Hermes task id.
+    pub positions: HashMap<String, usize>,
 }
 
 /// Where the board is and what its `board.json` says.
@@ -63,7 +65,8 @@ pub struct BoardInput<'a> {
     pub now: i64,
 }
 
-/// Maps a board. Attachment rows are only counted as read here: the caller decides each.
+/// Maps a board. Attachment rows are only counted as read here: [`super::attachments`]
+/// decides each, as it needs the files.
 pub fn map(input: &BoardInput<'_>, source: &Source) -> Mapped {
     let mut problems = Vec::new();
     let source_record = |row: &Row| {
@@ -485,11 +488,13 @@ pub fn map(input: &BoardInput<'_>, source: &Source) -> Mapped {
             runs,
             events,
             subscriptions,
+            attachments: Vec::new(),
             report: serde_json::Value::Null,
         },
         tables,
         problems,
         hermes_ids,
+        positions: position,
     }
 }
 
@@ -548,6 +553,7 @@ pub fn event_kind(hermes: &str) -> String {
         EventKind::TimedOut,
         EventKind::SpawnFailed,
         EventKind::Reclaimed,
+        EventKind::Attached,
     ];
     if same.iter().any(|k| k.as_str() == hermes) {
         return hermes.to_owned();
@@ -556,6 +562,7 @@ pub fn event_kind(hermes: &str) -> String {
         "edited" | "specified" => EventKind::Updated.as_str().into(),
         "promoted_manual" => EventKind::Promoted.as_str().into(),
         "stale" => EventKind::Expired.as_str().into(),
+        "attachment_removed" => EventKind::AttachmentDeleted.as_str().into(),
         other => format!("hermes_{other}"),
     }
 }
