@@ -3,11 +3,13 @@
 //! a shutdown handle. Logs are printed only when `KANBAND_TEST_LOG` is set (e.g. `debug`).
 //!
 //! [`calls`] builds every common request once (open a session, create a task, acquire,
-//! complete, read the event log, ...); [`daemon`] runs the real binaries as child processes.
+//! complete, read the event log, ...); [`daemon`] runs the real binaries as child processes;
+//! [`metrics`] scrapes `/metrics` and reads it with a Prometheus text-format parser.
 
 pub mod browser;
 pub mod calls;
 pub mod daemon;
+pub mod metrics;
 pub mod web;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Once};
@@ -116,6 +118,17 @@ impl TestService {
     /// Both clients, labelled, for tests that run the same checks over each transport.
     pub fn transports(&self) -> [(&'static str, Client); 2] {
         [("tcp", self.tcp.clone()), ("unix", self.unix.clone())]
+    }
+
+    /// Holds the server's store (its one connection thread) for `hold`, as a stalled disk
+    /// would: writes queued meanwhile wait for their commit.
+    pub async fn stall_store(&self, hold: std::time::Duration) {
+        self.running
+            .as_ref()
+            .expect("running")
+            .stall_store_for_test(hold)
+            .await
+            .expect("the stall ends");
     }
 
     /// Shuts the server down in order and returns the directory, so a test can restart on it.
