@@ -109,6 +109,9 @@ pub enum Command {
     /// What the dispatcher would do.
     #[command(subcommand)]
     Dispatch(DispatchCommand),
+    /// `completions SHELL` and `man`.
+    #[command(flatten)]
+    Docs(kanband_cli::docs::Docs),
 }
 
 /// The claim a worker holds, from the environment its supervisor sets. Flags override the
