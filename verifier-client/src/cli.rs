@@ -102,6 +102,14 @@ pub enum Command {
     Watch(WatchArgs),
     /// Counts and latencies of the running service.
     Stats,
+    /// Ask the gRPC health service (exit 0 SERVING; 5 NOT_SERVING or unreachable): the
+    /// container HEALTHCHECK and probes use it.
+    Health {
+        /// The service to ask about ("" is kanband as a whole; kanban.v1.Leases turns
+        /// NOT_SERVING when kanband is too slow to keep its lease promises).
+        #[arg(long, default_value = "")]
+        service: String,
+    },
     /// Verify the service's invariants on the live service (exit 1 if any is broken): no task
     /// running without a live claim, no two live claims on a task, epochs only grow, every
     /// ended run has one outcome, the event log has no gaps, memory agrees with the database.

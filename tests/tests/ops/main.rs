@@ -1,8 +1,10 @@
-//! What an operator sees: `/metrics` (`metrics`), health tied to lease correctness (`health`).
+//! What an operator sees: `/metrics` (`metrics`), health tied to lease correctness (`health`),
+//! and the Grafana dashboard's queries (`dashboard`).
 //!
 //! The metrics recorder is process-wide, so this binary is apart from the other in-process
 //! tests and its tests take turns ([`serial`]): gauges then show one test's server alone.
 
+mod dashboard;
 mod health;
 mod metrics;
 

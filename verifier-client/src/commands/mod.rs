@@ -119,6 +119,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         },
         Command::Watch(args) => watch::watch(&ctx, args).await,
         Command::Stats => admin::stats(&ctx).await,
+        Command::Health { service } => admin::health(&ctx, service).await,
         Command::Check => admin::check(&ctx).await,
         Command::Dispatch(DispatchCommand::Preview(args)) => admin::preview(&ctx, args).await,
         Command::Docs(docs) => {
