@@ -11,9 +11,9 @@ use std::{path::PathBuf, time::Duration};
 
 use hyper_util::rt::TokioIo;
 use kanband_proto::pb::{
-    admin_client::AdminClient, boards_client::BoardsClient, events_client::EventsClient,
-    leases_client::LeasesClient, notifications_client::NotificationsClient,
-    tasks_client::TasksClient,
+    admin_client::AdminClient, attachments_client::AttachmentsClient, boards_client::BoardsClient,
+    events_client::EventsClient, leases_client::LeasesClient,
+    notifications_client::NotificationsClient, tasks_client::TasksClient,
 };
 use tonic::transport::{Channel, Endpoint, Uri};
 
@@ -116,6 +116,8 @@ pub struct Client {
     pub events: EventsClient<Channel>,
     /// `kanban.v1.Notifications`.
     pub notifications: NotificationsClient<Channel>,
+    /// `kanban.v1.Attachments`.
+    pub attachments: AttachmentsClient<Channel>,
 }
 
 impl Client {
@@ -132,7 +134,8 @@ impl Client {
             leases: LeasesClient::new(channel.clone()),
             admin: AdminClient::new(channel.clone()),
             events: EventsClient::new(channel.clone()),
-            notifications: NotificationsClient::new(channel),
+            notifications: NotificationsClient::new(channel.clone()),
+            attachments: AttachmentsClient::new(channel),
         }
     }
 }

@@ -30,6 +30,37 @@ enum Command {
     Serve(ServeArgs),
     #[command(flatten)]
     Docs(Docs),
+    /// Bring another kanban's boards into a stopped kanband's data directory.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Import the boards of a Hermes Agent 0.19 install, read through SQLite's backup API (a
+    /// live Hermes is never written or blocked). Runs on a data directory no kanband is
+    /// running on, in one transaction: every board is imported whole, or nothing changes.
+    Hermes(HermesArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct HermesArgs {
+    /// The Hermes root: `kanban.db` and `kanban/boards/<slug>/`. Default: $HERMES_KANBAN_HOME,
+    /// else the root of $HERMES_HOME, else ~/.hermes.
+    #[arg(value_name = "ROOT")]
+    root: Option<PathBuf>,
+
+    /// Import only this board (repeat for several); default: every board under the root.
+    #[arg(long = "board", value_name = "SLUG")]
+    boards: Vec<String>,
+
+    /// Read, map and check everything and print the report, but write nothing.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// The kanband data directory (as for serve).
+    #[arg(long, env = "KANBAND_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -101,6 +132,16 @@ struct ServeArgs {
     #[arg(long, env = "KANBAND_BACKUP_DIR", value_name = "DIR")]
     backup_dir: Option<PathBuf>,
 
+    /// Largest attachment accepted, in bytes (an upload over it is refused with
+    /// RESOURCE_EXHAUSTED and nothing is stored).
+    #[arg(
+        long,
+        env = "KANBAND_ATTACHMENT_MAX_BYTES",
+        value_name = "BYTES",
+        default_value_t = kanband::domain::limits::ATTACHMENT_MAX_DEFAULT
+    )]
+    attachment_max_bytes: u64,
+
     /// Unix socket to listen on (mode 0600); an empty value turns it off.
     /// Default: kanband.sock in the data directory.
     #[arg(long, env = "KANBAND_SOCKET", value_name = "PATH",
@@ -148,6 +189,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..kanband::net::Timeouts::default()
         },
         backup_dir: args.backup_dir,
+        attachment_max_bytes: args.attachment_max_bytes,
         ..Settings::default()
     };
     kanband::net::raise_descriptor_limit();
@@ -218,32 +260,55 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn import_hermes(args: HermesArgs) -> anyhow::Result<()> {
+    let root = match args.root {
+        Some(root) => root,
+        None => kanband::import::hermes::layout::default_root()
+            .context("no ROOT given and neither HERMES_KANBAN_HOME, HERMES_HOME nor HOME is set")?,
+    };
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => default_data_dir()?,
+    };
+    let options = kanband::import::hermes::Options {
+        root,
+        boards: args.boards,
+        dry_run: args.dry_run,
+        data_dir,
+    };
+    let report = kanband::import::hermes::import(&options).await?;
+    print!("{report}");
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let args = match cli.command {
-        Some(Command::Serve(args)) => args,
+    let done = match cli.command {
         Some(Command::Docs(docs)) => {
-            let generated =
-                kanband_cli::docs::generate(&docs, Cli::command(), &mut std::io::stdout());
-            return report(generated);
+            kanband_cli::docs::generate(&docs, Cli::command(), &mut std::io::stdout())
         }
-        None => cli.serve,
+        Some(Command::Import(ImportCommand::Hermes(args))) => {
+            match kanband_cli::logging::init("info", "--log / KANBAND_LOG", LogFormat::Text) {
+                Ok(()) => import_hermes(args).await,
+                Err(err) => Err(err),
+            }
+        }
+        Some(Command::Serve(args)) => logged_serve(args).await,
+        None => logged_serve(cli.serve).await,
     };
-    if let Err(err) = kanband_cli::logging::init(&args.log, "--log / KANBAND_LOG", args.log_format)
-    {
-        return report(Err(err));
-    }
-    report(serve(args).await)
-}
-
-/// Exit 0, or 1 with the error on stderr as one line (each cause once, no backtrace).
-fn report(result: anyhow::Result<()>) -> ExitCode {
-    match result {
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            // One line a person can act on: each cause once, no backtrace.
             eprintln!("kanband: {}", kanband_cli::report::one_line(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Sets up logging as `args` say (a bad filter stops start-up), then serves.
+async fn logged_serve(args: ServeArgs) -> anyhow::Result<()> {
+    kanband_cli::logging::init(&args.log, "--log / KANBAND_LOG", args.log_format)?;
+    serve(args).await
 }

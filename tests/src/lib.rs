@@ -4,11 +4,13 @@
 //!
 //! [`calls`] builds every common request once (open a session, create a task, acquire,
 //! complete, read the event log, ...); [`daemon`] runs the real binaries as child processes;
-//! [`metrics`] scrapes `/metrics` and reads it with a Prometheus text-format parser.
+//! [`hermes`] builds real Hermes Agent boards for the import tests; [`metrics`] scrapes
+//! `/metrics` and reads it with a Prometheus text-format parser.
 
 pub mod browser;
 pub mod calls;
 pub mod daemon;
+pub mod hermes;
 pub mod metrics;
 pub mod web;
 

@@ -6,8 +6,8 @@ use crate::{
     coordinator::Push,
     domain::{BlockKind, RunOutcome, Status, WorkspaceKind, lease::RevokeCause},
     store::model::{
-        Board, Comment, Event, Grant, Mode, Run, SessionRecord, Subscription, Task, TaskDetail,
-        Workspace,
+        Attachment, Board, Comment, Event, Grant, Mode, Run, SessionRecord, Subscription, Task,
+        TaskDetail, Workspace,
     },
 };
 
@@ -229,6 +229,21 @@ impl From<Task> for pb::Task {
     }
 }
 
+impl From<Attachment> for pb::Attachment {
+    fn from(a: Attachment) -> Self {
+        pb::Attachment {
+            id: a.id,
+            task_id: a.task_id,
+            name: a.name,
+            media_type: a.media_type,
+            size: a.size,
+            sha256: a.sha256,
+            uploaded_by: a.uploaded_by,
+            created_at: Some(timestamp(a.created_at)),
+        }
+    }
+}
+
 impl From<Comment> for pb::Comment {
     fn from(c: Comment) -> Self {
         pb::Comment {
@@ -286,6 +301,7 @@ impl From<TaskDetail> for pb::TaskDetail {
             comments: d.comments.into_iter().map(Into::into).collect(),
             runs: d.runs.into_iter().map(Into::into).collect(),
             recent_events: d.recent_events.into_iter().map(Into::into).collect(),
+            imported: d.imported.unwrap_or_default(),
         }
     }
 }

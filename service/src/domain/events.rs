@@ -18,6 +18,10 @@ named_enum! {
         Assigned => "assigned",
         /// A comment was added.
         Commented => "commented",
+        /// A file was attached.
+        Attached => "attached",
+        /// An attachment was deleted.
+        AttachmentDeleted => "attachment_deleted",
         /// A parent link was added.
         Linked => "linked",
         /// A parent link was removed.
@@ -80,6 +84,8 @@ named_enum! {
         Released => "released",
         /// A run outcome with no event of its own (an operator reclaim records `requeued`).
         Reclaimed => "reclaimed",
+        /// A task came in by `kanband import`: its id in the source and where it was read.
+        Imported => "imported",
     }
 }
 

@@ -3,6 +3,8 @@
 //! only with `tokio::time::advance` (see `support::clock`).
 
 mod admin;
+mod attachments;
+mod backlog;
 mod bad_input;
 mod bad_input_more;
 mod boards;

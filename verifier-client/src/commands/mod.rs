@@ -5,6 +5,7 @@
 //!   `list`).
 //! - `board`: board commands.
 //! - `admin`: `stats`, `check` and `dispatch preview`.
+//! - `attach`: `attach`, `attachments` and `attachment get|delete`.
 //! - `watch`: following the event stream across reconnects.
 //!
 //! Every command checks its own arguments and environment before it connects, so a usage
@@ -12,6 +13,7 @@
 //! [`crate::retry`], so a kanband restart does not fail them.
 
 mod admin;
+mod attach;
 mod board;
 mod task;
 mod watch;
@@ -23,7 +25,7 @@ use kanband_gateway::Client;
 
 use crate::{
     Result,
-    cli::{BoardCommand, ClaimArgs, Cli, Command, DispatchCommand, TaskCommand},
+    cli::{AttachmentCommand, BoardCommand, ClaimArgs, Cli, Command, DispatchCommand, TaskCommand},
     output::Output,
     retry,
 };
@@ -91,6 +93,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Link(args) => task::link(&ctx, args).await,
         Command::Unblock(args) => task::unblock(&ctx, args.id).await,
         Command::List(args) => task::list(&ctx, args).await,
+        Command::Attach(args) => attach::attach(&ctx, args).await,
+        Command::Attachments(args) => attach::list(&ctx, args.id).await,
+        Command::Attachment(AttachmentCommand::Get { id, output }) => {
+            attach::get(&ctx, id, output).await
+        }
+        Command::Attachment(AttachmentCommand::Delete { id }) => attach::delete(&ctx, id).await,
         Command::Board(command) => match command {
             BoardCommand::Create {
                 slug,
