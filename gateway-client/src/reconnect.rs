@@ -103,7 +103,7 @@ pub async fn connect_with_backoff(
             Err(err @ ConnectError::BadAddress(_)) => return Err(err),
             Err(err) => {
                 let delay = backoff.next_delay();
-                tracing::debug!(error = %err, ?delay, "kanband unreachable; retrying");
+                tracing::warn!(error = %err, ?delay, "kanband unreachable, retrying");
                 tokio::time::sleep(delay).await;
             }
         }

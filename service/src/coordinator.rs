@@ -445,4 +445,28 @@ impl Coordinator {
             deadlines_retrying: self.retries.len(),
         }
     }
+
+    /// Sets the gauges of what is rather than what happened (sessions, claims, pollers,
+    /// retries, open streams, tasks by board and status) from the service's state, just before
+    /// a scrape renders them.
+    pub async fn record_gauges(&self) -> Result<()> {
+        use crate::metrics as m;
+        let stats = self.lease_stats();
+        metrics::gauge!(m::LIVE_SESSIONS).set(stats.live_sessions as f64);
+        metrics::gauge!(m::LIVE_CLAIMS).set(stats.live_claims as f64);
+        metrics::gauge!(m::WAITING_POLLERS).set(stats.waiting_pollers as f64);
+        metrics::gauge!(m::DEADLINES_RETRYING).set(stats.deadlines_retrying as f64);
+        for (pool, name) in [(Pool::Watch, "watch"), (Pool::Deliver, "deliver")] {
+            metrics::gauge!(m::OPEN_STREAMS, "pool" => name).set(self.streams.open(pool) as f64);
+        }
+        for ((board, status), count) in self.store.tasks_by_board().await? {
+            metrics::gauge!(m::TASKS, "board" => board, "status" => status).set(count as f64);
+        }
+        Ok(())
+    }
+
+    /// The earliest armed deadline (the lease health check watches that it is taken in time).
+    pub fn earliest_deadline(&self) -> Option<(Deadline, tokio::time::Instant)> {
+        self.registry.earliest_deadline()
+    }
 }

@@ -54,6 +54,8 @@ impl From<Error> for tonic::Status {
                 current_epoch,
                 ..
             } => {
+                metrics::counter!(crate::metrics::FENCING_REFUSALS, "reason" => reason.as_str())
+                    .increment(1);
                 let mut status = tonic::Status::aborted(err.to_string());
                 let trailers = status.metadata_mut();
                 trailers.insert(LEASE_LOST_TRAILER, reason.as_str().parse().expect("ASCII"));

@@ -5,7 +5,8 @@
 //!
 //! - [`import`]: `kanband import`, offline: another kanban's boards into a stopped kanband's
 //!   data directory, through the store.
-//! - [`server`]: listeners, health, reflection, start-up and ordered shutdown.
+//! - [`server`]: listeners, reflection, start-up and ordered shutdown; beside it [`health`],
+//!   what the health service reports and the check that ties it to lease correctness.
 //! - [`web`]: the board in a browser: the page, its JSON API and event stream over HTTP, above
 //!   [`api`].
 //! - [`api`]: the `kanban.v1` gRPC services: request validation, one call, response building.
@@ -22,6 +23,8 @@
 //! - [`streams`]: the places long-lived server streams take, in pools and per connection.
 //! - [`domain`]: pure rules (statuses and transitions, lease and dispatch rules, event kinds,
 //!   validation, limits, ids, the error type); no I/O.
+//! - [`metrics`]: the Prometheus metrics' names and the process's recorder; each cause
+//!   records where it happens.
 //! - [`clock`]: the wall clock for records and the monotonic clock for deadlines.
 
 pub mod api;
@@ -29,9 +32,11 @@ pub mod clock;
 pub mod coordinator;
 pub mod domain;
 pub mod error;
+pub mod health;
 pub mod import;
 pub mod leases;
 mod loggable;
+pub mod metrics;
 pub mod net;
 pub mod server;
 pub mod settings;

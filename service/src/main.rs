@@ -3,11 +3,12 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use kanband::{
     DEFAULT_LISTEN, Kanband, Listeners, SOCKET_FILE, Settings,
     web::{DEFAULT_HTTP, identity::Identity},
 };
+use kanband_cli::{docs::Docs, logging::LogFormat};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// kanband: the coordination service for a multi-agent kanban board.
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Serve until SIGTERM or SIGINT (the default when no command is given).
     Serve(ServeArgs),
+    #[command(flatten)]
+    Docs(Docs),
     /// Bring another kanban's boards into a stopped kanband's data directory.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -62,6 +65,21 @@ struct HermesArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 struct ServeArgs {
+    /// Log filter (tracing EnvFilter syntax: a level, or target=level pairs such as
+    /// info,kanband=debug); logs go to stderr. With debug, one line per RPC (target
+    /// kanband::rpc: method, code, duration); the HTTP/2 crates stay at warn unless named.
+    #[arg(
+        long = "log",
+        env = "KANBAND_LOG",
+        value_name = "FILTER",
+        default_value = "info"
+    )]
+    log: String,
+
+    /// Log line format.
+    #[arg(long, env = "KANBAND_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
     /// Directory that holds the database, its lock file and the socket (created with mode
     /// 0700). Default: $XDG_DATA_HOME/kanband, else ~/.local/share/kanband.
     #[arg(long, env = "KANBAND_DATA_DIR", value_name = "DIR")]
@@ -266,27 +284,31 @@ async fn import_hermes(args: HermesArgs) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KANBAND_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // A span closing logs its busy and idle time: with `KANBAND_LOG=kanband=debug`, each
-        // store operation (a debug span named after it) shows how long it took.
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let done = match cli.command {
-        Some(Command::Serve(args)) => serve(args).await,
-        Some(Command::Import(ImportCommand::Hermes(args))) => import_hermes(args).await,
-        None => serve(cli.serve).await,
+        Some(Command::Docs(docs)) => {
+            kanband_cli::docs::generate(&docs, Cli::command(), &mut std::io::stdout())
+        }
+        Some(Command::Import(ImportCommand::Hermes(args))) => {
+            match kanband_cli::logging::init("info", "--log / KANBAND_LOG", LogFormat::Text) {
+                Ok(()) => import_hermes(args).await,
+                Err(err) => Err(err),
+            }
+        }
+        Some(Command::Serve(args)) => logged_serve(args).await,
+        None => logged_serve(cli.serve).await,
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("kanband: {err:#}");
+            // One line a person can act on: each cause once, no backtrace.
+            eprintln!("kanband: {}", kanband_cli::report::one_line(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Sets up logging as `args` say (a bad filter stops start-up), then serves.
+async fn logged_serve(args: ServeArgs) -> anyhow::Result<()> {
+    kanband_cli::logging::init(&args.log, "--log / KANBAND_LOG", args.log_format)?;
+    serve(args).await
 }

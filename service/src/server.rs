@@ -24,7 +24,6 @@ use tokio::{
     task::JoinHandle,
 };
 use tonic::{codegen::http, server::NamedService};
-use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     api::{
@@ -33,6 +32,7 @@ use crate::{
     },
     coordinator::Coordinator,
     domain::limits,
+    health::Health,
     net,
     settings::Settings,
     store::OpenError,
@@ -119,6 +119,7 @@ impl Kanband {
     /// arm every recorded deadline.
     pub async fn open(data_dir: &Path, settings: Settings) -> Result<Kanband, OpenError> {
         let connections = settings.connections;
+        crate::metrics::handle();
         let app = Arc::new(Coordinator::open(data_dir, settings).await?);
         Ok(Kanband { app, connections })
     }
@@ -126,8 +127,8 @@ impl Kanband {
     /// Serves on `listeners` until [`Running::shutdown`]. Health reports NOT_SERVING until every
     /// listener is up, then SERVING.
     pub async fn start(self, listeners: Listeners) -> Running {
-        let (health, health_service) = tonic_health::server::health_reporter();
-        set_health(&health, ServingStatus::NotServing).await;
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let health = Arc::new(Health::new(reporter, SERVICES).await);
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(kanband_proto::FILE_DESCRIPTOR_SET)
@@ -145,6 +146,7 @@ impl Kanband {
         let router = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(timeouts.keepalive_interval))
             .http2_keepalive_timeout(Some(timeouts.keepalive_timeout))
+            .layer(net::ObserveLayer)
             .layer(tower::util::MapResponseLayer::new(
                 oversize_is_resource_exhausted,
             ))
@@ -241,7 +243,13 @@ impl Kanband {
                 }
             }
         });
-        set_health(&health, ServingStatus::Serving).await;
+        health.started(SERVICES).await;
+        let monitor = tokio::spawn({
+            let app = self.app.clone();
+            let health = health.clone();
+            let stop = stopped();
+            async move { crate::health::monitor(&app, &health, SERVICES, stop).await }
+        });
         let integrity = tokio::spawn({
             let app = self.app.clone();
             let health = health.clone();
@@ -258,7 +266,7 @@ impl Kanband {
             health,
             stop: stop_tx,
             servers,
-            background: [timers, dispatcher, integrity],
+            background: [timers, dispatcher, integrity, monitor],
             socket: listeners.unix_path,
             board,
         }
@@ -268,13 +276,11 @@ impl Kanband {
 /// Checks every page of the database in the background, right after start (the check of a
 /// large board takes longer than start-up may). Damage turns the overall health NOT_SERVING
 /// and is logged with the way back; kanband keeps answering what it can.
-async fn check_integrity(app: &Coordinator, health: &HealthReporter) {
+async fn check_integrity(app: &Coordinator, health: &Health) {
     match app.store().quick_check().await {
         Ok(damage) if damage.is_empty() => tracing::debug!("the database passed quick_check"),
         Ok(damage) => {
-            health
-                .set_service_status("", ServingStatus::NotServing)
-                .await;
+            health.damaged(SERVICES).await;
             tracing::error!(
                 database = %app.store().path().display(),
                 damage = %damage.join(" | "),
@@ -288,22 +294,15 @@ async fn check_integrity(app: &Coordinator, health: &HealthReporter) {
     }
 }
 
-async fn set_health(health: &HealthReporter, status: ServingStatus) {
-    health.set_service_status("", status).await;
-    for service in SERVICES {
-        health.set_service_status(*service, status).await;
-    }
-}
-
 /// A serving kanband.
 #[derive(Debug)]
 pub struct Running {
     app: Arc<Coordinator>,
-    health: HealthReporter,
+    health: Arc<Health>,
     stop: watch::Sender<bool>,
     /// gRPC servers and the web board's, stopped together.
     servers: Vec<JoinHandle<anyhow::Result<()>>>,
-    background: [JoinHandle<()>; 3],
+    background: [JoinHandle<()>; 4],
     socket: Option<PathBuf>,
     board: Option<Board>,
 }
@@ -312,6 +311,13 @@ impl Running {
     /// The web board (its address and sign-in links), if an HTTP listener was given.
     pub fn board(&self) -> Option<&Board> {
         self.board.as_ref()
+    }
+
+    /// Test hook: holds the store's connection thread for `hold` (see
+    /// [`crate::store::Store::stall_for_test`]).
+    #[doc(hidden)]
+    pub async fn stall_store_for_test(&self, hold: std::time::Duration) -> anyhow::Result<()> {
+        Ok(self.app.store().stall_for_test(hold).await?)
     }
 
     /// Waits for `signal`, then shuts down in order.
@@ -325,7 +331,7 @@ impl Running {
     /// in-flight calls; stop the timers and the dispatcher; checkpoint and close the store.
     /// Leases are not released: they survive the restart.
     pub async fn shutdown(self) -> anyhow::Result<()> {
-        set_health(&self.health, ServingStatus::NotServing).await;
+        self.health.stopping(SERVICES).await;
         self.app.drain();
         let _ = self.stop.send(true);
         for server in self.servers {

@@ -72,6 +72,14 @@ impl StreamSlots {
         }
     }
 
+    /// Streams open now in `pool`.
+    pub fn open(&self, pool: Pool) -> usize {
+        match pool {
+            Pool::Watch => self.watch.load(Ordering::SeqCst),
+            Pool::Deliver => self.deliver.load(Ordering::SeqCst),
+        }
+    }
+
     /// Takes a place in `pool`, charged to `conn` when the call came over a connection (calls
     /// made in process have none and count only against the pool).
     pub fn take(&self, pool: Pool, conn: Option<&ConnStreams>) -> Result<Slot, Error> {

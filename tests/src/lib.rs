@@ -4,12 +4,14 @@
 //!
 //! [`calls`] builds every common request once (open a session, create a task, acquire,
 //! complete, read the event log, ...); [`daemon`] runs the real binaries as child processes;
-//! [`hermes`] builds real Hermes Agent boards for the import tests.
+//! [`hermes`] builds real Hermes Agent boards for the import tests; [`metrics`] scrapes
+//! `/metrics` and reads it with a Prometheus text-format parser.
 
 pub mod browser;
 pub mod calls;
 pub mod daemon;
 pub mod hermes;
+pub mod metrics;
 pub mod web;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Once};
@@ -118,6 +120,17 @@ impl TestService {
     /// Both clients, labelled, for tests that run the same checks over each transport.
     pub fn transports(&self) -> [(&'static str, Client); 2] {
         [("tcp", self.tcp.clone()), ("unix", self.unix.clone())]
+    }
+
+    /// Holds the server's store (its one connection thread) for `hold`, as a stalled disk
+    /// would: writes queued meanwhile wait for their commit.
+    pub async fn stall_store(&self, hold: std::time::Duration) {
+        self.running
+            .as_ref()
+            .expect("running")
+            .stall_store_for_test(hold)
+            .await
+            .expect("the stall ends");
     }
 
     /// Shuts the server down in order and returns the directory, so a test can restart on it.

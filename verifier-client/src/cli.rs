@@ -111,6 +111,14 @@ pub enum Command {
     Watch(WatchArgs),
     /// Counts and latencies of the running service.
     Stats,
+    /// Ask the gRPC health service (exit 0 SERVING; 5 NOT_SERVING or unreachable): the
+    /// container HEALTHCHECK and probes use it.
+    Health {
+        /// The service to ask about ("" is kanband as a whole; kanban.v1.Leases turns
+        /// NOT_SERVING when kanband is too slow to keep its lease promises).
+        #[arg(long, default_value = "")]
+        service: String,
+    },
     /// Verify the service's invariants on the live service (exit 1 if any is broken): no task
     /// running without a live claim, no two live claims on a task, epochs only grow, every
     /// ended run has one outcome, the event log has no gaps, memory agrees with the database.
@@ -118,6 +126,9 @@ pub enum Command {
     /// What the dispatcher would do.
     #[command(subcommand)]
     Dispatch(DispatchCommand),
+    /// `completions SHELL` and `man`.
+    #[command(flatten)]
+    Docs(kanband_cli::docs::Docs),
 }
 
 /// The claim a worker holds, from the environment its supervisor sets. Flags override the

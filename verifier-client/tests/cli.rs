@@ -804,6 +804,71 @@ async fn only_holder_verbs_need_the_claim_token_as_the_exit_codes_say() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_exits_0_while_serving_and_5_when_unreachable() {
+    let svc = spawn_service().await;
+    for addr in [&svc.tcp_addr, &svc.unix_addr] {
+        let run = kanbanctl(addr, &["health"]).await.expect(0);
+        assert_eq!(run.stdout, "kanband: SERVING\n", "{run:?}");
+        let run = kanbanctl(addr, &["health", "--service", "kanban.v1.Leases", "--json"])
+            .await
+            .expect(0);
+        assert_eq!(run.json()["status"], "SERVING");
+    }
+    let run = kanbanctl(&svc.tcp_addr, &["health", "--service", "kanban.v1.Nope"]).await;
+    assert_eq!(run.code, 4, "an unknown service is not found: {run:?}");
+    kanbanctl(&dead_addr(), &["health"]).await.expect(5);
+
+    // A stalled store (a write waiting past half the smallest TTL): NOT_SERVING, exit 5.
+    let mut client = svc.tcp.clone();
+    let write = tokio::spawn(async move { kanband_tests::calls::create(&mut client, "w").await });
+    let probe = async {
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let run = kanbanctl(&svc.tcp_addr, &["health", "--service", "kanban.v1.Leases"]).await;
+            if run.code == 5 {
+                assert_eq!(
+                    run.stderr,
+                    "kanbanctl: kanband is unavailable: kanban.v1.Leases is NOT_SERVING\n",
+                    "{run:?}"
+                );
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < give_up,
+                "never NOT_SERVING: {run:?}"
+            );
+        }
+    };
+    tokio::join!(svc.stall_store(Duration::from_millis(2_000)), probe);
+    write.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_container_healthcheck_is_a_kanbanctl_command_line_that_works() {
+    let file = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/Containerfile"
+    ))
+    .expect("read deploy/Containerfile");
+    let check = file
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("CMD [\"kanbanctl\", "))
+        .expect("the HEALTHCHECK runs kanbanctl");
+    let args: Vec<String> =
+        serde_json::from_str(&format!("[{check}")).expect("the HEALTHCHECK's CMD is a JSON array");
+    let socket = args
+        .iter()
+        .position(|a| a == "--addr")
+        .expect("it names the address");
+    assert_eq!(args[socket + 1], "unix:/var/lib/kanband/kanband.sock");
+    let svc = spawn_service().await;
+    let mut args = args;
+    args[socket + 1] = svc.unix_addr.clone();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    kanbanctl("", &args).await.expect(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attach_list_get_and_delete_a_file() {
     let svc = spawn_service().await;
     let id = create(&svc, &["--title", "with a file", "--assignee", "p"]).await;

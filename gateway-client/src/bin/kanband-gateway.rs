@@ -1,10 +1,11 @@
 //! `kanband-gateway`: the supervisor binary. Parses arguments, sets up logging, and runs
 //! [`kanband_gateway::Supervisor`] until SIGTERM or SIGINT, then drains and exits 0.
 
-use std::{fmt::Write as _, io::IsTerminal as _, path::PathBuf, time::Duration};
+use std::{fmt::Write as _, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{CommandFactory as _, Parser};
+use kanband_cli::{docs::Docs, logging::LogFormat};
 use kanband_gateway::{
     Supervisor, SupervisorConfig,
     supervisor::{
@@ -18,8 +19,26 @@ use tokio::signal::unix::{SignalKind, signal};
 /// Runs kanband work on this machine: holds a session for the given profiles, takes claims as
 /// slots free up, and runs one worker command per claim in its own process group.
 #[derive(Debug, Parser)]
-#[command(version, after_long_help = after_help())]
+#[command(version, after_long_help = after_help(), subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
 struct Args {
+    /// Generate completions or the man page instead of running.
+    #[command(subcommand)]
+    docs: Option<Docs>,
+
+    /// Log filter (tracing EnvFilter syntax, e.g. info or kanband_gateway=debug); logs go to
+    /// stderr. The HTTP/2 crates stay at warn unless named.
+    #[arg(
+        long = "log",
+        env = "KANBAND_GATEWAY_LOG",
+        value_name = "FILTER",
+        default_value = "info"
+    )]
+    log: String,
+
+    /// Log line format.
+    #[arg(long, env = "KANBAND_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
     /// Where kanband listens: unix:/path/to/kanband.sock or http://host:port.
     #[arg(long, env = "KANBAN_ADDR", default_value = "http://127.0.0.1:50051")]
     addr: String,
@@ -140,7 +159,7 @@ fn after_help() -> String {
          violation, 75 rate limited, 78 a provider error, anything else a crash. A worker \
          stopped on an operator's cancel request (or by the supervisor itself) is released \
          instead, whatever its exit: it is not counted as a failure.\n\
-         Logs go to stderr; set KANBAND_GATEWAY_LOG (e.g. debug, or kanband_gateway=debug).\n\
+         Logs go to stderr (--log / KANBAND_GATEWAY_LOG, e.g. debug or kanband_gateway=debug).\n\
          Once its session is open it prints one line to stdout: \
          kanband-gateway ready: session s_... profiles ...\n",
     );
@@ -177,37 +196,17 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             // One line a person can act on: no backtrace, each cause once.
-            eprintln!("kanband-gateway: {}", one_line(&err));
+            eprintln!("kanband-gateway: {}", kanband_cli::report::one_line(&err));
             std::process::ExitCode::FAILURE
         }
     }
 }
 
-/// The error and its causes, joined with `: `, leaving out a cause whose text the message
-/// before it already includes.
-fn one_line(err: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&text);
-        }
-    }
-    line
-}
-
 async fn run(args: Args) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KANBAND_GATEWAY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    if let Some(docs) = &args.docs {
+        return kanband_cli::docs::generate(docs, Args::command(), &mut std::io::stdout());
+    }
+    kanband_cli::logging::init(&args.log, "--log / KANBAND_GATEWAY_LOG", args.log_format)?;
 
     let workspaces = match args.workspaces {
         Some(dir) => dir,

@@ -124,6 +124,15 @@ pub enum LeaseLost {
 }
 
 impl LeaseLost {
+    /// Every reason.
+    pub const ALL: [LeaseLost; 5] = [
+        LeaseLost::Expired,
+        LeaseLost::Revoked,
+        LeaseLost::Superseded,
+        LeaseLost::BoardReset,
+        LeaseLost::Unknown,
+    ];
+
     /// The trailer value.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -117,7 +117,10 @@ impl Dispatcher {
         }
         self.in_pass.store(waiters.len(), Ordering::SeqCst);
         let sessions = waiters.iter().map(|w| w.session_id.clone()).collect();
+        let started = tokio::time::Instant::now();
         let answers = store.grant_pass(sessions).await;
+        metrics::histogram!(crate::metrics::DISPATCH_PASS_DURATION)
+            .record(started.elapsed().as_secs_f64());
         self.in_pass.store(0, Ordering::SeqCst);
         let answers = match answers {
             Ok(answers) => answers,
@@ -133,6 +136,8 @@ impl Dispatcher {
         for (waiter, answer) in waiters.into_iter().zip(answers) {
             match answer {
                 Ok(Some(grant)) => {
+                    let waited = grant.waited_ms.max(0) as f64 / 1_000.0;
+                    metrics::histogram!(crate::metrics::READY_TO_GRANTED).record(waited);
                     if let Err(Ok(Some(grant))) = waiter.reply.send(Ok(Some(grant))) {
                         // The poller gave up between the grant and the answer: hand it back
                         // without counting anything against the task.

@@ -139,7 +139,8 @@ async fn on_deadline(
 /// The deadline -> action table.
 async fn act(store: &Store, registry: &Registry, deadline: Deadline, at: Instant) -> Result<()> {
     // The lag from a lease deadline to its committed release, once per claim released.
-    let lag = |released: u32| {
+    let lag = |released: u32, lease: &'static str| {
+        metrics::counter!(crate::metrics::EXPIRIES, "lease" => lease).increment(released.into());
         let lag = Instant::now().saturating_duration_since(at);
         for _ in 0..released {
             registry.record_lag(lag);
@@ -157,10 +158,13 @@ async fn act(store: &Store, registry: &Registry, deadline: Deadline, at: Instant
         Deadline::Claim(token) => store
             .expire_claim(token)
             .await
-            .map(|released| lag(released.into())),
+            .map(|released| lag(released.into(), "claim")),
         // A session's lease ran out: closed, and its claims expire with it (one keep-alive
         // renews them all, so they share its deadline).
-        Deadline::Session(id) => store.expire_session(id).await.map(lag),
+        Deadline::Session(id) => store
+            .expire_session(id)
+            .await
+            .map(|released| lag(released, "session")),
         // Server-side revocations: phase one (fence and tell the holder).
         Deadline::MaxRuntime(token) => store.revoke_claim(token, RevokeCause::MaxRuntime).await,
         Deadline::StaleProgress(token) => {

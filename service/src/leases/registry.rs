@@ -603,8 +603,14 @@ impl Registry {
         self.latest_event.subscribe()
     }
 
+    /// The earliest armed deadline (the lease health check watches that it is taken in time).
+    pub fn earliest_deadline(&self) -> Option<(Deadline, Instant)> {
+        self.timers.earliest()
+    }
+
     /// Records the lag from a lease deadline to its committed release.
     pub fn record_lag(&self, lag: Duration) {
+        metrics::histogram!(crate::metrics::EXPIRY_LAG).record(lag.as_secs_f64());
         let mut samples = self.lag_us.lock().expect("lag lock");
         if samples.len() >= LAG_SAMPLES {
             samples.pop_front();

@@ -97,6 +97,12 @@ impl<K: Ord + Hash + Clone> Timers<K> {
         }
     }
 
+    /// The earliest armed deadline, with its key.
+    pub fn earliest(&self) -> Option<(K, Instant)> {
+        let state = self.state.lock().expect("timer state lock");
+        state.queue.first().map(|(at, _, key)| (key.clone(), *at))
+    }
+
     /// How many deadlines are armed.
     pub fn len(&self) -> usize {
         self.state.lock().expect("timer state lock").armed.len()

@@ -2,12 +2,14 @@
 //! which backs off when descriptors run out), the descriptor limit, and [`Conn`], each accepted
 //! socket with its connection's own state ([`Peer`], carried into each request's extensions so
 //! stream caps can be charged to the connection a call came over) and the timeouts that close
-//! connections doing nothing; and [`status`], protocol errors answered as the caller's.
+//! connections doing nothing; [`ObserveLayer`], each call's metrics and debug log line; and [`status`], protocol errors
+//! answered as the caller's.
 
 mod conn;
 mod incoming;
 mod layer;
 mod nofile;
+mod observe;
 pub mod status;
 
 use std::sync::Arc;
@@ -16,6 +18,7 @@ pub use conn::{Conn, Peer, PeerInfo, Timeouts, Transport};
 pub use incoming::{Incoming, Listener};
 pub use layer::{PeerLayer, PeerService};
 pub use nofile::raise_descriptor_limit;
+pub use observe::{Caller, ObserveLayer, ObserveService, code_name};
 
 use crate::streams::ConnStreams;
 

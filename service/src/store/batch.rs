@@ -7,7 +7,10 @@
 //! before its reply, one fsync serves many writers under load, and the lease state still
 //! changes in exactly the database's commit order.
 
-use std::sync::Mutex;
+use std::{
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use tokio::sync::oneshot;
 use tokio_rusqlite::rusqlite::Connection;
@@ -32,6 +35,19 @@ type Job =
 #[derive(Default)]
 pub(super) struct Batch {
     jobs: Mutex<Vec<Job>>,
+    /// How long writes wait for their commit (the lease health check reads it).
+    waits: Mutex<Waits>,
+}
+
+/// When the oldest unanswered writes arrived, and the longest wait answered since last read.
+#[derive(Debug, Default)]
+struct Waits {
+    /// Arrival of the oldest write still queued.
+    queued: Option<Instant>,
+    /// Arrival of the oldest write of the commit in progress.
+    flushing: Option<Instant>,
+    /// The longest arrival -> answer of a commit finished since [`Batch::commit_latency`].
+    worst: Duration,
 }
 
 impl std::fmt::Debug for Batch {
@@ -72,16 +88,45 @@ impl Batch {
                 }
             }
         });
-        self.jobs.lock().expect("batch lock").push(job);
+        let mut jobs = self.jobs.lock().expect("batch lock");
+        if jobs.is_empty() {
+            self.waits().queued.get_or_insert_with(Instant::now);
+        }
+        jobs.push(job);
         rx
+    }
+
+    /// The commit latency writes see now: the longest of the oldest unanswered write's wait
+    /// so far and every wait answered since the previous call.
+    pub(super) fn commit_latency(&self) -> Duration {
+        let mut waits = self.waits();
+        let oldest = [waits.queued, waits.flushing]
+            .into_iter()
+            .flatten()
+            .map(|since| since.elapsed())
+            .max()
+            .unwrap_or_default();
+        oldest.max(std::mem::take(&mut waits.worst))
+    }
+
+    fn waits(&self) -> std::sync::MutexGuard<'_, Waits> {
+        self.waits.lock().expect("batch waits lock")
     }
 
     /// Runs every queued job in one transaction. Called on the connection thread.
     pub(super) fn flush(&self, conn: &mut Connection, leases: &dyn LiveLeases) {
-        let jobs = std::mem::take(&mut *self.jobs.lock().expect("batch lock"));
+        let jobs = {
+            let mut queued = self.jobs.lock().expect("batch lock");
+            let mut waits = self.waits();
+            waits.flushing = waits.queued.take();
+            std::mem::take(&mut *queued)
+        };
         if jobs.is_empty() {
             return;
         }
+        let _answered = Answered(self);
+        let started = std::time::Instant::now();
+        let size = jobs.len();
         let mut effects = Vec::new();
         let tx = match conn.transaction() {
             Ok(tx) => tx,
@@ -110,7 +155,11 @@ impl Batch {
             }
             None => tx.commit().map_err(Error::from),
         };
+        metrics::histogram!(crate::metrics::COMMIT_DURATION)
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!(crate::metrics::COMMIT_BATCH_SIZE).record(size as f64);
         if committed.is_ok() {
+            count_committed(&effects);
             leases.apply(effects);
             match events::latest_id(conn) {
                 Ok(id) => leases.publish_event_id(id),
@@ -119,6 +168,33 @@ impl Batch {
         }
         for complete in completions {
             complete(&committed);
+        }
+    }
+}
+
+/// Ends the commit in progress in [`Waits`] however the flush returns.
+struct Answered<'a>(&'a Batch);
+
+impl Drop for Answered<'_> {
+    fn drop(&mut self) {
+        let mut waits = self.0.waits();
+        if let Some(since) = waits.flushing.take() {
+            waits.worst = waits.worst.max(since.elapsed());
+        }
+    }
+}
+
+/// Counts the grants and revocations a commit made (restored leases, applied at start-up
+/// without a commit, are not counted again).
+fn count_committed(effects: &[Effect]) {
+    for effect in effects {
+        match effect {
+            Effect::Granted(..) => metrics::counter!(crate::metrics::GRANTS).increment(1),
+            Effect::Revoked(_, cause) => {
+                metrics::counter!(crate::metrics::REVOCATIONS, "cause" => cause.as_str())
+                    .increment(1);
+            }
+            _ => {}
         }
     }
 }

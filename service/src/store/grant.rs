@@ -105,6 +105,7 @@ fn grant_in(
         task: read::task(conn, &task.id)?,
         claim,
         ttl_ms: session.ttl_ms,
+        waited_ms: now - task.updated_at,
     })
 }
 

@@ -316,6 +316,23 @@ impl Store {
         answer.await.unwrap_or(Err(Error::Internal))
     }
 
+    /// How long writes wait for their commit now (see the lease health check in
+    /// [`crate::health`]).
+    pub fn commit_latency(&self) -> std::time::Duration {
+        self.batch.commit_latency()
+    }
+
+    /// Test hook: holds the connection thread for `hold`, as a stalled disk would (every write
+    /// queued meanwhile waits).
+    #[doc(hidden)]
+    pub async fn stall_for_test(&self, hold: std::time::Duration) -> Result<()> {
+        self.call(move |_| {
+            std::thread::sleep(hold);
+            Ok(())
+        })
+        .await
+    }
+
     /// Checkpoints the WAL into the database and closes the connection; the lock is released
     /// when the store is dropped afterwards.
     pub async fn close(self) -> Result<()> {

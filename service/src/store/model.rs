@@ -405,6 +405,9 @@ pub struct Grant {
     pub claim: ClaimRecord,
     /// Lease time.
     pub ttl_ms: u32,
+    /// How long the task had been unchanged (ready, or in review) when it was granted: the
+    /// ready -> granted latency, in ms of the wall clock.
+    pub waited_ms: i64,
 }
 
 /// Which events a notification subscription wants.

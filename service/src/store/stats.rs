@@ -11,7 +11,10 @@ use super::{
     },
 };
 use crate::{
-    domain::dispatch::{self, TaskView},
+    domain::{
+        Status,
+        dispatch::{self, TaskView},
+    },
     error::Result,
 };
 
@@ -30,6 +33,43 @@ impl Store {
                 .prepare_cached("SELECT min(updated_at) FROM tasks WHERE status = 'ready'")?
                 .query_row([], |row| row.get(0))?;
             Ok((counts, oldest))
+        })
+        .await
+    }
+
+    /// Tasks counted by board and status, every status of every board listed (zeros
+    /// included, so a gauge falls back to 0 when its last task leaves); a covering scan of
+    /// the `tasks_board_status` index.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn tasks_by_board(&self) -> Result<BTreeMap<(String, &'static str), u64>> {
+        self.call(|conn| {
+            let mut counts = BTreeMap::new();
+            let boards = conn
+                .prepare_cached("SELECT slug FROM boards")?
+                .query_map([], |row| row.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            for board in boards {
+                for status in Status::ALL {
+                    counts.insert((board.clone(), status.as_str()), 0);
+                }
+            }
+            let mut query = conn.prepare_cached(
+                "SELECT board, status, count(*) FROM tasks GROUP BY board, status",
+            )?;
+            let rows = query.query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (board, status, count) = row?;
+                if let Some(status) = Status::ALL.iter().find(|s| s.as_str() == status) {
+                    counts.insert((board, status.as_str()), count as u64);
+                }
+            }
+            Ok(counts)
         })
         .await
     }

@@ -18,12 +18,14 @@
 //! - [`moves`]: which operation a move from one column to another performs (pure).
 //! - [`stream`]: the event stream, resumable with `Last-Event-ID`.
 //! - [`reply`]: JSON answers and refusals.
+//! - [`metrics`]: `/metrics` for Prometheus, and who may scrape it.
 
 pub mod actions;
 pub mod assets;
 pub mod files;
 pub mod guard;
 pub mod identity;
+pub mod metrics;
 pub mod moves;
 pub mod reads;
 pub mod reply;
@@ -62,6 +64,8 @@ pub struct Ctx {
     sessions: Arc<Sessions>,
     /// `Host` values this listener answers to; empty means any (a non-loopback listener).
     hosts: Vec<String>,
+    /// Whether the listener is on a loopback address (anyone there may scrape `/metrics`).
+    loopback: bool,
 }
 
 /// The board's handle on a running kanband: its address, and sign-in links.
@@ -137,6 +141,7 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/api/machines", get(reads::machines))
         .route("/api/events/head", get(stream::head))
         .route("/api/events", get(stream::events))
+        .route("/metrics", get(metrics::scrape))
         .layer(axum::middleware::map_response(assets::secure))
         .layer(DefaultBodyLimit::max(limits::MESSAGE_MAX))
         .with_state(ctx)
@@ -163,6 +168,7 @@ impl Server {
             app,
             sessions: sessions.clone(),
             hosts: hosts(addr),
+            loopback: addr.ip().is_loopback(),
         });
         Ok((Server { listener, ctx }, Board { addr, sessions }))
     }

@@ -8,6 +8,7 @@ mod daemon;
 mod data_dir;
 mod deploy;
 mod descriptors;
+mod docs;
 mod e2e;
 mod full_disk;
 mod import;

@@ -15,6 +15,37 @@ pub(crate) async fn stats(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// `health`: the gRPC health service's answer for `service`; anything but SERVING fails as
+/// unavailable (exit 5), so a probe can use the exit code alone.
+pub(crate) async fn health(ctx: &Ctx, service: String) -> Result<()> {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let channel = kanband_gateway::connect(&ctx.addr).await?;
+    let status = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: service.clone(),
+        })
+        .await?
+        .into_inner()
+        .status();
+    let name = status.as_str_name();
+    let shown = if service.is_empty() {
+        "kanband"
+    } else {
+        &service
+    };
+    ctx.out.print(
+        &format!("{shown}: {name}\n"),
+        &json!({"service": service, "status": name}),
+    )?;
+    if status == ServingStatus::Serving {
+        Ok(())
+    } else {
+        Err(tonic::Status::unavailable(format!("{shown} is {name}")).into())
+    }
+}
+
 /// `check`: the invariant report; broken invariants make the command fail (exit 1).
 pub(crate) async fn check(ctx: &Ctx) -> Result<()> {
     let mut client = ctx.connect().await?;

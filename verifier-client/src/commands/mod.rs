@@ -127,7 +127,13 @@ pub async fn run(cli: Cli) -> Result<()> {
         },
         Command::Watch(args) => watch::watch(&ctx, args).await,
         Command::Stats => admin::stats(&ctx).await,
+        Command::Health { service } => admin::health(&ctx, service).await,
         Command::Check => admin::check(&ctx).await,
         Command::Dispatch(DispatchCommand::Preview(args)) => admin::preview(&ctx, args).await,
+        Command::Docs(docs) => {
+            let command = <Cli as clap::CommandFactory>::command();
+            kanband_cli::docs::generate(&docs, command, &mut std::io::stdout())
+                .map_err(|err| crate::Error::Output(std::io::Error::other(err.to_string())))
+        }
     }
 }

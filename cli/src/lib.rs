@@ -1,0 +1,11 @@
+//! What kanband's three binaries (`kanband`, `kanband-gateway`, `kanbanctl`) share on the
+//! command line, so each convention is written once:
+//!
+//! - [`logging`]: the log filter (with quiet defaults for the HTTP/2 stack) and format, set up
+//!   once; an invalid filter is an error at start.
+//! - [`report`]: an error as one line a person can act on: each cause once, no backtrace.
+//! - [`docs`]: the `completions SHELL` and `man` subcommands.
+
+pub mod docs;
+pub mod logging;
+pub mod report;

@@ -1,0 +1,168 @@
+//! `/metrics` over real HTTP, parsed with a Prometheus text-format parser: each metric moves
+//! when its cause happens (a grant, an expiry, a revocation, a refusal, a waiting poller, an
+//! open stream), and who may scrape.
+
+use kanband_proto::pb;
+use kanband_tests::{
+    calls::{
+        self, CODER, acquire_now, archive, create_assigned, heartbeat, open_session, try_acquire,
+    },
+    metrics::{Scrape, scrape},
+    spawn_service,
+};
+use tokio_stream::StreamExt as _;
+
+use crate::{scrape_until, serial};
+
+#[tokio::test]
+async fn each_metric_moves_when_its_cause_happens() {
+    let _turn = serial().await;
+    let svc = spawn_service().await;
+    let base = svc.board.url();
+    let mut client = svc.tcp.clone();
+    let before = scrape(&base).await;
+    let moved = |after: &Scrape, name: &str, labels: &[(&str, &str)]| {
+        after.value(name, labels) - before.value(name, labels)
+    };
+
+    // A grant: the grant counter, the ready -> granted latency, a dispatcher pass, commits.
+    let task = create_assigned(&mut client, "", "measured", CODER).await;
+    let session = open_session(&mut client, CODER, 60_000).await;
+    let grant = acquire_now(&mut client, &session.id).await;
+    let after = scrape(&base).await;
+    assert_eq!(moved(&after, "kanband_grants_total", &[]), 1.0);
+    assert_eq!(moved(&after, "kanband_ready_to_granted_seconds", &[]), 1.0);
+    assert!(moved(&after, "kanband_dispatch_pass_duration_seconds", &[]) >= 1.0);
+    assert!(moved(&after, "kanband_commit_duration_seconds", &[]) >= 3.0);
+    assert!(moved(&after, "kanband_commit_batch_size", &[]) >= 3.0);
+    let acquired = [("method", "/kanban.v1.Leases/Acquire"), ("code", "OK")];
+    assert_eq!(moved(&after, "kanband_rpc_requests_total", &acquired), 1.0);
+    assert_eq!(
+        moved(&after, "kanband_rpc_duration_seconds", &acquired),
+        1.0
+    );
+    assert_eq!(after.value("kanband_live_sessions", &[]), 1.0);
+    assert_eq!(after.value("kanband_live_claims", &[]), 1.0);
+    let running = [("board", "default"), ("status", "running")];
+    assert_eq!(after.value("kanband_tasks", &running), 1.0);
+    let ready = [("board", "default"), ("status", "ready")];
+    assert_eq!(
+        after.value("kanband_tasks", &ready),
+        0.0,
+        "a drained status reads 0"
+    );
+
+    // A revocation (archive), then the holder's next call is a fencing refusal.
+    archive(&mut client, &task.id).await;
+    let refused = heartbeat(&mut client, &grant.claim_token).await;
+    assert_eq!(refused.unwrap_err().code(), tonic::Code::Aborted);
+    let after = scrape(&base).await;
+    assert_eq!(
+        moved(
+            &after,
+            "kanband_revocations_total",
+            &[("cause", "archived")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        moved(
+            &after,
+            "kanband_fencing_refusals_total",
+            &[("reason", "revoked")]
+        ),
+        1.0
+    );
+    let aborted = [
+        ("method", "/kanban.v1.Leases/Heartbeat"),
+        ("code", "ABORTED"),
+    ];
+    assert_eq!(moved(&after, "kanband_rpc_requests_total", &aborted), 1.0);
+
+    // A waiting poller and an open stream are gauges while they last.
+    let poller = tokio::spawn({
+        let mut client = client.clone();
+        let session = session.id.clone();
+        async move { try_acquire(&mut client, &session, 30_000).await }
+    });
+    scrape_until(&base, "a waiting poller", |s| {
+        s.value("kanband_waiting_pollers", &[]) == 1.0
+    })
+    .await;
+    let mut watch = client
+        .events
+        .watch(pb::WatchRequest::default())
+        .await
+        .expect("Watch")
+        .into_inner();
+    scrape_until(&base, "an open watch stream", |s| {
+        s.value("kanband_open_streams", &[("pool", "watch")]) == 1.0
+    })
+    .await;
+    let _ = watch.next().await;
+    drop(watch);
+    scrape_until(&base, "the watch stream closed", |s| {
+        s.value("kanband_open_streams", &[("pool", "watch")]) == 0.0
+            && s.value(
+                "kanband_rpc_requests_total",
+                &[("method", "/kanban.v1.Events/Watch")],
+            ) >= 1.0
+    })
+    .await;
+    poller.abort();
+
+    // An expiry: a session left unrenewed for its 1 s lease releases its claim.
+    create_assigned(&mut client, "", "left to expire", CODER).await;
+    let short = open_session(&mut client, CODER, 1_000).await;
+    acquire_now(&mut client, &short.id).await;
+    let after = scrape_until(&base, "the claim's expiry", |s| {
+        s.value("kanband_expiries_total", &[("lease", "session")])
+            > before.value("kanband_expiries_total", &[("lease", "session")])
+    })
+    .await;
+    assert_eq!(
+        moved(&after, "kanband_expiries_total", &[("lease", "session")]),
+        1.0
+    );
+    assert_eq!(moved(&after, "kanband_expiry_lag_seconds", &[]), 1.0);
+    assert_eq!(after.value("kanband_deadlines_retrying", &[]), 0.0);
+    assert_eq!(after.value("kanband_lease_health_serving", &[]), 1.0);
+}
+
+#[tokio::test]
+async fn every_listed_metric_is_in_a_scrape_with_its_help() {
+    let _turn = serial().await;
+    let svc = spawn_service().await;
+    let base = svc.board.url();
+    calls::create(&mut svc.tcp.clone(), "one call, so the call metrics exist").await;
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let names = Scrape::parse(&text).names();
+    for (name, help) in kanband::metrics::ALL {
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} is missing from a scrape of a fresh kanband: {names:?}"
+        );
+        assert!(
+            text.contains(&format!("# HELP {name} {help}")),
+            "{name}'s help"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_rebinding_host_is_refused() {
+    let _turn = serial().await;
+    let svc = spawn_service().await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/metrics", svc.board.url()))
+        .header("host", "attacker.example:80")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::FORBIDDEN);
+}
