@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_dispatch_index.sql"),
     include_str!("../../migrations/0005_lifecycle.sql"),
     include_str!("../../migrations/0006_settings.sql"),
+    include_str!("../../migrations/0008_auth.sql"),
 ];
 
 /// The schema version this build writes.

@@ -3,6 +3,7 @@
 //! only with `tokio::time::advance` (see `support::clock`).
 
 mod admin;
+mod auth;
 mod bad_input;
 mod bad_input_more;
 mod boards;

@@ -14,16 +14,17 @@
 mod admin;
 mod board;
 mod task;
+mod token;
 mod watch;
 mod worker;
 
 use std::time::Duration;
 
-use kanband_gateway::Client;
+use kanband_gateway::{Client, Target};
 
 use crate::{
     Result,
-    cli::{BoardCommand, ClaimArgs, Cli, Command, DispatchCommand, TaskCommand},
+    cli::{BoardCommand, ClaimArgs, Cli, Command, DispatchCommand, TaskCommand, TokenCommand},
     output::Output,
     retry,
 };
@@ -31,8 +32,8 @@ use crate::{
 /// What every command needs: where to connect, which board, how to print.
 #[derive(Debug)]
 pub(crate) struct Ctx {
-    /// `--addr`.
-    addr: String,
+    /// `--addr`, with the token to send.
+    target: Target,
     /// `--board`.
     board: String,
     /// `--json` or not.
@@ -44,7 +45,7 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// Connects to kanband; a malformed address is a usage error, no answer is "unavailable".
     async fn connect(&self) -> Result<Client> {
-        Ok(Client::connect(&self.addr).await?)
+        Ok(Client::connect(&self.target).await?)
     }
 
     /// How long a worker verb on `claim` retries while kanband is unavailable.
@@ -67,8 +68,15 @@ fn identity(explicit: Option<&str>) -> String {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
+    let token = kanband_gateway::resolve_token(cli.token, cli.token_file.as_deref())
+        .map_err(crate::Error::Usage)?
+        .or_else(|| {
+            std::env::var("KANBAN_CLAIM_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+        });
     let ctx = Ctx {
-        addr: cli.addr,
+        target: Target::new(cli.addr, token),
         board: cli.board,
         out: Output { json: cli.json },
         retry_for: cli.retry_for,
@@ -121,5 +129,15 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Stats => admin::stats(&ctx).await,
         Command::Check => admin::check(&ctx).await,
         Command::Dispatch(DispatchCommand::Preview(args)) => admin::preview(&ctx, args).await,
+        Command::Token(command) => match command {
+            TokenCommand::Create {
+                name,
+                role,
+                machine_id,
+                profiles,
+            } => token::create(&ctx, name, role, machine_id.unwrap_or_default(), profiles).await,
+            TokenCommand::List => token::list(&ctx).await,
+            TokenCommand::Revoke { id } => token::revoke(&ctx, id).await,
+        },
     }
 }
