@@ -12,9 +12,9 @@ use std::{path::PathBuf, time::Duration};
 
 use hyper_util::rt::TokioIo;
 use kanband_proto::pb::{
-    admin_client::AdminClient, boards_client::BoardsClient, events_client::EventsClient,
-    leases_client::LeasesClient, notifications_client::NotificationsClient,
-    tasks_client::TasksClient,
+    admin_client::AdminClient, attachments_client::AttachmentsClient, boards_client::BoardsClient,
+    events_client::EventsClient, leases_client::LeasesClient,
+    notifications_client::NotificationsClient, tasks_client::TasksClient,
 };
 use tonic::{
     metadata::{AsciiMetadataValue, MetadataValue},
@@ -264,6 +264,8 @@ pub struct Client {
     pub events: EventsClient<AuthChannel>,
     /// `kanban.v1.Notifications`.
     pub notifications: NotificationsClient<AuthChannel>,
+    /// `kanban.v1.Attachments`.
+    pub attachments: AttachmentsClient<AuthChannel>,
 }
 
 impl Client {
@@ -288,7 +290,8 @@ impl Client {
             leases: LeasesClient::new(intercepted.clone()),
             admin: AdminClient::new(intercepted.clone()),
             events: EventsClient::new(intercepted.clone()),
-            notifications: NotificationsClient::new(intercepted),
+            notifications: NotificationsClient::new(intercepted.clone()),
+            attachments: AttachmentsClient::new(intercepted),
         }
     }
 }

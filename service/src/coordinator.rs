@@ -41,7 +41,7 @@ use crate::{
     },
     settings::Settings,
     store::{
-        BACKUP_DIR, Finish, OpenError, Store,
+        BACKUP_DIR, BackupReport, Finish, OpenError, Store,
         model::{ClaimRecord, Ended, Grant, SessionRecord, Task},
     },
     streams::{ConnStreams, Pool, Slot, StreamSlots},
@@ -107,13 +107,14 @@ impl Coordinator {
     /// Opens the store in `data_dir` and restores every live lease and recorded deadline.
     pub async fn open(data_dir: &Path, settings: Settings) -> Result<Coordinator, OpenError> {
         let watcher_stall = settings.watcher_stall;
+        let attachment_max_bytes = settings.attachment_max_bytes;
         let streams = StreamSlots::new(settings.streams);
         let backup_dir = settings
             .backup_dir
             .clone()
             .unwrap_or_else(|| data_dir.join(BACKUP_DIR));
         let registry = Arc::new(Registry::new(settings));
-        let store = Store::open(data_dir, registry.clone()).await?;
+        let store = Store::open(data_dir, registry.clone(), attachment_max_bytes).await?;
         let setup = |what: &str, err: Error| OpenError::Setup {
             path: store.path().to_owned(),
             reason: format!("cannot {what}: {err}"),
@@ -243,9 +244,9 @@ impl Coordinator {
         self.dispatcher.run(&self.store, &self.registry).await;
     }
 
-    /// Writes a consistent copy of the database to the file `name` in the backup directory;
-    /// returns its path and size.
-    pub async fn backup(&self, name: String) -> Result<(PathBuf, u64)> {
+    /// Writes a consistent copy of the database to the file `name` in the backup directory,
+    /// and the attachment blobs it names beside it.
+    pub async fn backup(&self, name: String) -> Result<BackupReport> {
         self.store.backup(self.backup_dir.clone(), name).await
     }
 

@@ -87,6 +87,16 @@ struct ServeArgs {
     #[arg(long, env = "KANBAND_BACKUP_DIR", value_name = "DIR")]
     backup_dir: Option<PathBuf>,
 
+    /// Largest attachment accepted, in bytes (an upload over it is refused with
+    /// RESOURCE_EXHAUSTED and nothing is stored).
+    #[arg(
+        long,
+        env = "KANBAND_ATTACHMENT_MAX_BYTES",
+        value_name = "BYTES",
+        default_value_t = kanband::domain::limits::ATTACHMENT_MAX_DEFAULT
+    )]
+    attachment_max_bytes: u64,
+
     /// Unix socket to listen on (mode 0600); an empty value turns it off.
     /// Default: kanband.sock in the data directory.
     #[arg(long, env = "KANBAND_SOCKET", value_name = "PATH",
@@ -134,6 +144,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..kanband::net::Timeouts::default()
         },
         backup_dir: args.backup_dir,
+        attachment_max_bytes: args.attachment_max_bytes,
         ..Settings::default()
     };
     kanband::net::raise_descriptor_limit();

@@ -14,9 +14,9 @@ use std::{
 };
 
 use kanband_proto::pb::{
-    admin_server::AdminServer, boards_server::BoardsServer, events_server::EventsServer,
-    leases_server::LeasesServer, notifications_server::NotificationsServer,
-    tasks_server::TasksServer,
+    admin_server::AdminServer, attachments_server::AttachmentsServer, boards_server::BoardsServer,
+    events_server::EventsServer, leases_server::LeasesServer,
+    notifications_server::NotificationsServer, tasks_server::TasksServer,
 };
 use tokio::{
     net::{TcpListener, UnixListener},
@@ -28,8 +28,8 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     api::{
-        AdminService, BoardsService, EventsService, LeasesService, NotificationsService,
-        TasksService,
+        AdminService, AttachmentsService, BoardsService, EventsService, LeasesService,
+        NotificationsService, TasksService,
     },
     auth::AuthLayer,
     coordinator::Coordinator,
@@ -54,6 +54,7 @@ const SERVICES: &[&str] = &[
     <AdminServer<AdminService> as NamedService>::NAME,
     <EventsServer<EventsService> as NamedService>::NAME,
     <NotificationsServer<NotificationsService> as NamedService>::NAME,
+    <AttachmentsServer<AttachmentsService> as NamedService>::NAME,
 ];
 
 /// The listeners to serve on; at least one must be set.
@@ -184,6 +185,10 @@ impl Kanband {
             )
             .add_service(
                 NotificationsServer::new(NotificationsService::new(app.clone()))
+                    .max_decoding_message_size(limits::MESSAGE_MAX),
+            )
+            .add_service(
+                AttachmentsServer::new(AttachmentsService::new(app.clone()))
                     .max_decoding_message_size(limits::MESSAGE_MAX),
             );
 

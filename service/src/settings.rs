@@ -20,6 +20,8 @@ pub struct Settings {
     pub connections: Timeouts,
     /// Where `Admin.Backup` writes; `None`: `backups` in the data directory.
     pub backup_dir: Option<PathBuf>,
+    /// Largest attachment accepted, in bytes.
+    pub attachment_max_bytes: u64,
 }
 
 impl Default for Settings {
@@ -31,6 +33,7 @@ impl Default for Settings {
             streams: StreamCaps::default(),
             connections: Timeouts::default(),
             backup_dir: None,
+            attachment_max_bytes: limits::ATTACHMENT_MAX_DEFAULT,
         }
     }
 }

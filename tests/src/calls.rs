@@ -533,3 +533,96 @@ pub async fn all_tasks(
         page_token = page.next_page_token;
     }
 }
+
+/// Uploads `bytes` as `name` to a task in chunks of `chunk` bytes (the header first), with
+/// `token` as the claim token (empty for an operator).
+pub async fn upload_chunked(
+    client: &mut Client,
+    task_id: &str,
+    name: &str,
+    bytes: &[u8],
+    chunk: usize,
+    token: &str,
+) -> Result<pb::Attachment, Status> {
+    let mut messages = vec![pb::UploadRequest {
+        part: Some(pb::upload_request::Part::Header(pb::UploadHeader {
+            task_id: task_id.to_owned(),
+            name: name.to_owned(),
+            media_type: "text/plain".into(),
+            claim_token: token.to_owned(),
+            uploaded_by: "tester".into(),
+        })),
+    }];
+    messages.extend(bytes.chunks(chunk.max(1)).map(|piece| pb::UploadRequest {
+        part: Some(pb::upload_request::Part::Chunk(piece.to_vec())),
+    }));
+    upload_messages(client, messages).await
+}
+
+/// Uploads `bytes` as `name` in one chunk, as an operator.
+pub async fn upload(
+    client: &mut Client,
+    task_id: &str,
+    name: &str,
+    bytes: &[u8],
+) -> Result<pb::Attachment, Status> {
+    upload_chunked(client, task_id, name, bytes, bytes.len(), "").await
+}
+
+/// Sends an upload made of exactly these messages.
+pub async fn upload_messages(
+    client: &mut Client,
+    messages: Vec<pb::UploadRequest>,
+) -> Result<pb::Attachment, Status> {
+    client
+        .attachments
+        .upload(tonic::codegen::tokio_stream::iter(messages))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Downloads an attachment: the first message's attachment, the bytes, and how many messages
+/// carried them.
+pub async fn download(
+    client: &mut Client,
+    id: &str,
+) -> Result<(pb::Attachment, Vec<u8>, usize), Status> {
+    let mut stream = client
+        .attachments
+        .download(pb::DownloadRequest { id: id.to_owned() })
+        .await?
+        .into_inner();
+    let mut first = None;
+    let mut bytes = Vec::new();
+    let mut messages = 0;
+    while let Some(message) = stream.message().await? {
+        if messages == 0 {
+            first = message.attachment;
+        } else {
+            assert!(
+                message.attachment.is_none(),
+                "only the first message names it"
+            );
+        }
+        messages += 1;
+        bytes.extend_from_slice(&message.chunk);
+    }
+    Ok((
+        first.expect("the first message names the attachment"),
+        bytes,
+        messages,
+    ))
+}
+
+/// A task's attachments.
+pub async fn attachments(client: &mut Client, task_id: &str) -> Vec<pb::Attachment> {
+    client
+        .attachments
+        .list(pb::ListAttachmentsRequest {
+            task_id: task_id.to_owned(),
+        })
+        .await
+        .expect("List attachments")
+        .into_inner()
+        .attachments
+}

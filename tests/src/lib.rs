@@ -100,15 +100,16 @@ pub async fn spawn_service_with(dir: TempDir, settings: Settings) -> TestService
     let board = running.board().expect("the board serves").clone();
     let tcp_addr = format!("http://{tcp}");
     let unix_addr = format!("unix:{}", socket.display());
-    let admin_token = read_admin_token(&data_dir);
+    let unix = Client::connect(&unix_addr)
+        .await
+        .expect("connect over the Unix socket");
+    let admin_token = admin_token(&data_dir, &unix).await;
     TestService {
         tcp: Client::connect(Target::new(&tcp_addr, Some(admin_token.clone())))
             .await
             .expect("connect over TCP"),
         admin_token,
-        unix: Client::connect(&unix_addr)
-            .await
-            .expect("connect over the Unix socket"),
+        unix,
         tcp_addr,
         unix_addr,
         data_dir,
@@ -116,6 +117,31 @@ pub async fn spawn_service_with(dir: TempDir, settings: Settings) -> TestService
         running: Some(running),
         _dir: dir,
     }
+}
+
+/// The admin token for the test's TCP client: the one kanband wrote at its first start, else
+/// (a data directory restored from a backup has its tokens but not the file) a new one made
+/// over the Unix socket, where this process's uid is the admin.
+async fn admin_token(data_dir: &std::path::Path, unix: &Client) -> String {
+    if data_dir.join(kanband::auth::ADMIN_TOKEN_FILE).exists() {
+        return read_admin_token(data_dir);
+    }
+    unix.clone()
+        .admin
+        .create_token(kanband_proto::pb::CreateTokenRequest {
+            name: format!(
+                "test-admin-{}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ),
+            role: "admin".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("the socket's owner makes an admin token")
+        .into_inner()
+        .secret
 }
 
 /// The admin token kanband wrote into `data_dir` at its first start.

@@ -26,11 +26,12 @@ const INTRO: &str = "\
 kanbanctl talks to kanband, the kanban coordination service.
 
 Workers and verifiers run the top-level verbs (show, complete, block, heartbeat, comment,
-request-review, request-changes, create, link, unblock, list) inside the environment their
-supervisor sets: KANBAN_TASK, KANBAN_CLAIM_TOKEN, KANBAN_RUN_ID, KANBAN_EPOCH, KANBAN_BOARD,
-KANBAN_ADDR; the claim token is also their credential. Operators use board, task, watch,
-stats and dispatch with a token (--token, KANBAN_TOKEN or --token-file; none is needed over
-kanband's Unix socket as kanband's own user); admins manage tokens with `token`.
+request-review, request-changes, create, link, unblock, list, attach) inside the environment
+their supervisor sets: KANBAN_TASK, KANBAN_CLAIM_TOKEN, KANBAN_RUN_ID, KANBAN_EPOCH,
+KANBAN_BOARD, KANBAN_ADDR; the claim token is also their credential. Operators use board, task,
+attachments, attachment, watch, stats and dispatch with a token (--token, KANBAN_TOKEN or
+--token-file; none is needed over kanband's Unix socket as kanband's own user); admins manage
+tokens with `token`.
 
 With --json every command prints one JSON value on stdout (watch: one object per line).
 Errors go to stderr as `kanbanctl: <message>`.
@@ -53,8 +54,9 @@ pub struct Cli {
     /// Where kanband listens: unix:/path/to/kanband.sock or http://host:port.
     #[arg(long, env = "KANBAN_ADDR", default_value = DEFAULT_ADDR, global = true)]
     pub addr: String,
-    /// The bearer token to send (kanband needs one over TCP) [default: KANBAN_CLAIM_TOKEN, a
-    /// worker's credential]. Best left in the environment, where `ps` does not show it.
+    /// The bearer token to send (kanband needs one over TCP) [default over TCP:
+    /// KANBAN_CLAIM_TOKEN, a worker's credential]. Best left in the environment, where `ps`
+    /// does not show it.
     #[arg(
         long,
         env = "KANBAN_TOKEN",
@@ -107,6 +109,14 @@ pub enum Command {
     Unblock(IdArg),
     /// List the board's tasks.
     List(ListArgs),
+    /// Attach a file to a task (prints the attachment). A worker attaching to its own task
+    /// (KANBAN_TASK) sends its claim token, so kanband fences the upload.
+    Attach(AttachArgs),
+    /// List a task's attachments.
+    Attachments(IdArg),
+    /// Download or delete an attachment.
+    #[command(subcommand)]
+    Attachment(AttachmentCommand),
     /// Operator commands on boards.
     #[command(subcommand)]
     Board(BoardCommand),
@@ -318,6 +328,49 @@ pub struct ListArgs {
     /// Only tasks assigned to this profile.
     #[arg(long)]
     pub assignee: Option<String>,
+}
+
+/// `attach TASK FILE`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Task to attach to.
+    pub task: String,
+    /// File to upload; `-` reads standard input (then --name is required).
+    pub file: std::path::PathBuf,
+    /// Name to store it under; default: FILE's file name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Media type (`type/subtype`); default: guessed from the name's extension, else
+    /// application/octet-stream.
+    #[arg(long)]
+    pub media_type: Option<String>,
+    /// Claim token on TASK, sent so the upload is fenced (a worker attaching to its own
+    /// task); taken from KANBAN_CLAIM_TOKEN only when TASK is the current task (KANBAN_TASK).
+    #[arg(
+        long,
+        env = "KANBAN_CLAIM_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub claim_token: Option<String>,
+}
+
+/// `attachment ...`.
+#[derive(Debug, Subcommand)]
+pub enum AttachmentCommand {
+    /// Download an attachment (its SHA-256 is checked): to FILE with -o, else to stdout.
+    Get {
+        /// Attachment id (`a_...`).
+        id: String,
+        /// Where to write it; the file is replaced only once the whole download checks out.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Delete an attachment.
+    Delete {
+        /// Attachment id (`a_...`).
+        id: String,
+    },
 }
 
 /// `board ...`.

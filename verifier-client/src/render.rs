@@ -9,7 +9,7 @@ use std::{collections::HashMap, fmt::Write as _};
 
 use kanband_proto::Timestamp;
 use kanband_proto::pb::{
-    Board, Candidate, Comment, Event, Run, StatsResponse, Task, TaskDetail, Workspace,
+    Attachment, Board, Candidate, Comment, Event, Run, StatsResponse, Task, TaskDetail, Workspace,
 };
 use serde_json::{Map, Value, json};
 
@@ -126,6 +126,25 @@ pub fn task_line(task: &Task) -> String {
         let _ = write!(line, " @{}", task.assignee);
     }
     line
+}
+
+/// An attachment.
+pub fn attachment(a: &Attachment) -> Value {
+    json!({
+        "id": a.id,
+        "task_id": a.task_id,
+        "name": a.name,
+        "media_type": a.media_type,
+        "size": a.size,
+        "sha256": a.sha256,
+        "uploaded_by": a.uploaded_by,
+        "created_at": time(a.created_at.as_ref()),
+    })
+}
+
+/// An attachment as one line: `a_... 1234 text/plain "name"`.
+pub fn attachment_line(a: &Attachment) -> String {
+    format!("{} {} {} {:?}", a.id, a.size, a.media_type, a.name)
 }
 
 /// A comment.

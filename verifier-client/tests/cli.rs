@@ -808,3 +808,119 @@ async fn only_holder_verbs_need_the_claim_token_as_the_exit_codes_say() {
         "{help:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_list_get_and_delete_a_file() {
+    let svc = spawn_service().await;
+    let id = create(&svc, &["--title", "with a file", "--assignee", "p"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.md");
+    let bytes: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let path = file.to_str().unwrap();
+
+    let attached = kanbanctl(&svc.unix_addr, &["attach", &id, path, "--json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(attached["name"], "report.md");
+    assert_eq!(
+        attached["media_type"], "text/markdown",
+        "guessed from the extension"
+    );
+    assert_eq!(attached["size"], bytes.len() as u64);
+    let att_id = attached["id"].as_str().unwrap().to_owned();
+    let renamed = kanbanctl(
+        &svc.unix_addr,
+        &["attach", &id, path, "--name", "../other name"],
+    )
+    .await
+    .expect(0);
+    assert!(renamed.stdout.contains("\"../other name\""), "{renamed:?}");
+
+    let listed = kanbanctl(&svc.unix_addr, &["attachments", &id])
+        .await
+        .expect(0);
+    assert_eq!(listed.stdout.lines().count(), 2, "{listed:?}");
+    assert!(
+        listed.stdout.starts_with(&att_id),
+        "oldest first: {listed:?}"
+    );
+
+    let out = dir.path().join("copy");
+    let got = kanbanctl(
+        &svc.unix_addr,
+        &[
+            "attachment",
+            "get",
+            &att_id,
+            "-o",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+    )
+    .await
+    .expect(0);
+    assert_eq!(got.json()["sha256"], attached["sha256"]);
+    assert!(std::fs::read(&out).unwrap() == bytes, "the same bytes");
+    let to_stdout = command(&svc.unix_addr, &["attachment", "get", &att_id], &[])
+        .output()
+        .await
+        .unwrap();
+    assert!(to_stdout.status.success());
+    assert!(
+        to_stdout.stdout == bytes,
+        "without -o the bytes go to stdout"
+    );
+
+    kanbanctl(&svc.unix_addr, &["attachment", "delete", &att_id])
+        .await
+        .expect(0);
+    kanbanctl(&svc.unix_addr, &["attachment", "get", &att_id])
+        .await
+        .expect(4);
+    kanbanctl(&svc.unix_addr, &["attachments", &id])
+        .await
+        .expect(0);
+    kanbanctl(&svc.unix_addr, &["attach", "t_0000000000000000", path])
+        .await
+        .expect(4);
+    kanbanctl(&svc.unix_addr, &["attach", &id, "/nonexistent/file"])
+        .await
+        .expect(2);
+    kanbanctl(&svc.unix_addr, &["attach", &id, "-"])
+        .await
+        .expect(2);
+    kanbanctl(&svc.unix_addr, &["attachment", "get", &att_id, "--json"])
+        .await
+        .expect(2);
+
+    // A worker's own task: its token from the environment fences the upload.
+    let mut client = svc.tcp.clone();
+    let grant = claim(&mut client).await;
+    let worker = [
+        ("KANBAN_TASK", id.as_str()),
+        ("KANBAN_CLAIM_TOKEN", grant.claim_token.as_str()),
+    ];
+    kanbanctl_env(&svc.unix_addr, &["attach", &id, path], &worker)
+        .await
+        .expect(0);
+    client
+        .leases
+        .complete(pb::CompleteRequest {
+            claim_token: grant.claim_token.clone(),
+            summary: "done".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("Complete");
+    let fenced = kanbanctl_env(&svc.unix_addr, &["attach", &id, path], &worker)
+        .await
+        .expect(3);
+    assert!(fenced.stderr.contains("lease lost"), "{fenced:?}");
+    // Another task: the worker's token is not sent, so it is an ordinary upload.
+    let other = create(&svc, &["--title", "other"]).await;
+    kanbanctl_env(&svc.unix_addr, &["attach", &other, path], &worker)
+        .await
+        .expect(0);
+}

@@ -109,10 +109,13 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::BackupResponse>, Status> {
         let name = request.into_inner().path;
         validate::required_text("path", &name, limits::PATH_MAX)?;
-        let (path, bytes) = self.app.backup(name).await?;
+        let report = self.app.backup(name).await?;
         Ok(Response::new(pb::BackupResponse {
-            bytes,
-            path: path.display().to_string(),
+            bytes: report.bytes,
+            path: report.path.display().to_string(),
+            attachments_path: report.attachments_dir.display().to_string(),
+            attachments: report.blobs,
+            attachment_bytes: report.blob_bytes,
         }))
     }
 

@@ -4,6 +4,7 @@
 //! map to gRPC codes in one place ([`crate::error`]).
 
 mod admin;
+pub(crate) mod attachments;
 mod boards;
 mod events;
 mod feed;
@@ -14,6 +15,7 @@ pub(crate) mod responses;
 mod tasks;
 
 pub use admin::AdminService;
+pub use attachments::AttachmentsService;
 pub use boards::BoardsService;
 pub use events::EventsService;
 pub use leases::LeasesService;

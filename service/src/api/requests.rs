@@ -15,7 +15,8 @@ use crate::{
     },
     error::{Error, Result},
     store::model::{
-        BoardChanges, Mode, NewBoard, NewTask, SessionRecord, TaskChanges, WorkerOptions, Workspace,
+        BoardChanges, Mode, NewAttachment, NewBoard, NewTask, SessionRecord, TaskChanges,
+        WorkerOptions, Workspace,
     },
 };
 
@@ -32,6 +33,40 @@ pub(crate) fn board_or_default(field: &'static str, board: String) -> Result<Str
 pub(crate) fn task_id(field: &'static str, id: String) -> Result<String> {
     ids::check(field, ids::TASK, &id)?;
     Ok(id)
+}
+
+/// An attachment id from a request.
+pub(crate) fn attachment_id(field: &'static str, id: String) -> Result<String> {
+    ids::check(field, ids::ATTACHMENT, &id)?;
+    Ok(id)
+}
+
+/// Media type of an upload that names none.
+pub(crate) const OCTET_STREAM: &str = "application/octet-stream";
+
+/// An upload's header.
+pub(crate) fn new_attachment(header: pb::UploadHeader) -> Result<NewAttachment> {
+    let task_id = task_id("header.task_id", header.task_id)?;
+    validate::file_name("header.name", &header.name)?;
+    let media_type = if header.media_type.is_empty() {
+        OCTET_STREAM.to_owned()
+    } else {
+        validate::media_type("header.media_type", &header.media_type)?;
+        header.media_type.to_ascii_lowercase()
+    };
+    let claim_token = if header.claim_token.is_empty() {
+        None
+    } else {
+        ids::check("header.claim_token", ids::CLAIM, &header.claim_token)?;
+        Some(header.claim_token)
+    };
+    Ok(NewAttachment {
+        task_id,
+        name: header.name,
+        media_type,
+        claim_token,
+        uploaded_by: actor("header.uploaded_by", header.uploaded_by)?,
+    })
 }
 
 /// An actor name from a request.

@@ -6,8 +6,8 @@ use crate::{
     coordinator::Push,
     domain::{BlockKind, RunOutcome, Status, WorkspaceKind, lease::RevokeCause},
     store::model::{
-        Board, Comment, Event, Grant, Mode, Run, SessionRecord, Subscription, Task, TaskDetail,
-        Workspace,
+        Attachment, Board, Comment, Event, Grant, Mode, Run, SessionRecord, Subscription, Task,
+        TaskDetail, Workspace,
     },
 };
 
@@ -225,6 +225,21 @@ impl From<Task> for pb::Task {
             cooldown_until: t.cooldown_until.map(timestamp),
             protocol_violations: t.protocol_violations,
             outcomeless_attempts: t.outcomeless_attempts,
+        }
+    }
+}
+
+impl From<Attachment> for pb::Attachment {
+    fn from(a: Attachment) -> Self {
+        pb::Attachment {
+            id: a.id,
+            task_id: a.task_id,
+            name: a.name,
+            media_type: a.media_type,
+            size: a.size,
+            sha256: a.sha256,
+            uploaded_by: a.uploaded_by,
+            created_at: Some(timestamp(a.created_at)),
         }
     }
 }

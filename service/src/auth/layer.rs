@@ -141,7 +141,7 @@ async fn authenticate(
 }
 
 /// Whether `identity` may call `method` by the table: PERMISSION_DENIED naming the roles
-/// that may, if not. A worker whose claim has ended keeps only the holder verbs (which its
+/// that may, if not. A worker whose claim has ended keeps only the fenced verbs (which its
 /// claim's fencing answers).
 fn authorize(
     app: &Coordinator,
@@ -158,7 +158,7 @@ fn authorize(
         )));
     }
     if let Some((token, task_id)) = identity.claim()
-        && !policy::holder_verb(method)
+        && !policy::fenced(method)
         && app.live_claim(token).is_none()
     {
         return Err(Status::permission_denied(format!(

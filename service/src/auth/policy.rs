@@ -70,6 +70,10 @@ pub const TABLE: &[(&str, &[Role])] = &[
     ("/kanban.v1.Notifications/ListSubscriptions", SESSION),
     ("/kanban.v1.Notifications/Deliver", SESSION),
     ("/kanban.v1.Notifications/Ack", SESSION),
+    ("/kanban.v1.Attachments/Upload", &[Admin, Operator, Worker]),
+    ("/kanban.v1.Attachments/List", READ),
+    ("/kanban.v1.Attachments/Download", READ),
+    ("/kanban.v1.Attachments/Delete", OPERATE),
 ];
 
 /// Services anyone may call, without a credential.
@@ -101,11 +105,14 @@ pub fn rule(path: &str) -> Rule {
         .map_or(Rule::Unknown, |(_, roles)| Rule::Roles(roles))
 }
 
-/// Whether `method` (short name, as [`short`] gives it) is a holder verb on a claim.
-pub fn holder_verb(method: &str) -> bool {
-    TABLE
-        .iter()
-        .any(|(path, roles)| *roles == HOLD && short(path) == method)
+/// Whether `method` (short name, as [`short`] gives it) is fenced by the claim token it
+/// carries: the holder verbs, a worker's comment and upload. A worker whose claim has ended
+/// keeps these, so their fencing tells it why (ABORTED with the lease-lost reason).
+pub fn fenced(method: &str) -> bool {
+    matches!(method, "Tasks/AddComment" | "Attachments/Upload")
+        || TABLE
+            .iter()
+            .any(|(path, roles)| *roles == HOLD && short(path) == method)
 }
 
 /// The method's short name for messages: `Tasks/ArchiveTask`.

@@ -90,9 +90,18 @@ pub fn may_hold(caller: &Identity, token: &str, owner: Option<&str>) -> Result<(
 
 /// Commenting on `task_id`.
 pub fn may_comment(caller: &Identity, task_id: &str) -> Result<()> {
+    own_task(caller, task_id, "comment on")
+}
+
+/// Attaching a file to `task_id`.
+pub fn may_attach(caller: &Identity, task_id: &str) -> Result<()> {
+    own_task(caller, task_id, "attach files to")
+}
+
+fn own_task(caller: &Identity, task_id: &str, what: &str) -> Result<()> {
     match caller.claim() {
         Some((_, own)) if own != task_id => Err(denied(format!(
-            "the worker of {own} may comment only on its own task, not {task_id}"
+            "the worker of {own} may {what} only its own task, not {task_id}"
         ))),
         _ => Ok(()),
     }
@@ -147,6 +156,8 @@ mod tests {
         assert!(may_hold(&worker, "c_2", None).is_err());
         assert!(may_comment(&worker, "t_1").is_ok());
         assert!(may_comment(&worker, "t_2").is_err());
+        assert!(may_attach(&worker, "t_1").is_ok());
+        assert!(may_attach(&worker, "t_2").is_err());
         assert!(may_create(&worker, &["t_1".into()]).is_ok());
         assert!(may_create(&worker, &[]).is_err());
         assert!(may_create(&worker, &["t_2".into()]).is_err());

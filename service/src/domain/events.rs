@@ -18,6 +18,10 @@ named_enum! {
         Assigned => "assigned",
         /// A comment was added.
         Commented => "commented",
+        /// A file was attached.
+        Attached => "attached",
+        /// An attachment was deleted.
+        AttachmentDeleted => "attachment_deleted",
         /// A parent link was added.
         Linked => "linked",
         /// A parent link was removed.

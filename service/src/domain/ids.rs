@@ -15,6 +15,8 @@ use crate::clock;
 pub const TASK: &str = "t_";
 /// Prefix of run ids.
 pub const RUN: &str = "r_";
+/// Prefix of attachment ids (ordered).
+pub const ATTACHMENT: &str = "a_";
 /// Prefix of claim tokens.
 pub const CLAIM: &str = "c_";
 /// Prefix of session ids.
@@ -38,7 +40,7 @@ pub fn ordered_after(id: &str) {
     LAST_ORDERED.fetch_max(value, Ordering::SeqCst);
 }
 
-/// A fresh ordered id (tasks, runs): larger than every earlier one.
+/// A fresh ordered id (tasks, runs, attachments): larger than every earlier one.
 pub fn ordered(prefix: &str) -> String {
     let floor = (clock::now_ms().max(0) as u64) << 16;
     let previous = LAST_ORDERED

@@ -64,6 +64,15 @@ pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300
 pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 /// How long a keep-alive ping may go unanswered before the connection is closed.
 pub const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+/// Largest attachment when `--attachment-max-bytes` is not given, in bytes (25 MiB, Hermes
+/// Agent's own cap, so every file a Hermes board holds fits).
+pub const ATTACHMENT_MAX_DEFAULT: u64 = 25 * 1024 * 1024;
+/// Attachment file name, in bytes (most filesystems' limit on a name).
+pub const ATTACHMENT_NAME_MAX: usize = 255;
+/// Attachment media type, in bytes (RFC 6838's limit on `type/subtype`).
+pub const MEDIA_TYPE_MAX: usize = 127;
+/// Bytes of a file in one `Attachments.Download` message.
+pub const DOWNLOAD_CHUNK: usize = 64 * 1024;
 /// Largest encoded gRPC message the server accepts, in bytes.
 pub const MESSAGE_MAX: usize = 4 * 1024 * 1024;
 

@@ -102,6 +102,48 @@ pub fn required_text(field: &'static str, value: &str, max: usize) -> Result<(),
     text(field, value, max)
 }
 
+/// Checks an attachment's file name: 1 to 255 bytes, not blank, no control characters. It is
+/// only ever a name (shown, and sent back in a download's `Content-Disposition`), never a
+/// path, so `../x` is accepted as the name `../x`.
+pub fn file_name(field: &'static str, value: &str) -> Result<(), Error> {
+    required_text(field, value, limits::ATTACHMENT_NAME_MAX)?;
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid(field, "contains a control character"));
+    }
+    Ok(())
+}
+
+/// Checks a media type of the form `type/subtype` (RFC 6838 token characters, at most 127
+/// bytes, no parameters).
+pub fn media_type(field: &'static str, value: &str) -> Result<(), Error> {
+    let token = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    let well_formed = value
+        .split_once('/')
+        .is_some_and(|(kind, sub)| token(kind) && token(sub));
+    if value.len() > limits::MEDIA_TYPE_MAX {
+        Err(Error::invalid(
+            field,
+            format!(
+                "is {} bytes; the limit is {}",
+                value.len(),
+                limits::MEDIA_TYPE_MAX
+            ),
+        ))
+    } else if !well_formed {
+        Err(Error::invalid(
+            field,
+            format!("{value:?} is not a media type like text/plain"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks a task priority.
 pub fn priority(field: &'static str, value: i32) -> Result<(), Error> {
     if value.unsigned_abs() > limits::PRIORITY_MAX.unsigned_abs() {
@@ -181,6 +223,41 @@ mod tests {
         assert!(profile("assignee", "a:b").is_err());
         assert!(capability("required_capabilities", "gpu:a100").is_ok());
         assert!(capability("required_capabilities", "").is_err());
+    }
+
+    #[test]
+    fn file_names_are_names_not_paths() {
+        for good in [
+            "report.pdf",
+            "../x",
+            "a/b\\c",
+            "résumé 2026.txt",
+            &"n".repeat(255),
+        ] {
+            assert!(file_name("name", good).is_ok(), "{good}");
+        }
+        for bad in ["", "  ", "a\nb", "a\tb", "x\0", "\u{7f}", &"n".repeat(256)] {
+            assert!(file_name("name", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn media_types() {
+        for good in ["text/plain", "application/vnd.ms-excel", "image/svg+xml"] {
+            assert!(media_type("media_type", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "text",
+            "/plain",
+            "text/",
+            "text/plain; charset=utf-8",
+            "a/b/c",
+            "t\n/x",
+        ] {
+            assert!(media_type("media_type", bad).is_err(), "{bad:?}");
+        }
+        assert!(media_type("media_type", &format!("a/{}", "b".repeat(126))).is_err());
     }
 
     #[test]

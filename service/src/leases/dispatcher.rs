@@ -2,11 +2,11 @@
 //! serves it.
 //!
 //! Waiting `Acquire` calls queue here in arrival order. One task serves the queue whenever work
-//! may have become claimable (any committed change pokes it): in one transaction (the store's
-//! grant pass) it walks the waiters oldest first and grants each the first task the dispatch
-//! rules ([`crate::domain::dispatch`]) allow, so waiting supervisors are served fairly, a pass
-//! costs one commit however many it serves, and a task that becomes claimable reaches a waiter
-//! within one transaction.
+//! may have become claimable that a waiting session could use (see [`super::changes`]; a new
+//! waiter always counts): in one transaction (the store's grant pass) it walks the waiters
+//! oldest first and grants each the first task the dispatch rules ([`crate::domain::dispatch`])
+//! allow, so waiting supervisors are served fairly, a pass costs one commit however many it
+//! serves, and a task that becomes claimable reaches a waiter within one transaction.
 
 use std::{
     collections::VecDeque,
@@ -18,7 +18,7 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use super::registry::Registry;
+use super::{changes::Changes, registry::Registry};
 use crate::{
     domain::lease::{Ending, Use},
     error::{Error, Result},
@@ -85,9 +85,22 @@ impl Dispatcher {
     /// Serves the queue until the future is dropped.
     pub async fn run(&self, store: &Store, registry: &Registry) {
         loop {
-            registry.work_changed().await;
-            self.serve_once(store).await;
+            let changes = registry.work_changed().await;
+            if self.could_use(&changes, registry) {
+                self.serve_once(store).await;
+            }
         }
+    }
+
+    /// Whether a queued waiter's session could use `changes` (a session that is gone counts:
+    /// the pass answers its waiter).
+    fn could_use(&self, changes: &Changes, registry: &Registry) -> bool {
+        let queue = self.queue.lock().expect("dispatcher lock");
+        queue.iter().any(|waiter| {
+            registry
+                .session(&waiter.session_id)
+                .is_none_or(|session| changes.useful_to(&session.profiles))
+        })
     }
 
     /// One pass over the waiters, oldest first, granting in one transaction.
@@ -145,5 +158,63 @@ impl Dispatcher {
         for waiter in keep.into_iter().rev() {
             queue.push_front(waiter);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        settings::Settings,
+        store::{
+            effect::{Claimable, Effect},
+            model::SessionRecord,
+        },
+    };
+
+    fn coder_session(registry: &Registry) -> String {
+        let id = "s_0123456789abcdef".to_owned();
+        registry.apply(vec![Effect::SessionOpened(SessionRecord {
+            id: id.clone(),
+            machine_id: "m1".into(),
+            hostname: "h1".into(),
+            profiles: vec!["coder".into()],
+            capabilities: vec![],
+            slots: 1,
+            ttl_ms: 60_000,
+            review_lane: false,
+            owner: String::new(),
+        })]);
+        id
+    }
+
+    fn changed(claimable: Claimable) -> Changes {
+        let mut changes = Changes::default();
+        changes.add(claimable);
+        changes
+    }
+
+    #[tokio::test]
+    async fn a_pass_runs_only_for_changes_a_waiter_could_use() {
+        let registry = Registry::new(Settings::default());
+        let dispatcher = Dispatcher::default();
+        let writer = changed(Claimable::Profile("writer".into()));
+        assert!(
+            !dispatcher.could_use(&changed(Claimable::Anything), &registry),
+            "nobody waits"
+        );
+        let session = coder_session(&registry);
+        let _waiting = dispatcher.enqueue(session, false).unwrap();
+        assert!(!dispatcher.could_use(&Changes::default(), &registry));
+        assert!(!dispatcher.could_use(&writer, &registry));
+        assert!(dispatcher.could_use(&changed(Claimable::Profile("coder".into())), &registry));
+        assert!(dispatcher.could_use(&changed(Claimable::Anything), &registry));
+        let _gone = dispatcher
+            .enqueue("s_fedcba9876543210".into(), false)
+            .unwrap();
+        assert!(
+            dispatcher.could_use(&writer, &registry),
+            "a waiter whose session is gone is answered by a pass"
+        );
     }
 }

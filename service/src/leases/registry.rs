@@ -26,7 +26,10 @@ use tokio::{
     time::Instant,
 };
 
-use super::timers::{Deadline, Timers};
+use super::{
+    changes::Changes,
+    timers::{Deadline, Timers},
+};
 use crate::{
     clock::instant_at,
     domain::{
@@ -35,7 +38,7 @@ use crate::{
     },
     settings::Settings,
     store::{
-        effect::{Effect, LiveLeases},
+        effect::{Claimable, Effect, LiveLeases},
         model::{ClaimRecord, SessionRecord},
     },
 };
@@ -140,7 +143,10 @@ pub struct Registry {
     state: Mutex<State>,
     /// Every deadline.
     timers: Timers<Deadline>,
+    /// Wakes the dispatcher when something may have become claimable...
     work: Notify,
+    /// ...and says what, since it last looked.
+    changes: Mutex<Changes>,
     lag_us: Mutex<VecDeque<u64>>,
     settings: Settings,
     latest_event: watch::Sender<i64>,
@@ -158,6 +164,7 @@ impl Registry {
             state: Mutex::default(),
             timers: Timers::default(),
             work: Notify::new(),
+            changes: Mutex::default(),
             lag_us: Mutex::default(),
             settings,
             latest_event: watch::channel(0).0,
@@ -173,7 +180,7 @@ impl Registry {
     /// connection thread right after the commit.
     pub fn apply(&self, effects: Vec<Effect>) {
         let now = Instant::now();
-        let mut poke = false;
+        let mut poke = Vec::new();
         let mut state = self.lock();
         for effect in effects {
             match effect {
@@ -307,11 +314,16 @@ impl Registry {
                     self.timers
                         .arm(Deadline::Cooldown { task_id }, instant_at(until_ms));
                 }
-                Effect::Poke => poke = true,
+                Effect::Poke(claimable) => poke.push(claimable),
             }
         }
         drop(state);
-        if poke {
+        if !poke.is_empty() {
+            let mut changes = self.changes.lock().expect("changes lock");
+            for claimable in poke {
+                changes.add(claimable);
+            }
+            drop(changes);
             self.work.notify_one();
         }
     }
@@ -569,13 +581,19 @@ impl Registry {
         (state.sessions.len(), state.claims.len())
     }
 
-    /// Waits until something changed that may make work claimable.
-    pub async fn work_changed(&self) {
+    /// Waits until something changed that may make work claimable, and says what (everything
+    /// since the last call).
+    pub async fn work_changed(&self) -> Changes {
         self.work.notified().await;
+        std::mem::take(&mut *self.changes.lock().expect("changes lock"))
     }
 
-    /// Wakes the dispatcher (a waiter arrived, or a cooldown ended).
+    /// Wakes the dispatcher for anything (a waiter arrived, or a cooldown ended).
     pub fn poke(&self) {
+        self.changes
+            .lock()
+            .expect("changes lock")
+            .add(Claimable::Anything);
         self.work.notify_one();
     }
 

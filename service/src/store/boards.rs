@@ -198,27 +198,38 @@ impl Store {
     /// Returns the number of tasks removed and the event id.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn reset_board(&self, slug: String, actor: String) -> Result<(u64, i64)> {
-        self.write(move |tx, fx| {
-            read::board(tx, &slug)?;
-            for claim in read::board_claims(tx, &slug)? {
-                // A claim whose task an earlier reset deleted is already being revoked.
-                if let Ok(task) = read::task(tx, &claim.task_id) {
-                    revoke::revoke_in(tx, &task, RevokeCause::BoardReset, None, &actor, fx)?;
+        let (removed, event_id, blobs) = self
+            .write(move |tx, fx| {
+                read::board(tx, &slug)?;
+                for claim in read::board_claims(tx, &slug)? {
+                    // A claim whose task an earlier reset deleted is already being revoked.
+                    if let Ok(task) = read::task(tx, &claim.task_id) {
+                        revoke::revoke_in(tx, &task, RevokeCause::BoardReset, None, &actor, fx)?;
+                    }
                 }
-            }
-            let removed = tx.execute("DELETE FROM tasks WHERE board = ?1", [&slug])?;
-            let event_id = events::append(
-                tx,
-                NewEvent {
-                    board: &slug,
-                    task_id: "",
-                    kind: EventKind::BoardReset,
-                    actor: &actor,
-                    details: &[("tasks_removed", removed.to_string())],
-                },
-            )?;
-            Ok((removed as u64, event_id))
-        })
-        .await
+                // Their attachments go with the tasks; the blobs once the reset has committed.
+                let blobs = tx
+                .prepare(
+                    "SELECT DISTINCT a.sha256 FROM attachments a JOIN tasks t ON t.id = a.task_id
+                     WHERE t.board = ?1",
+                )?
+                .query_map([&slug], |row| row.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+                let removed = tx.execute("DELETE FROM tasks WHERE board = ?1", [&slug])?;
+                let event_id = events::append(
+                    tx,
+                    NewEvent {
+                        board: &slug,
+                        task_id: "",
+                        kind: EventKind::BoardReset,
+                        actor: &actor,
+                        details: &[("tasks_removed", removed.to_string())],
+                    },
+                )?;
+                Ok((removed as u64, event_id, blobs))
+            })
+            .await?;
+        self.release_blobs(blobs).await;
+        Ok((removed, event_id))
     }
 }

@@ -34,9 +34,23 @@ pub enum Effect {
     Wake(String, i64),
     /// A task cools down until a time (Unix ms).
     Cooldown(String, i64),
-    /// Something changed that may make work claimable: wake the dispatcher. Every write says
-    /// so except a dispatcher pass, which only takes work (else it would wake itself forever).
-    Poke,
+    /// Something changed that may make work claimable: wake the dispatcher, which runs a pass
+    /// if a waiting session could use the change. Every write says so (as
+    /// [`Claimable::Anything`]) except those that can make nothing claimable: a dispatcher
+    /// pass, which only takes work (else it would wake itself forever), a heartbeat, a comment,
+    /// a subscription; and a create says which profile its task is for, if it is claimable.
+    Poke(Claimable),
+}
+
+/// What a committed write may have made claimable, so that the dispatcher can leave out a pass
+/// no waiting session could use (a create for a profile nobody waiting runs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claimable {
+    /// Anything: a claim ended (freeing a slot and the caps), a task moved or changed, a board
+    /// or a session changed, a waiter arrived, a cooldown ended.
+    Anything,
+    /// Only a task this profile runs.
+    Profile(String),
 }
 
 /// The deadlines of a claim besides its lease, in Unix ms of the service's clock, so that a

@@ -10,7 +10,7 @@ use super::{
     effect::{ClaimDeadlines, Effect},
     model::{ClaimRecord, Grant, SessionRecord},
     tx::{
-        candidates::{candidates, lanes},
+        candidates::{OpenBoard, keys, open_boards, under_key},
         read,
         status::{self, set_status},
     },
@@ -111,26 +111,23 @@ fn grant_in(
 /// Candidates fetched per query while looking for a grant.
 const CANDIDATE_PAGE: u32 = 16;
 
-/// The first task in dispatch order that `view` may claim, paging through the candidates.
+/// The first task in dispatch order that `view` may claim. Each key the session's candidates
+/// sit under is paged through in dispatch order up to its first claimable task, and the
+/// earliest of those wins: whether a task may be claimed never depends on the tasks before it,
+/// so this is the first claimable task of all of them in dispatch order.
 fn first_claimable(
     conn: &Connection,
+    boards: &[OpenBoard],
     session: &SessionRecord,
     view: &SessionView,
     load: &Load,
     now: i64,
 ) -> Result<Option<TaskView>> {
     let mut best: Option<TaskView> = None;
-    for &lane in lanes(session.review_lane) {
+    for key in keys(boards, &session.profiles, session.review_lane) {
         let mut offset = 0;
         let found = loop {
-            let page = candidates(
-                conn,
-                lane,
-                Some(&session.profiles),
-                None,
-                CANDIDATE_PAGE,
-                offset,
-            )?;
+            let page = under_key(conn, &key, CANDIDATE_PAGE, offset)?;
             if let Some(task) = dispatch::choose(&page, view, load, now) {
                 break Some(task.clone());
             }
@@ -165,6 +162,7 @@ impl Store {
             let mut granted: HashMap<String, u32> = HashMap::new();
             let mut exhausted: HashSet<String> = HashSet::new();
             let now = now_ms();
+            let boards = open_boards(tx)?;
             let mut answers = Vec::with_capacity(waiters.len());
             for session_id in waiters {
                 if exhausted.contains(&session_id) {
@@ -190,7 +188,7 @@ impl Store {
                 let grant = if view.free_slots == 0 {
                     None
                 } else {
-                    first_claimable(tx, &session, &view, &load, now)?
+                    first_claimable(tx, &boards, &session, &view, &load, now)?
                         .map(|task| grant_in(tx, &task, &session, fx))
                         .transpose()?
                 };
@@ -212,5 +210,121 @@ impl Store {
             Ok(answers)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio_rusqlite::rusqlite::params;
+
+    use super::*;
+    use crate::{
+        domain::dispatch::Load,
+        store::{effect::LiveLeases, tx::candidates::steps_since_last},
+    };
+
+    /// Lease state that lets every session take one more claim.
+    #[derive(Debug)]
+    struct OneFreeSlot;
+
+    impl LiveLeases for OneFreeSlot {
+        fn apply(&self, _: Vec<Effect>) {}
+        fn publish_event_id(&self, _: i64) {}
+        fn claim_overdue(&self, _: &str) -> bool {
+            false
+        }
+        fn session_overdue(&self, _: &str) -> bool {
+            false
+        }
+        fn free_slots(&self, _: &str) -> u32 {
+            1
+        }
+        fn load(&self) -> Load {
+            Load::default()
+        }
+        fn claim_tokens(&self) -> Vec<String> {
+            Vec::new()
+        }
+    }
+
+    /// Adds `count` ready tasks on the default board for a profile no session runs, ahead of
+    /// everything else in dispatch order (priority 10).
+    async fn add_backlog(store: &Store, count: u32) {
+        store
+            .call(move |conn| {
+                conn.execute(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+                     INSERT INTO tasks (id, board, title, assignee, status, priority, created_at,
+                                        updated_at)
+                     SELECT 't_backlog' || printf('%08d', i) || hex(randomblob(4)), 'default',
+                            'nobody runs this', 'nobody', 'ready', 10, i, i
+                     FROM n",
+                    params![count],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
+    /// A pass for `session` that must grant the one `coder` task it adds, and the steps its
+    /// candidate lookups took.
+    async fn pass_steps(store: &Store, session: &str, task: &str) -> i64 {
+        let task_id = task.to_owned();
+        store
+            .call(move |conn| {
+                conn.execute(
+                    "INSERT INTO tasks (id, board, title, assignee, status, priority, created_at,
+                                        updated_at)
+                     VALUES (?1, 'default', 'for coder', 'coder', 'ready', 0, 0, 0)",
+                    [task_id],
+                )?;
+                steps_since_last(conn)
+            })
+            .await
+            .unwrap();
+        let answers = store.grant_pass(vec![session.to_owned()]).await.unwrap();
+        let [Ok(Some(grant))] = answers.as_slice() else {
+            panic!("the pass granted nothing: {answers:?}");
+        };
+        assert_eq!(grant.task.id, task);
+        store.call(|conn| steps_since_last(conn)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_pass_costs_no_more_beside_ten_thousand_tasks_no_waiter_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join("data"),
+            Arc::new(OneFreeSlot),
+            crate::domain::limits::ATTACHMENT_MAX_DEFAULT,
+        )
+        .await
+        .unwrap();
+        let session = store
+            .open_session(SessionRecord {
+                id: ids::fresh(ids::SESSION),
+                machine_id: "m1".into(),
+                hostname: "h1".into(),
+                profiles: vec!["coder".into()],
+                capabilities: vec![],
+                slots: 8,
+                ttl_ms: 60_000,
+                review_lane: true,
+                owner: String::new(),
+            })
+            .await
+            .unwrap();
+        add_backlog(&store, 10).await;
+        let small = pass_steps(&store, &session.id, "t_first").await;
+        add_backlog(&store, 10_000).await;
+        let large = pass_steps(&store, &session.id, "t_second").await;
+        assert!(small > 0, "the lookups were counted");
+        assert!(
+            large <= small,
+            "a pass took {large} steps beside 10,010 tasks nobody waiting runs, {small} beside 10"
+        );
     }
 }

@@ -16,7 +16,7 @@
 //! closure on the connection thread:
 //!
 //! - [`boards`], [`tasks`], [`links`], [`lifecycle`] (operator status changes), [`events`],
-//!   [`notifications`]: the board as people and gateways see it.
+//!   [`notifications`], [`attachments`]: the board as people and gateways see it.
 //! - [`sessions`], [`holder`] (the holder's calls on a claim), [`grant`] (the dispatcher's
 //!   pass), [`deadlines`] (what passing deadlines do), [`coarse`] (the coarse copies of lease
 //!   deadlines): the lease operations. They are
@@ -25,12 +25,15 @@
 //!   the invariant check, backups, the storage cap and the page check run after start-up.
 //!
 //! Beside them: [`batch`] (group commit), [`effect`] (what a commit hands the in-memory lease
-//! state), [`rows`] (every row mapper), [`model`] (the plain data), [`schema`], [`lock`],
+//! state), [`rows`] (every row mapper), [`model`] (the plain data), [`blobs`] (the bytes of
+//! attachments, beside the database), [`schema`], [`lock`],
 //! [`datadir`] (the directory's permissions and the marker that tells a fresh one from one
 //! whose database is gone).
 
+mod attachments;
 mod backup;
 mod batch;
+pub(crate) mod blobs;
 mod boards;
 mod coarse;
 mod datadir;
@@ -62,7 +65,8 @@ use std::{
 
 use tokio_rusqlite::rusqlite::{self, Connection};
 
-pub use backup::BACKUP_DIR;
+pub use backup::{BACKUP_DIR, BLOBS_SUFFIX, BackupReport};
+pub use blobs::ATTACHMENTS_DIR;
 pub use datadir::MARKER_FILE;
 pub use lock::{DataDirLock, LOCK_FILE, LockError};
 pub use schema::{MigrationError, VERSION as SCHEMA_VERSION};
@@ -72,7 +76,7 @@ use crate::{
     domain::ids,
     error::{Error, Result},
 };
-use effect::{Effect, LiveLeases};
+use effect::{Claimable, Effect, LiveLeases};
 
 /// Name of the database file inside the data directory.
 pub const DB_FILE: &str = "kanband.db";
@@ -157,14 +161,21 @@ pub struct Store {
     /// The in-memory lease state, kept in step with every commit.
     leases: Arc<dyn LiveLeases>,
     batch: Arc<batch::Batch>,
+    /// The attachments' bytes.
+    blobs: Arc<blobs::Blobs>,
     _lock: DataDirLock,
 }
 
 impl Store {
     /// Opens (creating if needed) the database in `data_dir`, which is created with mode 0700
-    /// (see [`datadir`] for what is refused).
-    /// Committed transactions apply their effects to `leases`.
-    pub async fn open(data_dir: &Path, leases: Arc<dyn LiveLeases>) -> Result<Store, OpenError> {
+    /// (see [`datadir`] for what is refused), and its attachment directory, whose blobs no row
+    /// names are removed. Committed transactions apply their effects to `leases`; attachments
+    /// are at most `attachment_max_bytes`.
+    pub async fn open(
+        data_dir: &Path,
+        leases: Arc<dyn LiveLeases>,
+        attachment_max_bytes: u64,
+    ) -> Result<Store, OpenError> {
         datadir::create(data_dir)?;
         let lock = DataDirLock::acquire(data_dir)?;
         if rusqlite::version_number() < MIN_SQLITE_VERSION {
@@ -174,6 +185,13 @@ impl Store {
         }
         let fresh = datadir::inspect(data_dir)?;
         let path = data_dir.join(DB_FILE);
+        let blobs = Arc::new(blobs::Blobs::open(data_dir, attachment_max_bytes).map_err(
+            |source| OpenError::DataDir {
+                dir: data_dir.join(ATTACHMENTS_DIR),
+                source,
+            },
+        )?);
+        let sweeper = blobs.clone();
         let sqlite = |source| OpenError::Sqlite {
             path: path.clone(),
             source,
@@ -193,7 +211,11 @@ impl Store {
                 reason: format!("cannot apply the storage cap: {err}"),
             })?;
             // New ordered ids start above every stored one.
-            for sql in ["SELECT max(id) FROM tasks", "SELECT max(id) FROM runs"] {
+            for sql in [
+                "SELECT max(id) FROM tasks",
+                "SELECT max(id) FROM runs",
+                "SELECT max(id) FROM attachments",
+            ] {
                 let newest: Option<String> =
                     conn.query_row(sql, [], |row| row.get(0))
                         .map_err(|source| OpenError::Sqlite {
@@ -204,6 +226,10 @@ impl Store {
                     ids::ordered_after(&id);
                 }
             }
+            sweeper.sweep(conn).map_err(|err| OpenError::Setup {
+                path: db_path.clone(),
+                reason: format!("cannot sweep the attachment directory: {err}"),
+            })?;
             Ok(())
         })
         .await
@@ -225,6 +251,7 @@ impl Store {
             path,
             leases,
             batch: Arc::default(),
+            blobs,
             _lock: lock,
         })
     }
@@ -255,8 +282,8 @@ impl Store {
     /// Runs `op` as one write: inside its own savepoint of the next group commit (see
     /// [`batch`]). After the commit, on the connection thread and before any other transaction,
     /// the effects it collected are applied to the lease state, so that state changes in
-    /// exactly the database's commit order, and the dispatcher is woken. Returns only once the
-    /// write is committed.
+    /// exactly the database's commit order, and the dispatcher is woken for anything. Returns
+    /// only once the write is committed.
     async fn write<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
@@ -264,13 +291,14 @@ impl Store {
     {
         self.write_quietly(move |conn, fx| {
             let out = op(conn, fx)?;
-            fx.push(Effect::Poke);
+            fx.push(Effect::Poke(Claimable::Anything));
             Ok(out)
         })
         .await
     }
 
-    /// [`Store::write`] without waking the dispatcher: for the dispatcher's own passes.
+    /// [`Store::write`] without waking the dispatcher: for the dispatcher's own passes and the
+    /// writes that can make nothing claimable (or push their own, narrower [`Effect::Poke`]).
     async fn write_quietly<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,

@@ -212,6 +212,35 @@ pub struct Comment {
     pub created_at: i64,
 }
 
+/// A file attached to a task; its bytes are the blob named by `sha256`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // mirrors kanban.v1.Attachment
+pub struct Attachment {
+    pub id: String,
+    pub task_id: String,
+    pub name: String,
+    pub media_type: String,
+    pub size: u64,
+    pub sha256: String,
+    pub uploaded_by: String,
+    pub created_at: i64,
+}
+
+/// An upload's header, already validated.
+#[derive(Debug, Clone)]
+pub struct NewAttachment {
+    /// The task.
+    pub task_id: String,
+    /// File name (only a name).
+    pub name: String,
+    /// Media type.
+    pub media_type: String,
+    /// A worker's claim token on the task, fenced; `None` for an operator.
+    pub claim_token: Option<String>,
+    /// Who uploads.
+    pub uploaded_by: String,
+}
+
 /// One attempt at a task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)] // mirrors kanban.v1.Run

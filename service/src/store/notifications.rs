@@ -1,4 +1,5 @@
-//! Durable notification subscriptions with a server-side cursor.
+//! Durable notification subscriptions with a server-side cursor. Their writes make nothing
+//! claimable, so they wake no dispatcher.
 
 use tokio_rusqlite::rusqlite::{Connection, OptionalExtension as _, params};
 
@@ -33,7 +34,7 @@ impl Store {
     /// Creates a subscription to a task's terminal events from now on.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn subscribe(&self, mut new: Subscription) -> Result<Subscription> {
-        self.write(move |tx, _| {
+        self.write_quietly(move |tx, _| {
             read::task(tx, &new.task_id)?;
             new.id = ids::fresh(ids::SUBSCRIPTION);
             new.cursor = events::latest_id(tx)?;
@@ -60,7 +61,7 @@ impl Store {
     /// Removes a subscription.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn unsubscribe(&self, id: String) -> Result<()> {
-        self.write(move |tx, _| {
+        self.write_quietly(move |tx, _| {
             load(tx, &id)?;
             tx.execute(
                 "UPDATE subscriptions SET removed_at = ?2 WHERE id = ?1",
@@ -130,7 +131,7 @@ impl Store {
     /// subscription was removed (a `final` one whose end was acknowledged).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn ack(&self, id: String, event_id: i64) -> Result<(i64, bool)> {
-        self.write(move |tx, _| {
+        self.write_quietly(move |tx, _| {
             let sub = load(tx, &id)?;
             let latest = events::latest_id(tx)?;
             if event_id > latest {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use tokio_rusqlite::rusqlite::{self, Row, types::Type};
 
 use super::model::{
-    Board, ClaimRecord, Comment, Event, Mode, Run, SessionRecord, Subscription, Task,
+    Attachment, Board, ClaimRecord, Comment, Event, Mode, Run, SessionRecord, Subscription, Task,
     WorkerOptions, Workspace,
 };
 use crate::domain::{
@@ -40,6 +40,10 @@ pub(super) const EVENT_COLUMNS: &str = "id, board, task_id, kind, actor, details
 
 /// The columns [`comment`] reads, in order.
 pub(super) const COMMENT_COLUMNS: &str = "id, task_id, author, body, created_at";
+
+/// The columns [`attachment`] reads, in order.
+pub(super) const ATTACHMENT_COLUMNS: &str =
+    "id, task_id, name, media_type, size, sha256, uploaded_by, created_at";
 
 /// The columns [`claim`] reads, in order.
 pub(super) const CLAIM_COLUMNS: &str = "token, task_id, board, epoch, run_id, session_id, \
@@ -252,6 +256,20 @@ pub(super) fn comment(row: &Row<'_>) -> rusqlite::Result<Comment> {
         author: row.get(2)?,
         body: row.get(3)?,
         created_at: row.get(4)?,
+    })
+}
+
+/// Reads an attachment from a row selected with [`ATTACHMENT_COLUMNS`].
+pub(super) fn attachment(row: &Row<'_>) -> rusqlite::Result<Attachment> {
+    Ok(Attachment {
+        id: row.get(0)?,
+        task_id: row.get(1)?,
+        name: row.get(2)?,
+        media_type: row.get(3)?,
+        size: row.get::<_, i64>(4)? as u64,
+        sha256: row.get(5)?,
+        uploaded_by: row.get(6)?,
+        created_at: row.get(7)?,
     })
 }
 

@@ -11,7 +11,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_dispatch_index.sql"),
     include_str!("../../migrations/0005_lifecycle.sql"),
     include_str!("../../migrations/0006_settings.sql"),
-    include_str!("../../migrations/0008_auth.sql"),
+    include_str!("../../migrations/0007_dispatch_by_assignee.sql"),
+    include_str!("../../migrations/0008_attachments.sql"),
+    include_str!("../../migrations/0009_auth.sql"),
 ];
 
 /// The schema version this build writes.

@@ -4,7 +4,7 @@ use tokio_rusqlite::rusqlite::params;
 
 use super::{
     Store,
-    effect::Effect,
+    effect::{Claimable, Effect},
     model::{ClaimRecord, SessionRecord},
     rows::{self, SESSION_COLUMNS},
     tx::{
@@ -104,7 +104,7 @@ impl Store {
                 }
                 restored += 1;
             }
-            fx.push(Effect::Poke);
+            fx.push(Effect::Poke(Claimable::Anything));
             // On the connection thread, before any write can start, as a commit applies its own.
             leases.apply(fx);
             Ok((count, restored, rearmed))

@@ -6,7 +6,7 @@ use super::{
     Store,
     model::Task,
     tx::{
-        candidates::{candidates, lanes},
+        candidates::{self, lanes},
         read,
     },
 };
@@ -45,7 +45,7 @@ impl Store {
         self.call(move |conn| {
             let mut views = Vec::new();
             for &lane in lanes(review_lane) {
-                views.extend(candidates(conn, lane, None, board.as_deref(), limit, 0)?);
+                views.extend(candidates::lane(conn, lane, board.as_deref(), limit)?);
             }
             dispatch::sort(&mut views);
             views.truncate(limit as usize);

@@ -4,6 +4,7 @@ use tokio_rusqlite::rusqlite::{Connection, params, params_from_iter, types::Valu
 
 use super::{
     Store,
+    effect::{Claimable, Effect},
     model::{Comment, NewTask, Task, TaskChanges, TaskDetail, TaskFilter},
     rows,
     tx::{
@@ -14,11 +15,7 @@ use super::{
 };
 use crate::{
     clock::now_ms,
-    domain::{
-        EventKind, Status, ids,
-        lease::{LeaseLost, Use},
-        transitions::Op,
-    },
+    domain::{EventKind, Status, ids, transitions::Op},
     error::{Error, Result},
 };
 
@@ -114,12 +111,32 @@ fn create_in(conn: &Connection, new: &NewTask) -> Result<(Task, bool)> {
     Ok((read::task(conn, &id)?, true))
 }
 
+/// The profile that runs `task`, if it sits in a lane a session claims from (ready or review):
+/// its assignee, else its board's default assignee.
+fn claimable_profile(conn: &Connection, task: &Task) -> Result<Option<String>> {
+    if !matches!(task.status, Status::Ready | Status::Review) {
+        return Ok(None);
+    }
+    if !task.assignee.is_empty() {
+        return Ok(Some(task.assignee.clone()));
+    }
+    let board = read::board(conn, &task.board)?;
+    Ok(Some(board.default_assignee).filter(|p| !p.is_empty()))
+}
+
 impl Store {
-    /// Creates a task, or returns the first task with the same idempotency key (`false`).
+    /// Creates a task, or returns the first task with the same idempotency key (`false`). A
+    /// new task changes nothing else a session could claim, so the dispatcher is woken only
+    /// for its profile, and only if it is claimable now.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_task(&self, new: NewTask) -> Result<(Task, bool)> {
-        self.write(move |tx, _| {
+        self.write_quietly(move |tx, fx| {
             let created = create_in(tx, &new)?;
+            if created.1
+                && let Some(profile) = claimable_profile(tx, &created.0)?
+            {
+                fx.push(Effect::Poke(Claimable::Profile(profile)));
+            }
             Ok(created)
         })
         .await
@@ -336,7 +353,8 @@ impl Store {
     }
 
     /// Adds a comment. A worker's comment carries its claim `token`, which must be the task's
-    /// live claim (fenced like a holder call); an operator's carries none.
+    /// live claim (fenced like a holder call); an operator's carries none. It makes nothing
+    /// claimable: no dispatcher pass.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn add_comment(
         &self,
@@ -346,21 +364,10 @@ impl Store {
         token: Option<String>,
     ) -> Result<Comment> {
         let leases = self.leases.clone();
-        self.write(move |tx, _| {
+        self.write_quietly(move |tx, _| {
             let task = read::task(tx, &task_id)?;
             if let Some(token) = token {
-                let claim = claims::fenced(tx, &token, Use::Hold).and_then(|claim| {
-                    if claim.task_id == task.id {
-                        Ok(claim)
-                    } else {
-                        Err(Error::LeaseLost {
-                            reason: LeaseLost::Unknown,
-                            current_epoch: task.epoch,
-                            message: format!("the claim token is not a claim on task {}", task.id),
-                        })
-                    }
-                })?;
-                claims::refuse_overdue(&*leases, &claim, tx)?;
+                claims::fenced_on(tx, &*leases, &token, &task)?;
             }
             tx.execute(
                 "INSERT INTO comments (task_id, author, body, created_at) VALUES (?1, ?2, ?3, ?4)",

@@ -61,6 +61,10 @@ const EXPECTED: &[(&str, &str)] = &[
     ("/kanban.v1.Notifications/ListSubscriptions", "AS"),
     ("/kanban.v1.Notifications/Deliver", "AS"),
     ("/kanban.v1.Notifications/Ack", "AS"),
+    ("/kanban.v1.Attachments/Upload", "AOW"),
+    ("/kanban.v1.Attachments/List", "AOWR"),
+    ("/kanban.v1.Attachments/Download", "AOWR"),
+    ("/kanban.v1.Attachments/Delete", "AO"),
 ];
 
 /// Makes a token over the Unix socket (as the owner, an admin); returns its secret.

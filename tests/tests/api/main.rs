@@ -3,7 +3,9 @@
 //! only with `tokio::time::advance` (see `support::clock`).
 
 mod admin;
+mod attachments;
 mod auth;
+mod backlog;
 mod bad_input;
 mod bad_input_more;
 mod boards;

@@ -107,13 +107,14 @@ async fn list_shows_every_service() {
 }
 
 /// Every `kanban.v1` service, each with one of its methods.
-const SERVICES: [&str; 6] = [
+const SERVICES: [&str; 7] = [
     "kanban.v1.Boards",
     "kanban.v1.Tasks",
     "kanban.v1.Leases",
     "kanban.v1.Events",
     "kanban.v1.Notifications",
     "kanban.v1.Admin",
+    "kanban.v1.Attachments",
 ];
 
 #[tokio::test]
@@ -127,6 +128,7 @@ async fn describe_every_service() {
             "rpc Watch ( .kanban.v1.WatchRequest ) returns ( stream .kanban.v1.Event );",
             "rpc Deliver",
             "rpc CheckInvariants",
+            "rpc Upload ( stream .kanban.v1.UploadRequest ) returns ( .kanban.v1.Attachment );",
         ]) {
             let described = grpcurl(&target, None, &["describe", svc]).await;
             assert!(described.contains(&format!("{svc} is a service:")), "{name}:\n{described}");

@@ -56,6 +56,7 @@ async fn reflection_v1_lists_every_service_and_describes_tasks() {
         for want in [
             "grpc.health.v1.Health",
             "kanban.v1.Admin",
+            "kanban.v1.Attachments",
             "kanban.v1.Boards",
             "kanban.v1.Events",
             "kanban.v1.Leases",

@@ -5,6 +5,7 @@
 //!   `list`).
 //! - `board`: board commands.
 //! - `admin`: `stats`, `check` and `dispatch preview`.
+//! - `attach`: `attach`, `attachments` and `attachment get|delete`.
 //! - `watch`: following the event stream across reconnects.
 //!
 //! Every command checks its own arguments and environment before it connects, so a usage
@@ -12,6 +13,7 @@
 //! [`crate::retry`], so a kanband restart does not fail them.
 
 mod admin;
+mod attach;
 mod board;
 mod task;
 mod token;
@@ -24,7 +26,10 @@ use kanband_gateway::{Client, Target};
 
 use crate::{
     Result,
-    cli::{BoardCommand, ClaimArgs, Cli, Command, DispatchCommand, TaskCommand, TokenCommand},
+    cli::{
+        AttachmentCommand, BoardCommand, ClaimArgs, Cli, Command, DispatchCommand, TaskCommand,
+        TokenCommand,
+    },
     output::Output,
     retry,
 };
@@ -68,12 +73,15 @@ fn identity(explicit: Option<&str>) -> String {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
+    // Without a token, a worker over TCP proves who it is with its claim token; over the
+    // Unix socket kanband's own user needs none (and another user's claim token would make it
+    // only that claim's worker anyway).
     let token = kanband_gateway::resolve_token(cli.token, cli.token_file.as_deref())
         .map_err(crate::Error::Usage)?
         .or_else(|| {
             std::env::var("KANBAN_CLAIM_TOKEN")
                 .ok()
-                .filter(|t| !t.is_empty())
+                .filter(|t| !t.is_empty() && !cli.addr.starts_with("unix:"))
         });
     let ctx = Ctx {
         target: Target::new(cli.addr, token),
@@ -99,6 +107,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Link(args) => task::link(&ctx, args).await,
         Command::Unblock(args) => task::unblock(&ctx, args.id).await,
         Command::List(args) => task::list(&ctx, args).await,
+        Command::Attach(args) => attach::attach(&ctx, args).await,
+        Command::Attachments(args) => attach::list(&ctx, args.id).await,
+        Command::Attachment(AttachmentCommand::Get { id, output }) => {
+            attach::get(&ctx, id, output).await
+        }
+        Command::Attachment(AttachmentCommand::Delete { id }) => attach::delete(&ctx, id).await,
         Command::Board(command) => match command {
             BoardCommand::Create {
                 slug,

@@ -7,8 +7,8 @@ own tools read. An orchestrator profile (no claim) takes the address from `KANBA
 from `plugins.entries.kanband.addr` in its config.yaml, else kanband's default address.
 
 Every call carries a credential as `authorization: Bearer ...` metadata (kanband needs one over
-TCP): `KANBAN_TOKEN`, else the first line of the file `KANBAN_TOKEN_FILE` names, else the
-worker's own `KANBAN_CLAIM_TOKEN`, which lets it act on its own claim only.
+TCP): `KANBAN_TOKEN`, else the first line of the file `KANBAN_TOKEN_FILE` names, else over TCP
+the worker's own `KANBAN_CLAIM_TOKEN`, which lets it act on its own claim only.
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ def grpc_target(addr: str) -> tuple[str, list]:
 
 
 def credential() -> Optional[str]:
-    """The bearer credential: `KANBAN_TOKEN`, else the file `KANBAN_TOKEN_FILE`, else the claim
-    token the supervisor handed this worker."""
+    """The bearer credential: `KANBAN_TOKEN`, else the file `KANBAN_TOKEN_FILE`, else over TCP
+    the claim token the supervisor handed this worker (over the Unix socket kanband's own user
+    needs none)."""
     token = os.environ.get("KANBAN_TOKEN", "").strip()
     if token:
         return token
@@ -78,7 +79,7 @@ def credential() -> Optional[str]:
             first = f.readline().strip()
         if first:
             return first
-    return claim_token()
+    return None if resolve_addr().startswith("unix:") else claim_token()
 
 
 class _Details(

@@ -1,4 +1,10 @@
-//! The dispatch candidates of a lane, in dispatch order, for the grant pass and the preview.
+//! The dispatch candidates, in dispatch order: by what a session can run, for the grant pass,
+//! and a whole lane, for the preview.
+//!
+//! A task goes to the profile its assignee names, else its board's default assignee. So the
+//! tasks a session may take sit under a few keys (profile or no assignee, board, lane), each
+//! served in dispatch order by the `tasks_dispatch_by_assignee` index: the grant pass seeks
+//! straight to them, and ready tasks no waiting session runs, however many, cost it nothing.
 
 use std::sync::LazyLock;
 
@@ -19,36 +25,186 @@ pub(in crate::store) fn lanes(review_lane: bool) -> &'static [Status] {
     }
 }
 
-/// One lane's tasks (`status` ready or review) with what the dispatch rules need, in dispatch
-/// order. Served by the `tasks_dispatch` index, so a page costs about as many rows as it holds.
-pub(in crate::store) fn candidates(
-    conn: &Connection,
+/// A board that is not archived, with its default assignee.
+#[derive(Debug, Clone)]
+pub(in crate::store) struct OpenBoard {
+    slug: String,
+    default_assignee: String,
+}
+
+/// Every board that is not archived (the grant pass reads them once).
+pub(in crate::store) fn open_boards(conn: &Connection) -> Result<Vec<OpenBoard>> {
+    let boards = conn
+        .prepare_cached(OPEN_BOARDS)?
+        .query_map([], |row| {
+            Ok(OpenBoard {
+                slug: row.get(0)?,
+                default_assignee: row.get(1)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(boards)
+}
+
+/// One place a session's candidates sit: one lane's tasks with one assignee (empty: none, on
+/// a board whose default assignee the session runs) on one board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::store) struct Key<'a> {
+    assignee: &'a str,
+    board: &'a str,
     lane: Status,
-    profiles: Option<&[String]>,
-    board: Option<&str>,
+}
+
+/// Every key under which a task a session with these profiles and lanes could run sits.
+pub(in crate::store) fn keys<'a>(
+    boards: &'a [OpenBoard],
+    profiles: &'a [String],
+    review_lane: bool,
+) -> Vec<Key<'a>> {
+    let mut keys = Vec::new();
+    for board in boards {
+        let default_runs = profiles.contains(&board.default_assignee);
+        let assignees = profiles
+            .iter()
+            .map(String::as_str)
+            .chain(default_runs.then_some(""));
+        for assignee in assignees {
+            for &lane in lanes(review_lane) {
+                let key = Key {
+                    assignee,
+                    board: &board.slug,
+                    lane,
+                };
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+    }
+    keys
+}
+
+/// The query of [`under_key`].
+static UNDER_KEY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {CANDIDATE_COLUMNS}
+           FROM tasks t INDEXED BY tasks_dispatch_by_assignee
+             JOIN boards b ON b.slug = t.board
+           WHERE t.assignee = ?1 AND t.board = ?2 AND t.status = ?3 AND NOT b.archived
+           ORDER BY t.priority DESC, t.created_at, t.id
+           LIMIT ?4 OFFSET ?5"
+    )
+});
+
+/// The query of [`lane`].
+static LANE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {CANDIDATE_COLUMNS}
+           FROM tasks t JOIN boards b ON b.slug = t.board
+           WHERE t.status = ?1 AND NOT b.archived AND (?2 IS NULL OR t.board = ?2)
+           ORDER BY t.priority DESC, t.created_at, t.id
+           LIMIT ?3"
+    )
+});
+
+/// Boards to look candidates up on.
+const OPEN_BOARDS: &str = "SELECT slug, default_assignee FROM boards WHERE NOT archived";
+
+/// The SQLite virtual-machine steps this module's queries took on `conn` since the last call
+/// (the work of looking candidates up, whatever the plan), for tests that bound it.
+#[cfg(test)]
+pub(in crate::store) fn steps_since_last(conn: &Connection) -> Result<i64> {
+    use tokio_rusqlite::rusqlite::StatementStatus;
+    let mut steps = 0;
+    for sql in [UNDER_KEY.as_str(), LANE.as_str(), OPEN_BOARDS] {
+        let stmt = conn.prepare_cached(sql)?;
+        steps += i64::from(stmt.get_status(StatementStatus::VmStep));
+        stmt.reset_status(StatementStatus::VmStep);
+    }
+    Ok(steps)
+}
+
+/// One page of the tasks under `key`, in dispatch order: a seek into
+/// `tasks_dispatch_by_assignee` (named, so no plan can fall back to walking the whole lane)
+/// that reads about as many rows as the page holds.
+pub(in crate::store) fn under_key(
+    conn: &Connection,
+    key: &Key<'_>,
     limit: u32,
     offset: u32,
 ) -> Result<Vec<TaskView>> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "SELECT {CANDIDATE_COLUMNS}
-               FROM tasks t JOIN boards b ON b.slug = t.board
-               WHERE t.status = ?1 AND NOT b.archived
-                 AND (?2 IS NULL
-                      OR t.assignee IN (SELECT value FROM json_each(?2))
-                      OR (t.assignee = '' AND b.default_assignee IN (SELECT value FROM json_each(?2))))
-                 AND (?3 IS NULL OR t.board = ?3)
-               ORDER BY t.priority DESC, t.created_at, t.id
-               LIMIT ?4 OFFSET ?5"
-        )
-    });
-    let profiles = profiles.map(rows::list_json);
     let views = conn
-        .prepare_cached(&SQL)?
+        .prepare_cached(&UNDER_KEY)?
         .query_map(
-            params![lane.as_str(), profiles, board, limit, offset],
-            |row| rows::candidate(row, lane),
+            params![key.assignee, key.board, key.lane.as_str(), limit, offset],
+            |row| rows::candidate(row, key.lane),
         )?
         .collect::<Result<_, _>>()?;
     Ok(views)
+}
+
+/// The first `limit` tasks of one lane (`status` ready or review), on one board or all open
+/// boards, in dispatch order, whoever runs them (the preview). Served by the `tasks_dispatch`
+/// index, so it costs about as many rows as it returns.
+pub(in crate::store) fn lane(
+    conn: &Connection,
+    lane: Status,
+    board: Option<&str>,
+    limit: u32,
+) -> Result<Vec<TaskView>> {
+    let views = conn
+        .prepare_cached(&LANE)?
+        .query_map(params![lane.as_str(), board, limit], |row| {
+            rows::candidate(row, lane)
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(views)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn board(slug: &str, default_assignee: &str) -> OpenBoard {
+        OpenBoard {
+            slug: slug.into(),
+            default_assignee: default_assignee.into(),
+        }
+    }
+
+    #[test]
+    fn keys_cover_each_profile_and_the_defaults_the_session_runs() {
+        let boards = [board("a", "coder"), board("b", "writer"), board("c", "")];
+        let profiles = ["coder".to_owned(), "tester".to_owned(), "coder".to_owned()];
+        let mut listed: Vec<(&str, &str, &str)> = keys(&boards, &profiles, true)
+            .into_iter()
+            .map(|k| (k.assignee, k.board, k.lane.as_str()))
+            .collect();
+        listed.sort();
+        let mut want = Vec::new();
+        for (assignee, board) in [
+            ("", "a"),
+            ("coder", "a"),
+            ("coder", "b"),
+            ("coder", "c"),
+            ("tester", "a"),
+            ("tester", "b"),
+            ("tester", "c"),
+        ] {
+            want.push((assignee, board, "ready"));
+            want.push((assignee, board, "review"));
+        }
+        want.sort();
+        assert_eq!(listed, want);
+        assert!(
+            keys(&boards, &profiles, false)
+                .iter()
+                .all(|k| k.lane == Status::Ready),
+            "without the review lane only ready tasks"
+        );
+        assert!(
+            keys(&boards, &[], false).is_empty(),
+            "a session without profiles runs nothing"
+        );
+    }
 }

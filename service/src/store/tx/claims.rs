@@ -61,6 +61,27 @@ pub(in crate::store) fn fenced(conn: &Connection, token: &str, wanted: Use) -> R
     Ok(claim.expect("fence passed, so the claim exists"))
 }
 
+/// Checks that `token` is the live claim on `task`, for a holder's call that names the task
+/// (a worker's comment or attachment): fenced like any holder call, and refused (`unknown`)
+/// when it is a claim on another task.
+pub(in crate::store) fn fenced_on(
+    conn: &Connection,
+    leases: &dyn LiveLeases,
+    token: &str,
+    task: &Task,
+) -> Result<ClaimRecord> {
+    let claim = fenced(conn, token, Use::Hold)?;
+    if claim.task_id != task.id {
+        return Err(Error::LeaseLost {
+            reason: LeaseLost::Unknown,
+            current_epoch: task.epoch,
+            message: format!("the claim token is not a claim on task {}", task.id),
+        });
+    }
+    refuse_overdue(leases, &claim, conn)?;
+    Ok(claim)
+}
+
 /// Refuses a live claim whose deadline has passed: the server's clock decides, even before the
 /// expiry transaction has run.
 pub(in crate::store) fn refuse_overdue(

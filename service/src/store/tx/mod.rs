@@ -11,7 +11,8 @@
 //! - [`status`]: every status change (the rules' context, the write with its event, the
 //!   promotion of children it may cause) and the block rule.
 //! - [`links`]: adding a checked parent link.
-//! - [`candidates`]: the dispatch candidates of a lane, in dispatch order.
+//! - [`candidates`]: the dispatch candidates, by what a session runs or by lane, in dispatch
+//!   order.
 //! - [`claims`]: fencing a token, and ending a claim (its run, counters and the task's next
 //!   status).
 //! - [`revoke`]: phase one of a revocation, a grace request, and archiving (which revokes).

@@ -54,6 +54,9 @@ pub(crate) const SERVER_STREAMING: &[&str] = &[
     "/kanban.v1.Notifications/Deliver",
 ];
 
+/// The client-streaming method.
+pub(crate) const CLIENT_STREAMING: &str = "/kanban.v1.Attachments/Upload";
+
 /// The bidirectional method.
 pub(crate) const BIDI: &str = "/kanban.v1.Leases/KeepAlive";
 
@@ -72,6 +75,10 @@ pub(crate) async fn call(
     let path = PathAndQuery::from_static(method);
     if SERVER_STREAMING.contains(&method) {
         grpc.server_streaming(Request::new(message), path, Raw)
+            .await
+            .map(drop)
+    } else if method == CLIENT_STREAMING {
+        grpc.client_streaming(Request::new(tokio_stream::iter(vec![message])), path, Raw)
             .await
             .map(drop)
     } else if method == BIDI {

@@ -3,12 +3,14 @@
 //! scenario measured ([`Measured`]).
 //!
 //! - `create`, `cycle`, `renew`, `renew-unary`: throughput for a fixed duration.
+//! - `backlog`: what a backlog no waiting supervisor may take costs the creates beside it.
 //! - `expiry`, `latency`: latency percentiles.
 //! - `memory`, `startup`: resident memory and start-up time of the kanband process.
 //!
 //! [`load`] and [`hold`] hold the helpers: timed workers, bulk creation, sessions that hold
 //! claims and keep them alive.
 
+mod backlog;
 mod create;
 mod cycle;
 mod expiry;
@@ -40,6 +42,8 @@ pub(crate) enum Scenario {
     Create,
     /// Durable Acquire -> Complete cycles per second.
     Cycle,
+    /// How much slower creates get beside a backlog no waiting supervisor may take.
+    Backlog,
     /// Lease renewals per second over pipelined KeepAlive streams.
     Renew,
     /// Lease renewals per second with unary Renew calls.
@@ -60,6 +64,7 @@ impl Scenario {
         vec![
             Scenario::Create,
             Scenario::Cycle,
+            Scenario::Backlog,
             Scenario::Renew,
             Scenario::RenewUnary,
             Scenario::Expiry,
@@ -74,6 +79,7 @@ impl Scenario {
         match self {
             Scenario::Create => "create",
             Scenario::Cycle => "cycle",
+            Scenario::Backlog => "backlog",
             Scenario::Renew => "renew",
             Scenario::RenewUnary => "renew-unary",
             Scenario::Expiry => "expiry",
@@ -95,6 +101,15 @@ impl Scenario {
                 "durable claim->complete cycles".into(),
                 "tasks/s",
                 Target::AtLeast(15_000.0),
+            ),
+            Scenario::Backlog => (
+                format!(
+                    "creates/s lost beside {} unclaimable ready tasks, {} waiting pollers",
+                    human(sizes.backlog_tasks),
+                    sizes.backlog_pollers
+                ),
+                "%",
+                Target::AtMost(10.0),
             ),
             Scenario::Renew => (
                 "lease renewals (KeepAlive)".into(),
@@ -304,6 +319,7 @@ async fn measure(scenario: Scenario, launch: &Launch, sizes: &Sizes) -> anyhow::
     let measured = match scenario {
         Scenario::Create => create::run(&mut env).await,
         Scenario::Cycle => cycle::run(&mut env).await,
+        Scenario::Backlog => backlog::run(&mut env).await,
         Scenario::Renew => renew::run_stream(&mut env).await,
         Scenario::RenewUnary => renew::run_unary(&mut env).await,
         Scenario::Expiry => expiry::run(&mut env).await,

@@ -43,6 +43,19 @@ pub(crate) struct Sizes {
     #[arg(long, env = "KANBAND_BENCH_CYCLE_TASKS", default_value_t = 100_000)]
     pub(crate) cycle_tasks: usize,
 
+    /// backlog: sessions waiting in Acquire throughout.
+    #[arg(long, env = "KANBAND_BENCH_BACKLOG_POLLERS", default_value_t = 50)]
+    pub(crate) backlog_pollers: usize,
+
+    /// backlog: ready tasks no poller may take, created between the two timed phases.
+    #[arg(long, env = "KANBAND_BENCH_BACKLOG_TASKS", default_value_t = 10_000)]
+    pub(crate) backlog_tasks: usize,
+
+    /// backlog: clients calling CreateTask back to back in each timed phase (1: sequential
+    /// creates, each its own commit).
+    #[arg(long, env = "KANBAND_BENCH_BACKLOG_CLIENTS", default_value_t = 1)]
+    pub(crate) backlog_clients: usize,
+
     /// renew, renew-unary: sessions.
     #[arg(long, env = "KANBAND_BENCH_RENEW_SESSIONS", default_value_t = 64)]
     pub(crate) renew_sessions: usize,
@@ -135,6 +148,9 @@ impl Sizes {
             "cycle_sessions": self.cycle_sessions,
             "cycle_slots": self.cycle_slots,
             "cycle_tasks": self.cycle_tasks,
+            "backlog_pollers": self.backlog_pollers,
+            "backlog_tasks": self.backlog_tasks,
+            "backlog_clients": self.backlog_clients,
             "renew_sessions": self.renew_sessions,
             "renew_claims": self.renew_claims,
             "pipeline": self.pipeline,

@@ -108,7 +108,9 @@ class AdminServicer:
     def Backup(self, request, context):
         """Writes a consistent copy of the database to a new file through SQLite (`VACUUM INTO`),
         without stopping the service, into kanband's backup directory (`backups` in the data
-        directory, or `--backup-dir`), mode 0600. The caller names the file, not a path.
+        directory, or `--backup-dir`), mode 0600. The caller names the file, not a path. The
+        attachment blobs the copy names are copied to `<name>.attachments` beside it: a backup is
+        both.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
