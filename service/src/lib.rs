@@ -3,6 +3,8 @@
 //! One process owns the board's SQLite database through one connection and answers gRPC.
 //! The crate is laid out in rooms, each importing only from the rooms below it:
 //!
+//! - [`import`]: `kanband import`, offline: another kanban's boards into a stopped kanband's
+//!   data directory, through the store.
 //! - [`server`]: listeners, health, reflection, start-up and ordered shutdown.
 //! - [`web`]: the board in a browser: the page, its JSON API and event stream over HTTP, above
 //!   [`api`].
@@ -31,6 +33,7 @@ pub mod clock;
 pub mod coordinator;
 pub mod domain;
 pub mod error;
+pub mod import;
 pub mod leases;
 mod loggable;
 pub mod net;

@@ -26,6 +26,37 @@ struct Cli {
 enum Command {
     /// Serve until SIGTERM or SIGINT (the default when no command is given).
     Serve(ServeArgs),
+    /// Bring another kanban's boards into a stopped kanband's data directory.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Import the boards of a Hermes Agent 0.19 install, read through SQLite's backup API (a
+    /// live Hermes is never written or blocked). Runs on a data directory no kanband is
+    /// running on, in one transaction: every board is imported whole, or nothing changes.
+    Hermes(HermesArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct HermesArgs {
+    /// The Hermes root: `kanban.db` and `kanban/boards/<slug>/`. Default: $HERMES_KANBAN_HOME,
+    /// else the root of $HERMES_HOME, else ~/.hermes.
+    #[arg(value_name = "ROOT")]
+    root: Option<PathBuf>,
+
+    /// Import only this board (repeat for several); default: every board under the root.
+    #[arg(long = "board", value_name = "SLUG")]
+    boards: Vec<String>,
+
+    /// Read, map and check everything and print the report, but write nothing.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// The kanband data directory (as for serve).
+    #[arg(long, env = "KANBAND_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -234,6 +265,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn import_hermes(args: HermesArgs) -> anyhow::Result<()> {
+    let root = match args.root {
+        Some(root) => root,
+        None => kanband::import::hermes::layout::default_root()
+            .context("no ROOT given and neither HERMES_KANBAN_HOME, HERMES_HOME nor HOME is set")?,
+    };
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => default_data_dir()?,
+    };
+    let options = kanband::import::hermes::Options {
+        root,
+        boards: args.boards,
+        dry_run: args.dry_run,
+        data_dir,
+    };
+    let report = kanband::import::hermes::import(&options).await?;
+    print!("{report}");
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -248,11 +300,12 @@ async fn main() -> ExitCode {
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let args = match cli.command {
-        Some(Command::Serve(args)) => args,
-        None => cli.serve,
+    let done = match cli.command {
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Import(ImportCommand::Hermes(args))) => import_hermes(args).await,
+        None => serve(cli.serve).await,
     };
-    match serve(args).await {
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("kanband: {err:#}");

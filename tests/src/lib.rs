@@ -3,11 +3,13 @@
 //! a shutdown handle. Logs are printed only when `KANBAND_TEST_LOG` is set (e.g. `debug`).
 //!
 //! [`calls`] builds every common request once (open a session, create a task, acquire,
-//! complete, read the event log, ...); [`daemon`] runs the real binaries as child processes.
+//! complete, read the event log, ...); [`daemon`] runs the real binaries as child processes;
+//! [`hermes`] builds real Hermes Agent boards for the import tests.
 
 pub mod browser;
 pub mod calls;
 pub mod daemon;
+pub mod hermes;
 pub mod web;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Once};

@@ -21,7 +21,14 @@ import uuid
 import grpc
 
 from kanband_hermes.client import Bearer
-from kanband_hermes.pb.kanban.v1 import lease_pb2, lease_pb2_grpc, task_pb2, task_pb2_grpc
+from kanband_hermes.pb.kanban.v1 import (
+    attachments_pb2,
+    attachments_pb2_grpc,
+    lease_pb2,
+    lease_pb2_grpc,
+    task_pb2,
+    task_pb2_grpc,
+)
 
 READY = re.compile(r"kanband ready: data dir .* listening on (http://\S+) (unix:\S+) admin token (\S+)")
 
@@ -67,6 +74,7 @@ class Kanband:
         )
         self.tasks = task_pb2_grpc.TasksStub(channel)
         self.leases = lease_pb2_grpc.LeasesStub(channel)
+        self.attachments = attachments_pb2_grpc.AttachmentsStub(channel)
 
     def stop(self) -> None:
         """Ends kanband (by its pid) and removes its directory."""
@@ -82,6 +90,14 @@ class Kanband:
 
     def get(self, task_id: str) -> task_pb2.TaskDetail:
         return self.tasks.GetTask(task_pb2.GetTaskRequest(id=task_id, recent_events=1000), timeout=10)
+
+    def download(self, attachment_id: str) -> tuple[attachments_pb2.Attachment, bytes]:
+        """An attachment and its bytes, over Attachments.Download."""
+        first, data = None, b""
+        for message in self.attachments.Download(attachments_pb2.DownloadRequest(id=attachment_id), timeout=10):
+            first = first or message.attachment
+            data += message.chunk
+        return first, data
 
     def claim(self, profile: str) -> lease_pb2.Grant:
         """Takes a claim as a supervisor does: OpenSession for `profile`, then Acquire."""

@@ -8,6 +8,7 @@ binary: `python -m unittest discover -s tests` (scripts/test does it).
 
 from __future__ import annotations
 
+import base64
 import os
 import pathlib
 import shutil
@@ -239,15 +240,95 @@ class WorkerTools(unittest.TestCase):
             self.assertIn("not supported by the kanband backend", refused["error"], name)
             self.assertTrue(refused["unsupported"])
 
-    def test_attachments_are_refused_clearly(self):
+    def test_attach_stores_the_file_as_hermes_does_and_lists_it_in_hermes_shape(self):
         grant = kanband_claimed("attach")
-        for name, args in [
-            ("kanban_attach", {"filename": "a.txt", "content_base64": "aGk="}),
-            ("kanban_attach_url", {"url": "https://example.com/a.txt"}),
-            ("kanban_attachments", {}),
-        ]:
-            refused = dispatch(name, args, worker_env(KANBAND, grant))
-            self.assertIn("no attachments", refused["error"], name)
+        hermes_tid, hermes_run = hermes_claimed("attach", "coder")
+        data = bytes(range(256)) * 9000  # over 2 MiB: several upload chunks
+        args = {"filename": "../../etc/report.bin", "content_base64": base64.b64encode(data).decode(),
+                "content_type": "application/octet-stream"}
+        ours = dispatch("kanban_attach", args, worker_env(KANBAND, grant))
+        theirs = call_builtin(BUILTIN["kanban_attach"], args, hermes_worker_env(hermes_tid, hermes_run, "coder"))
+        self.assertEqual(keys(ours), keys(theirs))
+        self.assertEqual((ours["ok"], ours["task_id"], ours["size"]), (True, grant.task.id, len(data)))
+        stored, got = KANBAND.download(ours["attachment_id"])
+        self.assertEqual(got, data)
+        self.assertEqual((stored.name, stored.uploaded_by), ("report.bin", "agent"), "Hermes's safe leaf name")
+
+        listed = dispatch("kanban_attachments", {}, worker_env(KANBAND, grant))
+        hermes_listed = call_builtin(BUILTIN["kanban_attachments"], {}, hermes_worker_env(hermes_tid, hermes_run, "coder"))
+        self.assertEqual(keys(listed), keys(hermes_listed))
+        [entry] = listed["attachments"]
+        [hermes_entry] = hermes_listed["attachments"]
+        for key in ("filename", "content_type", "size", "uploaded_by"):
+            self.assertEqual(entry[key], hermes_entry[key], key)
+        self.assertEqual(entry["id"], ours["attachment_id"])
+        kinds = [e.kind for e in KANBAND.get(grant.task.id).recent_events]
+        self.assertIn("attached", kinds)
+
+    def test_a_workers_attach_is_fenced_and_limited_to_its_own_task(self):
+        grant = kanband_claimed("fenced attach")
+        other = KANBAND.create(title="not mine", assignee=profile())
+        hermes_tid, hermes_run = hermes_claimed("mine", "coder")
+        args = {"filename": "a.txt", "content_base64": "aGk="}
+        ours = dispatch("kanban_attach", {**args, "task_id": other.id}, worker_env(KANBAND, grant))
+        theirs = call_builtin(BUILTIN["kanban_attach"], {**args, "task_id": "t_other"}, hermes_worker_env(hermes_tid, hermes_run, "coder"))
+        self.assertEqual(ours["error"].replace(other.id, "t_other").replace(grant.task.id, "SELF"),
+                         theirs["error"].replace(hermes_tid, "SELF"))
+        bad = dispatch("kanban_attach", {"filename": "a.txt", "content_base64": "not base64!"}, worker_env(KANBAND, grant))
+        hermes_bad = call_builtin(BUILTIN["kanban_attach"], {"filename": "a.txt", "content_base64": "not base64!"},
+                                  hermes_worker_env(hermes_tid, hermes_run, "coder"))
+        self.assertEqual(bad, hermes_bad)
+        self.assertTrue(dispatch("kanban_complete", {"summary": "done"}, worker_env(KANBAND, grant))["ok"])
+        late = dispatch("kanban_attach", args, worker_env(KANBAND, grant))
+        self.assertIn("claim is no longer live", late["error"])
+        listed = KANBAND.attachments.List(harness.attachments_pb2.ListAttachmentsRequest(task_id=grant.task.id), timeout=10)
+        self.assertEqual(list(listed.attachments), [], "nothing stored")
+        # An orchestrator (no claim) attaches to any task.
+        done = dispatch("kanban_attach", {**args, "task_id": other.id}, orchestrator())
+        self.assertTrue(done["ok"], done)
+        missing = dispatch("kanban_attach", {**args, "task_id": "t_0000000000000000"}, orchestrator())
+        self.assertEqual(missing["error"], "kanban_attach: unknown task t_0000000000000000")
+
+    def test_attach_url_fetches_with_hermes_downloader(self):
+        import http.server
+        import threading
+        from unittest import mock
+
+        body = b"fetched over http\n" * 100
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}/files/notes.txt"
+            grant = kanband_claimed("attach a url")
+            hermes_tid, hermes_run = hermes_claimed("attach a url", "coder")
+            blocked = dispatch("kanban_attach_url", {"url": url}, worker_env(KANBAND, grant))
+            hermes_blocked = call_builtin(BUILTIN["kanban_attach_url"], {"url": url}, hermes_worker_env(hermes_tid, hermes_run, "coder"))
+            self.assertEqual(blocked, hermes_blocked, "loopback is refused by Hermes's SSRF guard")
+            with mock.patch("tools.url_safety.is_safe_url", return_value=True):
+                ours = dispatch("kanban_attach_url", {"url": url}, worker_env(KANBAND, grant))
+                theirs = call_builtin(BUILTIN["kanban_attach_url"], {"url": url}, hermes_worker_env(hermes_tid, hermes_run, "coder"))
+            self.assertEqual(keys(ours), keys(theirs))
+            stored, got = KANBAND.download(ours["attachment_id"])
+            self.assertEqual(got, body)
+            self.assertEqual((stored.name, stored.media_type), ("notes.txt", "text/plain"))
+            scheme = dispatch("kanban_attach_url", {"url": "file:///etc/passwd"}, worker_env(KANBAND, grant))
+            self.assertIn("only http/https", scheme["error"])
+        finally:
+            server.shutdown()
+            server.server_close()
 
 
 class BoardTools(unittest.TestCase):

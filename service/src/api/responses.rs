@@ -301,6 +301,7 @@ impl From<TaskDetail> for pb::TaskDetail {
             comments: d.comments.into_iter().map(Into::into).collect(),
             runs: d.runs.into_iter().map(Into::into).collect(),
             recent_events: d.recent_events.into_iter().map(Into::into).collect(),
+            imported: d.imported.unwrap_or_default(),
         }
     }
 }

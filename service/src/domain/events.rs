@@ -84,6 +84,8 @@ named_enum! {
         Released => "released",
         /// A run outcome with no event of its own (an operator reclaim records `requeued`).
         Reclaimed => "reclaimed",
+        /// A task came in by `kanband import`: its id in the source and where it was read.
+        Imported => "imported",
     }
 }
 

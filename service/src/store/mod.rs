@@ -23,6 +23,7 @@
 //!   `pub(crate)` and called only by the lease machinery and the coordinator above it.
 //! - [`stats`], [`invariants`], [`backup`], [`storage_limit`], [`integrity`]: operator views,
 //!   the invariant check, backups, the storage cap and the page check run after start-up.
+//! - [`import`]: writing boards brought in from another kanban, offline, in one transaction.
 //!
 //! Beside them: [`batch`] (group commit), [`effect`] (what a commit hands the in-memory lease
 //! state), [`rows`] (every row mapper), [`model`] (the plain data), [`blobs`] (the bytes of
@@ -42,6 +43,7 @@ pub mod effect;
 mod events;
 mod grant;
 mod holder;
+pub mod import;
 mod integrity;
 pub mod invariants;
 mod lifecycle;

@@ -290,6 +290,8 @@ pub struct TaskDetail {
     pub runs: Vec<Run>,
     /// Most recent events, oldest first.
     pub recent_events: Vec<Event>,
+    /// The source's record of a task `kanband import` brought in (JSON); none for others.
+    pub imported: Option<String>,
 }
 
 /// Filters and paging of a task listing.

@@ -180,6 +180,9 @@ impl Store {
                 .query_map(params![id, recent_events], rows::event)?
                 .collect::<Result<Vec<_>, _>>()?;
             recent.reverse();
+            let imported = conn
+                .prepare_cached("SELECT imported FROM tasks WHERE id = ?1")?
+                .query_row([&id], |row| row.get(0))?;
             Ok(TaskDetail {
                 task,
                 parents,
@@ -187,6 +190,7 @@ impl Store {
                 comments,
                 runs,
                 recent_events: recent,
+                imported,
             })
         })
         .await

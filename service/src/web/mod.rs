@@ -12,6 +12,7 @@
 //! - [`sessions`]: one-time sign-in tokens, session cookies and their CSRF secrets.
 //! - [`guard`]: the extractors that admit a reader ([`guard::Viewer`]) or an actor.
 //! - [`reads`]: boards, columns, a task, "why is it not running", machines.
+//! - [`files`]: a task's attachments and their downloads.
 //! - [`actions`]: sign-in and every mutation, including a card's move between columns.
 //! - [`moves`]: which operation a move from one column to another performs (pure).
 //! - [`stream`]: the event stream, resumable with `Last-Event-ID`.
@@ -19,6 +20,7 @@
 
 pub mod actions;
 pub mod assets;
+pub mod files;
 pub mod guard;
 pub mod moves;
 pub mod reads;
@@ -36,7 +38,7 @@ use axum::{
 use tokio::net::TcpListener;
 
 use crate::{
-    api::{AdminService, BoardsService, EventsService, TasksService},
+    api::{AdminService, AttachmentsService, BoardsService, EventsService, TasksService},
     auth::Identity,
     coordinator::Coordinator,
     domain::limits,
@@ -54,6 +56,7 @@ pub struct Ctx {
     boards: BoardsService,
     admin: AdminService,
     events: EventsService,
+    attachments: AttachmentsService,
     sessions: Arc<Sessions>,
     /// `Host` values this listener answers to; empty means any (a non-loopback listener).
     hosts: Vec<String>,
@@ -126,6 +129,8 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/api/tasks", post(actions::create))
         .route("/api/tasks/{id}", get(reads::task))
         .route("/api/tasks/{id}/why", get(reads::why))
+        .route("/api/tasks/{id}/attachments", get(files::list))
+        .route("/api/attachments/{id}", get(files::download))
         .route("/api/tasks/{id}/{action}", post(actions::act))
         .route("/api/machines", get(reads::machines))
         .route("/api/events/head", get(stream::head))
@@ -152,6 +157,7 @@ impl Server {
             boards: BoardsService::new(app.clone()),
             admin: AdminService::new(app.clone()),
             events: EventsService::new(app.clone()),
+            attachments: AttachmentsService::new(app.clone()),
             app,
             sessions: sessions.clone(),
             hosts: hosts(addr),

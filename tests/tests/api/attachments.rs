@@ -579,3 +579,33 @@ async fn a_backup_holds_the_blobs_it_names_and_restores_with_them() {
     }
     assert_eq!(attachments(&mut client, &task.id).await.len(), 3);
 }
+
+#[tokio::test]
+async fn an_upload_whose_row_a_full_database_refuses_leaves_no_blob() {
+    let service = spawn_service().await;
+    let mut client = service.tcp.clone();
+    let task = create(&mut client, "t").await;
+    crate::support::disk::fill(&mut client).await;
+    // Rows fit in what room the pages have left until one does not: its blob was already in
+    // place, and must go again.
+    let mut stored = 0;
+    let refused = loop {
+        let bytes = format!("file {stored} ").repeat(100);
+        match upload(&mut client, &task.id, "f", bytes.as_bytes()).await {
+            Ok(_) => stored += 1,
+            Err(status) => break status,
+        }
+        assert!(stored < 1000, "the cap never bit");
+    };
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert_eq!(attachments(&mut client, &task.id).await.len(), stored);
+    assert_eq!(
+        blobs(&service.data_dir).len(),
+        stored,
+        "only the blobs rows name"
+    );
+    crate::support::disk::set_cap(&mut client, 0).await;
+    upload(&mut client, &task.id, "after", b"space is back")
+        .await
+        .expect("uploads work again");
+}

@@ -1,6 +1,6 @@
 //! The real binaries as child processes (`kanband_tests::daemon`): the `kanband` daemon itself,
 //! kanband with a `kanband-gateway` supervisor and `kanbanctl` end to end, kill -9, and the
-//! field scenarios under load.
+//! field scenarios under load; `kanband import hermes` on boards made by the real Hermes code.
 
 mod caps;
 mod crash;
@@ -10,5 +10,7 @@ mod deploy;
 mod descriptors;
 mod e2e;
 mod full_disk;
+mod import;
+mod import_bad;
 mod scenario;
 mod support;

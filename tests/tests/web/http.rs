@@ -538,3 +538,111 @@ async fn shutdown_ends_open_event_streams_and_stops_the_board() {
         "the board no longer listens"
     );
 }
+
+#[tokio::test]
+async fn a_tasks_attachments_are_listed_and_downloaded_as_inert_files_by_signed_in_users_only() {
+    let svc = spawn_service().await;
+    let mut grpc = svc.tcp.clone();
+    let task = calls::create(&mut grpc, "with files").await;
+    let html = b"<script>alert(document.cookie)</script>".repeat(5000);
+    let page = calls::upload_messages(
+        &mut grpc,
+        vec![
+            pb::UploadRequest {
+                part: Some(pb::upload_request::Part::Header(pb::UploadHeader {
+                    task_id: task.id.clone(),
+                    name: "evil\".html".into(),
+                    media_type: "text/html".into(),
+                    ..Default::default()
+                })),
+            },
+            pb::UploadRequest {
+                part: Some(pb::upload_request::Part::Chunk(html.clone())),
+            },
+        ],
+    )
+    .await
+    .expect("Upload");
+    let text = calls::upload(&mut grpc, &task.id, "notes.txt", b"plain notes")
+        .await
+        .expect("Upload");
+
+    let viewer = WebClient::sign_in(&svc.board, reader()).await;
+    let (status, listed) = viewer
+        .get(&format!("/api/tasks/{}/attachments", task.id))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let names: Vec<&str> = listed["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["evil\".html", "notes.txt"]);
+    assert_eq!(listed["attachments"][0]["sha256"], page.sha256.as_str());
+
+    let download = |id: String| {
+        let viewer = viewer.clone();
+        async move {
+            viewer
+                .http()
+                .get(format!("{}/api/attachments/{id}", viewer.base))
+                .header(header::COOKIE, &viewer.cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let response = download(page.id.clone()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(
+        headers[header::CONTENT_TYPE],
+        "application/octet-stream",
+        "HTML is never served as HTML"
+    );
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(
+        headers[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"evil_.html\"; filename*=UTF-8''evil%22.html"
+    );
+    assert_eq!(
+        headers[header::CONTENT_LENGTH],
+        html.len().to_string().as_str()
+    );
+    assert!(
+        response.bytes().await.unwrap() == html,
+        "multi-chunk body streamed whole"
+    );
+    let response = download(text.id.clone()).await;
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "text/plain");
+    assert_eq!(response.bytes().await.unwrap(), &b"plain notes"[..]);
+
+    let (status, missing) = viewer.get("/api/attachments/a_0000000000000000").await;
+    assert_eq!(
+        (status, missing["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("NOT_FOUND"))
+    );
+    let (status, _) = viewer
+        .get(&format!("/api/tasks/{}/attachments", calls::MISSING_TASK))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let anonymous = reqwest::Client::new();
+    for path in [
+        format!("/api/attachments/{}", text.id),
+        format!("/api/tasks/{}/attachments", task.id),
+    ] {
+        let response = anonymous
+            .get(format!("{}{path}", svc.board.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let body = response.text().await.unwrap();
+        assert!(
+            !body.contains("plain notes") && !body.contains("notes.txt"),
+            "{path}: {body}"
+        );
+    }
+}

@@ -22,6 +22,7 @@ from typing import Optional
 import grpc
 
 from kanband_hermes.pb.kanban.v1 import (
+    attachments_pb2_grpc,
     lease_pb2_grpc,
     notifications_pb2_grpc,
     task_pb2_grpc,
@@ -130,6 +131,7 @@ class Stubs:
     tasks: task_pb2_grpc.TasksStub
     leases: lease_pb2_grpc.LeasesStub
     notifications: notifications_pb2_grpc.NotificationsStub
+    attachments: attachments_pb2_grpc.AttachmentsStub
 
 
 _lock = threading.Lock()
@@ -152,6 +154,7 @@ def stubs() -> Stubs:
                 tasks=task_pb2_grpc.TasksStub(channel),
                 leases=lease_pb2_grpc.LeasesStub(channel),
                 notifications=notifications_pb2_grpc.NotificationsStub(channel),
+                attachments=attachments_pb2_grpc.AttachmentsStub(channel),
             )
             _stubs[(addr, token)] = found
         return found

@@ -1,5 +1,5 @@
 """The run-lifecycle tools: kanban_complete, kanban_block, kanban_heartbeat, and the attachment
-tools (which kanband cannot serve yet).
+tools (kanban_attach, kanban_attach_url, kanban_attachments) over kanban.v1.Attachments.
 
 A worker's own task goes through its claim (Leases.Complete, Block, Heartbeat with
 `KANBAN_CLAIM_TOKEN`), so a worker whose claim was revoked or superseded is refused, which
@@ -10,15 +10,20 @@ to complete a task or record progress without the claim, and says so.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import threading
 import time
 from typing import Optional
+from urllib.parse import unquote, urlparse
+
+import grpc
 
 from kanband_hermes import client
 from kanband_hermes.common import Refused, call, detail, ok, ownership, redact, tool_error, unsupported
-from kanband_hermes.pb.kanban.v1 import lease_pb2, task_pb2
+from kanband_hermes.pb.kanban.v1 import attachments_pb2, lease_pb2, task_pb2
 from kanband_hermes.shapes import BLOCK_KIND_BY_NAME, status
 
 NO_TASK = "task_id is required (or set HERMES_KANBAN_TASK in the env)"
@@ -191,22 +196,122 @@ def handle_heartbeat(args: dict, **kw) -> str:
         return refused.result
 
 
-ATTACHMENTS_MISSING = "kanband's API has no attachments yet (no Attachments service in kanban.v1)"
+# Bytes per Attachments.Upload message (kanband accepts messages up to 4 MiB).
+UPLOAD_CHUNK = 1024 * 1024
+
+
+def _attach_bytes(tool: str, tid: str, filename: str, data: bytes, content_type) -> str:
+    """Stores `data` on `tid` through Attachments.Upload, as Hermes's `store_attachment_bytes`
+    does on its board: the name reduced to a safe leaf by Hermes's own function, uploaded by
+    "agent". A worker's upload to its own task carries its claim token, so kanband fences it;
+    kanband enforces its size cap (`--attachment-max-bytes`, 25 MiB by default like Hermes)."""
+    from hermes_cli import kanban_db as kb
+
+    try:
+        name = kb._safe_attachment_name(filename)
+    except ValueError as e:
+        raise Refused(tool_error(f"{tool}: {e}")) from None
+    token = client.claim_token() if client.worker_task() == tid else None
+    header = attachments_pb2.UploadHeader(
+        task_id=tid, name=name, media_type=str(content_type or "").strip().lower(),
+        claim_token=token or "", uploaded_by="agent",
+    )
+    parts = [attachments_pb2.UploadRequest(header=header)]
+    parts += [attachments_pb2.UploadRequest(chunk=data[i:i + UPLOAD_CHUNK]) for i in range(0, len(data), UPLOAD_CHUNK)]
+    stored = call(tool, client.stubs().attachments.Upload, iter(parts), allow=(grpc.StatusCode.NOT_FOUND,))
+    if stored is None:
+        raise Refused(tool_error(f"{tool}: unknown task {tid}"))
+    return ok(task_id=tid, attachment_id=stored.id, size=stored.size)
+
+
+def _attach_target(args: dict) -> str:
+    """The task an attach tool writes to: the argument, else the worker's own task; a worker
+    may attach only to its own task (Hermes's ownership guard)."""
+    tid = args.get("task_id") or client.worker_task()
+    if not tid:
+        raise Refused(tool_error(NO_TASK))
+    if refused := ownership(tid):
+        raise Refused(refused)
+    return tid
 
 
 def handle_attach(args: dict, **kw) -> str:
-    """kanban_attach: refused, kanband stores no attachments."""
-    return unsupported("kanban_attach", ATTACHMENTS_MISSING)
+    """kanban_attach: an inline (base64) file, through Attachments.Upload."""
+    try:
+        tid = _attach_target(args)
+        filename = args.get("filename")
+        if not filename or not str(filename).strip():
+            return tool_error("filename is required")
+        content_b64 = args.get("content_base64")
+        if not content_b64 or not str(content_b64).strip():
+            return tool_error("content_base64 is required")
+        try:
+            data = base64.b64decode(str(content_b64), validate=True)
+        except (binascii.Error, ValueError) as e:
+            return tool_error(f"content_base64 is not valid base64: {e}")
+        return _attach_bytes("kanban_attach", tid, str(filename), data, args.get("content_type"))
+    except Refused as refused:
+        return refused.result
 
 
 def handle_attach_url(args: dict, **kw) -> str:
-    """kanban_attach_url: refused, kanband stores no attachments."""
-    return unsupported("kanban_attach_url", ATTACHMENTS_MISSING)
+    """kanban_attach_url: fetched by Hermes's own guarded downloader (http/https only, every
+    hop checked against private and metadata addresses, Hermes's size cap), then uploaded."""
+    from hermes_cli import kanban_db as kb
+    from tools.kanban_tools import _download_url_with_cap
+
+    try:
+        tid = _attach_target(args)
+        url = args.get("url")
+        if not url or not str(url).strip():
+            return tool_error("url is required")
+        url = str(url).strip()
+        filename = args.get("filename") or args.get("title")
+        if not filename or not str(filename).strip():
+            leaf = unquote(urlparse(url).path.rsplit("/", 1)[-1]).strip()
+            filename = leaf or "download"
+        try:
+            data, fetched_type = _download_url_with_cap(url, kb.KANBAN_ATTACHMENT_MAX_BYTES)
+        except ValueError as e:
+            return tool_error(f"kanban_attach_url: {e}")
+        except Exception as e:
+            return tool_error(f"kanban_attach_url: failed to fetch {url}: {e}")
+        return _attach_bytes("kanban_attach_url", tid, str(filename), data, args.get("content_type") or fetched_type)
+    except Refused as refused:
+        return refused.result
 
 
 def handle_attachments(args: dict, **kw) -> str:
-    """kanban_attachments: refused, kanband stores no attachments."""
-    return unsupported("kanban_attachments", ATTACHMENTS_MISSING)
+    """kanban_attachments: Attachments.List, in Hermes's shape (read-only, any task). The bytes
+    are in kanband, not on this machine's disk, so `stored_path` is null; `id` is kanband's
+    attachment id."""
+    try:
+        tid = args.get("task_id") or client.worker_task()
+        if not tid:
+            return tool_error(NO_TASK)
+        detail("kanban_attachments", tid, args.get("board"), recent_events=1)
+        listed = call(
+            "kanban_attachments", client.stubs().attachments.List,
+            attachments_pb2.ListAttachmentsRequest(task_id=tid),
+        )
+        return json.dumps({
+            "ok": True,
+            "task_id": tid,
+            "attachments": [
+                {
+                    "id": a.id,
+                    "filename": a.name,
+                    "content_type": a.media_type or None,
+                    "size": a.size,
+                    "uploaded_by": a.uploaded_by or None,
+                    "stored_path": None,
+                    "created_at": a.created_at.seconds,
+                }
+                for a in listed.attachments
+            ],
+        })
+    except Refused as refused:
+        return refused.result
 
 
 _auto_lock = threading.Lock()

@@ -1,5 +1,5 @@
-// The task view: body, links, comments, runs, the event timeline, why it is not running, and
-// the actions the signed-in identity may take.
+// The task view: body, links, comments, attachments to download, runs, the event timeline,
+// why it is not running, and the actions the signed-in identity may take.
 
 import { attempt, get, post } from "./api.js";
 import { statusName } from "./board.js";
@@ -20,9 +20,10 @@ function when(ts) {
 
 /** Renders task `id` into `root`; `canAct` shows the action forms. */
 export async function showTask(root, id, canAct) {
-  const [detail, why] = await Promise.all([
+  const [detail, why, files] = await Promise.all([
     attempt(() => get(`/api/tasks/${encodeURIComponent(id)}`, { recentEvents: 200 })),
     get(`/api/tasks/${encodeURIComponent(id)}/why`).catch(() => null),
+    get(`/api/tasks/${encodeURIComponent(id)}/attachments`).catch(() => null),
   ]);
   if (!detail) { replace(root, el("p", {}, "No such task.")); return; }
   const task = detail.task;
@@ -64,6 +65,8 @@ export async function showTask(root, id, canAct) {
       el("article", { class: "comment" },
         el("header", {}, c.author || "anonymous", " · ", when(c.createdAt)),
         renderMarkdown(c.body)))),
+    el("h3", {}, "Attachments"),
+    attachmentsList(files?.attachments ?? []),
     el("h3", {}, "Runs"),
     runsTable(detail.runs ?? []),
     el("h3", {}, "Events"),
@@ -71,6 +74,21 @@ export async function showTask(root, id, canAct) {
   );
   if (canAct) sections.splice(5, 0, actions(task, path, () => showTask(root, id, canAct)));
   replace(root, sections);
+}
+
+/** Bytes for people: "812 B", "4.2 KiB", "3.1 MiB". */
+function size(bytes) {
+  const n = Number(bytes ?? 0);
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function attachmentsList(files) {
+  if (!files.length) return el("p", { id: "task-attachments" }, "No attachments.");
+  return el("ul", { id: "task-attachments" }, files.map((a) => el("li", {},
+    el("a", { href: `/api/attachments/${encodeURIComponent(a.id)}`, download: a.name }, a.name),
+    ` · ${size(a.size)} · ${a.mediaType} · ${a.uploadedBy || "anonymous"} · `, when(a.createdAt))));
 }
 
 function runsTable(runs) {

@@ -6,6 +6,7 @@
 //! - `backlog`: what a backlog no waiting supervisor may take costs the creates beside it.
 //! - `expiry`, `latency`: latency percentiles.
 //! - `memory`, `startup`: resident memory and start-up time of the kanband process.
+//! - `status-quo`: the real Hermes 0.19.0 board driven by `bench/hermes_status_quo.py`.
 //!
 //! [`load`] and [`hold`] hold the helpers: timed workers, bulk creation, sessions that hold
 //! claims and keep them alive.
@@ -22,6 +23,7 @@ mod memory;
 mod renew;
 mod sizes;
 mod startup;
+mod status_quo;
 
 pub(crate) use launch::{Launch, Pool};
 pub(crate) use sizes::Sizes;
@@ -56,6 +58,8 @@ pub(crate) enum Scenario {
     Memory,
     /// Start-up time on a data directory with 1,000,000 events.
     Startup,
+    /// The status quo: Hermes 0.19.0's own board, claim -> complete cycles per second.
+    StatusQuo,
 }
 
 impl Scenario {
@@ -71,6 +75,7 @@ impl Scenario {
             Scenario::Latency,
             Scenario::Memory,
             Scenario::Startup,
+            Scenario::StatusQuo,
         ]
     }
 
@@ -86,6 +91,7 @@ impl Scenario {
             Scenario::Latency => "latency",
             Scenario::Memory => "memory",
             Scenario::Startup => "startup",
+            Scenario::StatusQuo => "status-quo",
         }
     }
 
@@ -140,6 +146,11 @@ impl Scenario {
                 format!("start-up, {} events", human(sizes.startup_events)),
                 "ms",
                 Target::AtMost(1000.0),
+            ),
+            Scenario::StatusQuo => (
+                "status quo: Hermes 0.19.0 kanban_db claim->complete cycles".into(),
+                "tasks/s",
+                Target::Reference,
             ),
         }
     }
@@ -266,7 +277,14 @@ pub(crate) async fn run(scenario: Scenario, launch: &Launch, sizes: &Sizes) -> R
     let started = Instant::now();
     let (figure, unit, target) = scenario.figure(sizes);
     let limit = Duration::from_secs(sizes.timeout);
-    let outcome = match tokio::time::timeout(limit, measure(scenario, launch, sizes)).await {
+    let measuring = async {
+        match scenario {
+            // Nothing of kanband's is involved.
+            Scenario::StatusQuo => status_quo::run(sizes).await,
+            _ => measure(scenario, launch, sizes).await,
+        }
+    };
+    let outcome = match tokio::time::timeout(limit, measuring).await {
         Ok(outcome) => outcome,
         Err(_) => Err(anyhow::anyhow!(
             "did not finish within {limit:?} (--timeout)"
@@ -285,6 +303,7 @@ pub(crate) async fn run(scenario: Scenario, launch: &Launch, sizes: &Sizes) -> R
         figure,
         unit,
         target,
+        runs: value.iter().copied().collect(),
         value,
         notes,
         details,
@@ -326,6 +345,7 @@ async fn measure(scenario: Scenario, launch: &Launch, sizes: &Sizes) -> anyhow::
         Scenario::Latency => latency::run(&mut env).await,
         Scenario::Memory => memory::run(&mut env).await,
         Scenario::Startup => startup::run(&mut env).await,
+        Scenario::StatusQuo => unreachable!("the status quo starts no kanband"),
     };
     let Env { pool, server, .. } = env;
     drop(pool);

@@ -122,6 +122,29 @@ pub(crate) struct Sizes {
     #[arg(long, env = "KANBAND_BENCH_STARTUP_DATA", value_name = "DIR")]
     pub(crate) startup_data: Option<PathBuf>,
 
+    /// status-quo: tasks the Hermes board creates and cycles.
+    #[arg(long, env = "KANBAND_BENCH_STATUS_QUO_TASKS", default_value_t = 2000)]
+    pub(crate) status_quo_tasks: usize,
+
+    /// status-quo: client processes driving the Hermes board.
+    #[arg(long, env = "KANBAND_BENCH_STATUS_QUO_CLIENTS", default_value_t = 4)]
+    pub(crate) status_quo_clients: usize,
+
+    /// status-quo: the Python that runs bench/hermes_status_quo.py.
+    #[arg(
+        long,
+        env = "KANBAND_BENCH_PYTHON",
+        value_name = "PATH",
+        default_value = "python3"
+    )]
+    pub(crate) python: PathBuf,
+
+    /// status-quo: directory holding the unpacked hermes-agent 0.19.0 wheel (`pip download
+    /// --no-deps hermes-agent==0.19.0`, then unzip); omit it when that Python imports
+    /// hermes_cli.
+    #[arg(long, env = "KANBAND_BENCH_HERMES_PATH", value_name = "DIR")]
+    pub(crate) hermes_path: Option<PathBuf>,
+
     /// Longest a scenario may take, set-up included, in seconds.
     #[arg(
         long,
@@ -166,6 +189,9 @@ impl Sizes {
             "startup_events": self.startup_events,
             "startup_runs": self.startup_runs,
             "startup_data": self.startup_data,
+            "status_quo_tasks": self.status_quo_tasks,
+            "status_quo_clients": self.status_quo_clients,
+            "hermes_path": self.hermes_path,
         })
     }
 }
