@@ -1,7 +1,8 @@
 //! What a gateway embeds to talk to kanband.
 //!
 //! - [`connect`]: a channel to `unix:/path` or `http://host:port`, with connect and request
-//!   deadlines, and [`Client`], the typed clients of every `kanban.v1` service on it.
+//!   deadlines, and [`Client`], the typed clients of every `kanban.v1` service on it, each call
+//!   carrying the [`Target`]'s bearer token (if any) as `authorization` metadata.
 //! - [`reconnect`]: backoff for (re)connecting, per-call deadlines, reading refusals.
 //! - [`notifier`]: a reconnecting stream of notifications, each acknowledged after delivery.
 //! - [`supervisor`]: the runtime that holds a session, takes claims and runs a worker process
@@ -15,7 +16,11 @@ use kanband_proto::pb::{
     events_client::EventsClient, leases_client::LeasesClient,
     notifications_client::NotificationsClient, tasks_client::TasksClient,
 };
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::{
+    metadata::{AsciiMetadataValue, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Channel, Endpoint, Uri},
+};
 
 pub mod notifier;
 pub mod reconnect;
@@ -32,6 +37,9 @@ pub enum ConnectError {
     /// The address is not `unix:/path` or `http://host:port`.
     #[error("{0:?} is not an address like unix:/path/to/kanband.sock or http://127.0.0.1:50051")]
     BadAddress(String),
+    /// The token has characters no token has.
+    #[error("the token is not printable ASCII, so it is no kanband token")]
+    BadToken,
     /// The service could not be reached.
     #[error("cannot reach kanband at {addr}: {source}")]
     Unreachable {
@@ -70,6 +78,146 @@ impl Address {
     }
 }
 
+/// Where kanband is and how to prove who we are: an address (see [`Address`]) and a bearer
+/// token. Over TCP kanband needs a token for every call; over its Unix socket, kanband's own
+/// user needs none. Made from a plain address (`"unix:/path".into()`) it carries no token.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    /// `unix:/path` or `http://host:port`.
+    pub addr: String,
+    /// Sent as `authorization: Bearer <token>` on every call.
+    pub token: Option<String>,
+}
+
+impl Target {
+    /// `addr` with `token`.
+    pub fn new(addr: impl Into<String>, token: Option<String>) -> Target {
+        Target {
+            addr: addr.into(),
+            token: token.filter(|t| !t.is_empty()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret: never in logs.
+        f.debug_struct("Target")
+            .field("addr", &self.addr)
+            .field("token", &self.token.as_ref().map(|_| "<secret>"))
+            .finish()
+    }
+}
+
+impl From<&str> for Target {
+    fn from(addr: &str) -> Target {
+        Target::new(addr, None)
+    }
+}
+
+impl From<&String> for Target {
+    fn from(addr: &String) -> Target {
+        Target::new(addr.clone(), None)
+    }
+}
+
+impl From<String> for Target {
+    fn from(addr: String) -> Target {
+        Target::new(addr, None)
+    }
+}
+
+impl From<&Target> for Target {
+    fn from(target: &Target) -> Target {
+        target.clone()
+    }
+}
+
+/// The environment variables a token is read from (`KANBAN_TOKEN`, then the file named by
+/// `KANBAN_TOKEN_FILE`); a supervisor never passes them on to its workers.
+pub const TOKEN_VARS: [&str; 2] = ["KANBAN_TOKEN", "KANBAN_TOKEN_FILE"];
+
+/// The token to send: `token` (a flag or `KANBAN_TOKEN`), else the first line of `file` (a
+/// flag or `KANBAN_TOKEN_FILE`), else none. Both given is refused: one of them would be
+/// silently ignored.
+pub fn resolve_token(
+    token: Option<String>,
+    file: Option<&std::path::Path>,
+) -> Result<Option<String>, String> {
+    let token = token.filter(|t| !t.trim().is_empty());
+    match (token, file) {
+        (Some(_), Some(_)) => Err("give a token or a token file, not both".to_owned()),
+        (Some(token), None) => Ok(Some(token.trim().to_owned())),
+        (None, Some(file)) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|err| format!("cannot read the token file {}: {err}", file.display()))?;
+            let token = text.lines().next().unwrap_or("").trim().to_owned();
+            if token.is_empty() {
+                return Err(format!("the token file {} is empty", file.display()));
+            }
+            Ok(Some(token))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// A secret (a token) that never shows in logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// The metadata every call carries: `authorization: Bearer <token>`, unless the request
+/// already has its own.
+#[derive(Clone, Default)]
+pub struct Bearer(Option<AsciiMetadataValue>);
+
+impl Bearer {
+    /// Sends `token`; `None` sends nothing. A token that is not printable ASCII cannot be a
+    /// kanband token and is refused.
+    pub fn new(token: Option<&str>) -> Result<Bearer, ConnectError> {
+        match token {
+            None => Ok(Bearer(None)),
+            Some(token) => MetadataValue::try_from(format!("Bearer {}", token.trim()))
+                .map(|value| Bearer(Some(value)))
+                .map_err(|_| ConnectError::BadToken),
+        }
+    }
+}
+
+impl std::fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Bearer(<secret>)"
+        } else {
+            "Bearer(none)"
+        })
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0
+            && !request.metadata().contains_key("authorization")
+        {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A channel whose calls carry a [`Bearer`].
+pub type AuthChannel = InterceptedService<Channel, Bearer>;
+
 /// Connects to kanband at `addr` (see [`Address`]).
 pub async fn connect(addr: &str) -> Result<Channel, ConnectError> {
     let unreachable = |source| ConnectError::Unreachable {
@@ -105,37 +253,45 @@ pub async fn connect(addr: &str) -> Result<Channel, ConnectError> {
 #[derive(Debug, Clone)]
 pub struct Client {
     /// `kanban.v1.Boards`.
-    pub boards: BoardsClient<Channel>,
+    pub boards: BoardsClient<AuthChannel>,
     /// `kanban.v1.Tasks`.
-    pub tasks: TasksClient<Channel>,
+    pub tasks: TasksClient<AuthChannel>,
     /// `kanban.v1.Leases`.
-    pub leases: LeasesClient<Channel>,
+    pub leases: LeasesClient<AuthChannel>,
     /// `kanban.v1.Admin`.
-    pub admin: AdminClient<Channel>,
+    pub admin: AdminClient<AuthChannel>,
     /// `kanban.v1.Events`.
-    pub events: EventsClient<Channel>,
+    pub events: EventsClient<AuthChannel>,
     /// `kanban.v1.Notifications`.
-    pub notifications: NotificationsClient<Channel>,
+    pub notifications: NotificationsClient<AuthChannel>,
     /// `kanban.v1.Attachments`.
-    pub attachments: AttachmentsClient<Channel>,
+    pub attachments: AttachmentsClient<AuthChannel>,
 }
 
 impl Client {
-    /// Connects to `addr`.
-    pub async fn connect(addr: &str) -> Result<Client, ConnectError> {
-        Ok(Client::new(connect(addr).await?))
+    /// Connects to `target`: an address (no token) or a [`Target`].
+    pub async fn connect(target: impl Into<Target>) -> Result<Client, ConnectError> {
+        let target = target.into();
+        let bearer = Bearer::new(target.token.as_deref())?;
+        Ok(Client::with_bearer(connect(&target.addr).await?, bearer))
     }
 
-    /// Wraps an existing channel.
+    /// Wraps an existing channel, sending no token.
     pub fn new(channel: Channel) -> Client {
+        Client::with_bearer(channel, Bearer::default())
+    }
+
+    /// Wraps an existing channel; every call carries `bearer`.
+    pub fn with_bearer(channel: Channel, bearer: Bearer) -> Client {
+        let intercepted = InterceptedService::new(channel, bearer);
         Client {
-            boards: BoardsClient::new(channel.clone()),
-            tasks: TasksClient::new(channel.clone()),
-            leases: LeasesClient::new(channel.clone()),
-            admin: AdminClient::new(channel.clone()),
-            events: EventsClient::new(channel.clone()),
-            notifications: NotificationsClient::new(channel.clone()),
-            attachments: AttachmentsClient::new(channel),
+            boards: BoardsClient::new(intercepted.clone()),
+            tasks: TasksClient::new(intercepted.clone()),
+            leases: LeasesClient::new(intercepted.clone()),
+            admin: AdminClient::new(intercepted.clone()),
+            events: EventsClient::new(intercepted.clone()),
+            notifications: NotificationsClient::new(intercepted.clone()),
+            attachments: AttachmentsClient::new(intercepted),
         }
     }
 }

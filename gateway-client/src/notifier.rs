@@ -11,7 +11,7 @@ use tokio_stream::StreamExt as _;
 use tonic::{Status, Streaming};
 
 use crate::{
-    Client, ConnectError,
+    Client, ConnectError, Target,
     reconnect::{Backoff, CALL_TIMEOUT, call, connect_with_backoff, is_transient},
 };
 
@@ -40,17 +40,17 @@ impl Delivery {
 /// A reconnecting watcher of notifications for a set of profiles.
 #[derive(Debug)]
 pub struct Notifier {
-    addr: String,
+    target: Target,
     profiles: Vec<String>,
     backoff: Backoff,
     stream: Option<(Client, Streaming<pb::Notification>)>,
 }
 
 impl Notifier {
-    /// A watcher of the subscriptions `profiles` own at `addr`; connects on first use.
-    pub fn new(addr: impl Into<String>, profiles: Vec<String>) -> Notifier {
+    /// A watcher of the subscriptions `profiles` own at `target`; connects on first use.
+    pub fn new(target: impl Into<Target>, profiles: Vec<String>) -> Notifier {
         Notifier {
-            addr: addr.into(),
+            target: target.into(),
             profiles,
             backoff: Backoff::default(),
             stream: None,
@@ -64,7 +64,7 @@ impl Notifier {
             let (client, stream) = match &mut self.stream {
                 Some(open) => open,
                 None => {
-                    let client = connect_with_backoff(&self.addr, &mut self.backoff).await?;
+                    let client = connect_with_backoff(&self.target, &mut self.backoff).await?;
                     let request = pb::DeliverRequest {
                         profiles: self.profiles.clone(),
                     };

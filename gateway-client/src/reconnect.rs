@@ -9,7 +9,7 @@ use std::{future::Future, time::Duration};
 
 use tonic::{Code, Request, Response, Status};
 
-use crate::{Client, ConnectError};
+use crate::{Client, ConnectError, Target};
 
 /// Deadline of an ordinary unary call (everything but the long poll).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -88,14 +88,15 @@ fn random_u64() -> u64 {
     })
 }
 
-/// Connects to `addr`, retrying unreachable addresses with `backoff` until it works. Only an
+/// Connects to `target`, retrying unreachable addresses with `backoff` until it works. Only an
 /// address that cannot be parsed is returned as an error.
 pub async fn connect_with_backoff(
-    addr: &str,
+    target: impl Into<Target>,
     backoff: &mut Backoff,
 ) -> Result<Client, ConnectError> {
+    let target = target.into();
     loop {
-        match Client::connect(addr).await {
+        match Client::connect(&target).await {
             Ok(client) => {
                 backoff.reset();
                 return Ok(client);

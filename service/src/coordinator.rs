@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch};
 
 pub use crate::leases::registry::{LiveSession, Push};
 use crate::{
+    auth::TokenBook,
     clock::now_ms,
     domain::{
         BlockKind,
@@ -41,7 +42,7 @@ use crate::{
     settings::Settings,
     store::{
         BACKUP_DIR, BackupReport, Finish, OpenError, Store,
-        model::{Ended, Grant, SessionRecord, Task},
+        model::{ClaimRecord, Ended, Grant, SessionRecord, Task},
     },
     streams::{ConnStreams, Pool, Slot, StreamSlots},
 };
@@ -70,6 +71,10 @@ pub struct Coordinator {
     draining: AtomicBool,
     /// Streams end when this turns true.
     stopping: watch::Sender<bool>,
+    /// The live bearer tokens.
+    tokens: TokenBook,
+    /// The admin token written at first start, if its file is still there.
+    admin_token_file: Option<PathBuf>,
 }
 
 /// What `Admin.Stats` reports of the lease machinery.
@@ -150,6 +155,9 @@ impl Coordinator {
             .await
             .map_err(|err| setup("read the event log", err))?;
         registry.publish_event_id(latest);
+        let (tokens, admin_token_file) = TokenBook::open(&store, data_dir)
+            .await
+            .map_err(|err| setup("load the tokens", err))?;
         let (stopping, _) = watch::channel(false);
         Ok(Coordinator {
             store: Arc::new(store),
@@ -161,7 +169,35 @@ impl Coordinator {
             backup_dir,
             draining: AtomicBool::new(false),
             stopping,
+            tokens,
+            admin_token_file,
         })
+    }
+
+    /// The live bearer tokens.
+    pub fn tokens(&self) -> &TokenBook {
+        &self.tokens
+    }
+
+    /// The file holding the admin token written at first start, if it is still there.
+    pub fn admin_token_file(&self) -> Option<&Path> {
+        self.admin_token_file.as_deref()
+    }
+
+    /// The claim `token`, if it is live now (its deadline not passed).
+    pub fn live_claim(&self, token: &str) -> Option<ClaimRecord> {
+        self.registry.live_claim(token)
+    }
+
+    /// Who opened the open session `session_id` (its owner key); `None` if it is not open.
+    pub fn session_owner(&self, session_id: &str) -> Option<String> {
+        self.registry.session(session_id).map(|s| s.owner)
+    }
+
+    /// Who opened the session holding the live claim `token`; `None` if the claim is not live.
+    pub fn claim_owner(&self, token: &str) -> Option<String> {
+        let claim = self.registry.live_claim(token)?;
+        self.session_owner(&claim.session_id)
     }
 
     /// The store, for the operations that need no lease state (boards, tasks, links, comments,

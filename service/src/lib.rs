@@ -9,6 +9,9 @@
 //!   what the health service reports and the check that ties it to lease correctness.
 //! - [`web`]: the board in a browser: the page, its JSON API and event stream over HTTP, above
 //!   [`api`].
+//! - [`auth`]: who may do what: tokens (kept as hashes), roles, the policy table of which role
+//!   may call each RPC, and the layer that authenticates every call; its identity and role
+//!   types are plain data the rooms below use too.
 //! - [`api`]: the `kanban.v1` gRPC services: request validation, one call, response building.
 //! - [`coordinator`]: the one door below the gRPC layer; owns the store, the lease machinery
 //!   and the dispatcher, and is the only way to reach leases.
@@ -28,6 +31,7 @@
 //! - [`clock`]: the wall clock for records and the monotonic clock for deadlines.
 
 pub mod api;
+pub mod auth;
 pub mod clock;
 pub mod coordinator;
 pub mod domain;

@@ -5,8 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser, Subcommand};
 use kanband::{
-    DEFAULT_LISTEN, Kanband, Listeners, SOCKET_FILE, Settings,
-    web::{DEFAULT_HTTP, identity::Identity},
+    DEFAULT_LISTEN, Kanband, Listeners, SOCKET_FILE, Settings, auth::Identity, web::DEFAULT_HTTP,
 };
 use kanband_cli::{docs::Docs, logging::LogFormat};
 use tokio::signal::unix::{SignalKind, signal};
@@ -88,6 +87,11 @@ struct ServeArgs {
     /// TCP address to listen on; an empty value turns TCP off.
     #[arg(long, env = "KANBAND_LISTEN", value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     listen: String,
+
+    /// Allow --listen on an address other than loopback although kanband has no TLS: every
+    /// token then crosses the network in clear. Logged as a warning at every start.
+    #[arg(long, env = "KANBAND_INSECURE_LISTEN_WITHOUT_TLS")]
+    insecure_listen_without_tls: bool,
 
     /// HTTP address of the web board (the page, its JSON API and event stream); an empty value
     /// turns it off. The ready line ends with a one-time sign-in link for the local admin.
@@ -204,6 +208,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 args.listen
             )
         })?;
+        if !addr.ip().is_loopback() {
+            anyhow::ensure!(
+                args.insecure_listen_without_tls,
+                "--listen {addr} is not a loopback address, and kanband has no TLS: tokens \
+                 would cross the network in clear. Listen on 127.0.0.1 (and reach it through \
+                 a private network or a tunnel), or pass --insecure-listen-without-tls to \
+                 accept that"
+            );
+            tracing::warn!(
+                %addr,
+                "listening beyond loopback without TLS (--insecure-listen-without-tls): every \
+                 token and claim token crosses the network in clear"
+            );
+        }
         let bound = listeners
             .bind_tcp(addr)
             .await
@@ -236,6 +254,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
+    // Named in the ready line, after the addresses and before the board's link.
+    let admin_token = kanband
+        .admin_token_file()
+        .map(|file| format!(" admin token {}", file.display()))
+        .unwrap_or_default();
     let running = kanband.start(listeners).await;
     // The board's sign-in link goes last, after the gRPC addresses that scripts read.
     let board = running
@@ -243,7 +266,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map(|board| format!(" board {}", board.signin_url(Identity::local_admin())))
         .unwrap_or_default();
     println!(
-        "kanband ready: data dir {} listening on {}{board}",
+        "kanband ready: data dir {} listening on {}{admin_token}{board}",
         data_dir.display(),
         addresses.join(" ")
     );

@@ -30,6 +30,7 @@ use crate::{
         AdminService, AttachmentsService, BoardsService, EventsService, LeasesService,
         NotificationsService, TasksService,
     },
+    auth::AuthLayer,
     coordinator::Coordinator,
     domain::limits,
     health::Health,
@@ -124,6 +125,12 @@ impl Kanband {
         Ok(Kanband { app, connections })
     }
 
+    /// The file holding the admin token written at first start, if it is still there (the
+    /// ready line names it).
+    pub fn admin_token_file(&self) -> Option<&Path> {
+        self.app.admin_token_file()
+    }
+
     /// Serves on `listeners` until [`Running::shutdown`]. Health reports NOT_SERVING until every
     /// listener is up, then SERVING.
     pub async fn start(self, listeners: Listeners) -> Running {
@@ -154,6 +161,7 @@ impl Kanband {
                 net::status::decode_failure_is_invalid_argument,
             ))
             .layer(net::PeerLayer)
+            .layer(AuthLayer::new(app.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

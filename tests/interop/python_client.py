@@ -9,8 +9,10 @@ line with what it saw; exits non-zero on the first surprise.
 """
 
 import argparse
+import collections
 import importlib
 import json
+import os
 import pathlib
 import queue
 import sys
@@ -39,6 +41,44 @@ def generate(out: pathlib.Path):
     }
 
 
+class _Details(
+    collections.namedtuple("_Details", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")),
+    grpc.ClientCallDetails,
+):
+    pass
+
+
+class Bearer(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """Sends `authorization: Bearer <token>` on every call (kanband needs it over TCP)."""
+
+    def __init__(self, token):
+        self.header = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details):
+        metadata = list(details.metadata or []) + [self.header]
+        return _Details(
+            details.method, details.timeout, metadata, details.credentials,
+            details.wait_for_ready, details.compression,
+        )
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._with_token(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._with_token(details), request)
+
+    def intercept_stream_unary(self, continuation, details, requests):
+        return continuation(self._with_token(details), requests)
+
+    def intercept_stream_stream(self, continuation, details, requests):
+        return continuation(self._with_token(details), requests)
+
+
 def expect(condition, what):
     if not condition:
         sys.exit(f"interop: {what}")
@@ -46,7 +86,7 @@ def expect(condition, what):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--addr", required=True, help="host:port or unix:/path")
+    parser.add_argument("--addr", required=True, help="host:port or unix:/path (token: KANBAN_TOKEN)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,6 +95,9 @@ def main():
         # valid HTTP/2 authority and is refused (PROTOCOL_ERROR); name a plain host instead.
         options = [("grpc.default_authority", "localhost")] if args.addr.startswith("unix:") else []
         channel = grpc.insecure_channel(args.addr, options=options)
+        token = os.environ.get("KANBAN_TOKEN")
+        if token:
+            channel = grpc.intercept_channel(channel, Bearer(token))
         seen = {}
 
         health = health_pb2_grpc.HealthStub(channel)

@@ -98,6 +98,8 @@ pub struct Daemon {
     pub tcp_addr: String,
     /// `unix:<path>`, from the ready line.
     pub unix_addr: String,
+    /// The admin token, read from the file the ready line names (TCP needs a token).
+    pub admin_token: String,
     /// Everything the process wrote to stderr so far.
     pub stderr: Arc<Mutex<String>>,
 }
@@ -164,9 +166,18 @@ impl Daemon {
                 .unwrap_or_else(|| panic!("no {prefix} address in ready line {line:?}"))
                 .to_owned()
         };
+        let token_file = rest
+            .split_once(" admin token ")
+            .and_then(|(_, after)| after.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no admin token file in ready line {line:?}"));
+        let admin_token = std::fs::read_to_string(token_file)
+            .unwrap_or_else(|err| panic!("read the admin token {token_file}: {err}"))
+            .trim()
+            .to_owned();
         Daemon {
             tcp_addr: find("http://"),
             unix_addr: find("unix:"),
+            admin_token,
             child,
             stderr,
         }
@@ -201,6 +212,18 @@ impl Daemon {
             .await
             .expect("kanband dies at once on SIGKILL")
             .expect("wait for kanband");
+    }
+
+    /// The TCP address with the admin token.
+    pub fn tcp_target(&self) -> kanband_gateway::Target {
+        kanband_gateway::Target::new(&self.tcp_addr, Some(self.admin_token.clone()))
+    }
+
+    /// A client over TCP with the admin token.
+    pub async fn tcp_client(&self) -> Client {
+        Client::connect(self.tcp_target())
+            .await
+            .unwrap_or_else(|err| panic!("connect to {}: {err}", self.tcp_addr))
     }
 
     /// A client over the Unix socket (its path survives restarts on the same data dir).

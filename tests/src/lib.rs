@@ -17,14 +17,16 @@ pub mod web;
 use std::{net::SocketAddr, path::PathBuf, sync::Once};
 
 use kanband::{Kanband, Listeners, Running, SOCKET_FILE, Settings, web::Board};
-use kanband_gateway::Client;
+use kanband_gateway::{Bearer, Client, Target};
 use tempfile::TempDir;
 
 /// A kanband serving in this process for one test.
 #[derive(Debug)]
 pub struct TestService {
-    /// Client over TCP.
+    /// Client over TCP, with the admin token kanband wrote at first start.
     pub tcp: Client,
+    /// That admin token (TCP needs a token; the Unix socket, as this process's uid, does not).
+    pub admin_token: String,
     /// Client over the Unix socket.
     pub unix: Client,
     /// `http://127.0.0.1:<port>`.
@@ -102,11 +104,16 @@ pub async fn spawn_service_with(dir: TempDir, settings: Settings) -> TestService
     let board = running.board().expect("the board serves").clone();
     let tcp_addr = format!("http://{tcp}");
     let unix_addr = format!("unix:{}", socket.display());
+    let unix = Client::connect(&unix_addr)
+        .await
+        .expect("connect over the Unix socket");
+    let admin_token = admin_token(&data_dir, &unix).await;
     TestService {
-        tcp: Client::connect(&tcp_addr).await.expect("connect over TCP"),
-        unix: Client::connect(&unix_addr)
+        tcp: Client::connect(Target::new(&tcp_addr, Some(admin_token.clone())))
             .await
-            .expect("connect over the Unix socket"),
+            .expect("connect over TCP"),
+        admin_token,
+        unix,
         tcp_addr,
         unix_addr,
         data_dir,
@@ -116,7 +123,58 @@ pub async fn spawn_service_with(dir: TempDir, settings: Settings) -> TestService
     }
 }
 
+/// The admin token for the test's TCP client: the one kanband wrote at its first start, else
+/// (a data directory restored from a backup has its tokens but not the file) a new one made
+/// over the Unix socket, where this process's uid is the admin.
+async fn admin_token(data_dir: &std::path::Path, unix: &Client) -> String {
+    if data_dir.join(kanband::auth::ADMIN_TOKEN_FILE).exists() {
+        return read_admin_token(data_dir);
+    }
+    unix.clone()
+        .admin
+        .create_token(kanband_proto::pb::CreateTokenRequest {
+            name: format!(
+                "test-admin-{}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ),
+            role: "admin".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("the socket's owner makes an admin token")
+        .into_inner()
+        .secret
+}
+
+/// The admin token kanband wrote into `data_dir` at its first start.
+pub fn read_admin_token(data_dir: &std::path::Path) -> String {
+    let file = data_dir.join(kanband::auth::ADMIN_TOKEN_FILE);
+    std::fs::read_to_string(&file)
+        .unwrap_or_else(|err| panic!("read {}: {err}", file.display()))
+        .trim()
+        .to_owned()
+}
+
 impl TestService {
+    /// The TCP address with the admin token, for clients the test connects itself.
+    pub fn tcp_target(&self) -> Target {
+        Target::new(&self.tcp_addr, Some(self.admin_token.clone()))
+    }
+
+    /// A client over TCP sending `token` (or none).
+    pub async fn tcp_client(&self, token: Option<&str>) -> Client {
+        Client::connect(Target::new(&self.tcp_addr, token.map(str::to_owned)))
+            .await
+            .expect("connect over TCP")
+    }
+
+    /// The admin token as the metadata every call carries, for clients built on a raw channel.
+    pub fn bearer(&self) -> Bearer {
+        Bearer::new(Some(&self.admin_token)).expect("the admin token is ASCII")
+    }
+
     /// Both clients, labelled, for tests that run the same checks over each transport.
     pub fn transports(&self) -> [(&'static str, Client); 2] {
         [("tcp", self.tcp.clone()), ("unix", self.unix.clone())]

@@ -2,7 +2,7 @@
 //! the session cookie and the CSRF secret, and sends mutations the way the page does (JSON
 //! body, `x-kanband-csrf`, same-origin `Origin`).
 
-use kanband::web::{Board, identity::Identity};
+use kanband::{auth::Identity, web::Board};
 use reqwest::{StatusCode, header};
 use serde_json::Value;
 

@@ -28,8 +28,10 @@ kanbanctl talks to kanband, the kanban coordination service.
 Workers and verifiers run the top-level verbs (show, complete, block, heartbeat, comment,
 request-review, request-changes, create, link, unblock, list, attach) inside the environment
 their supervisor sets: KANBAN_TASK, KANBAN_CLAIM_TOKEN, KANBAN_RUN_ID, KANBAN_EPOCH,
-KANBAN_BOARD, KANBAN_ADDR. Operators use board, task, attachments, attachment, watch, stats and
-dispatch.
+KANBAN_BOARD, KANBAN_ADDR; the claim token is also their credential. Operators use board, task,
+attachments, attachment, watch, stats and dispatch with a token (--token, KANBAN_TOKEN or
+--token-file; none is needed over kanband's Unix socket as kanband's own user); admins manage
+tokens with `token`.
 
 With --json every command prints one JSON value on stdout (watch: one object per line).
 Errors go to stderr as `kanbanctl: <message>`.
@@ -52,6 +54,20 @@ pub struct Cli {
     /// Where kanband listens: unix:/path/to/kanband.sock or http://host:port.
     #[arg(long, env = "KANBAN_ADDR", default_value = DEFAULT_ADDR, global = true)]
     pub addr: String,
+    /// The bearer token to send (kanband needs one over TCP) [default over TCP:
+    /// KANBAN_CLAIM_TOKEN, a worker's credential]. Best left in the environment, where `ps`
+    /// does not show it.
+    #[arg(
+        long,
+        env = "KANBAN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        global = true
+    )]
+    pub token: Option<String>,
+    /// A file whose first line is the token (instead of --token).
+    #[arg(long, env = "KANBAN_TOKEN_FILE", value_name = "FILE", global = true)]
+    pub token_file: Option<std::path::PathBuf>,
     /// Board to work on (the supervisor sets KANBAN_BOARD to the task's board).
     #[arg(long, env = "KANBAN_BOARD", default_value = DEFAULT_BOARD, global = true)]
     pub board: String,
@@ -129,6 +145,35 @@ pub enum Command {
     /// `completions SHELL` and `man`.
     #[command(flatten)]
     Docs(kanband_cli::docs::Docs),
+    /// Bearer tokens (admin): create, list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token and print its secret, once (kanband keeps only its hash).
+    Create {
+        /// Its name, recorded as the actor of what its holder does.
+        name: String,
+        /// admin, operator, supervisor or reader.
+        #[arg(long)]
+        role: String,
+        /// Supervisor tokens: the machine id whose sessions it may open.
+        #[arg(long = "machine-id")]
+        machine_id: Option<String>,
+        /// Supervisor tokens: a profile it may serve (repeatable; none means any).
+        #[arg(long = "profile", value_name = "P")]
+        profiles: Vec<String>,
+    },
+    /// Every token, live and revoked, without secrets.
+    List,
+    /// Revoke a live token by id or name: it stops working at once, open streams included.
+    Revoke {
+        /// The token's id (k_...) or name.
+        id: String,
+    },
 }
 
 /// The claim a worker holds, from the environment its supervisor sets. Flags override the

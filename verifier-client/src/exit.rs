@@ -8,6 +8,7 @@
 //! | 3 | lease lost or fenced: the service refused the claim token (ABORTED); stderr names the reason and the current epoch |
 //! | 4 | not found: the task or board does not exist (NOT_FOUND) |
 //! | 5 | service unavailable: nothing answers at `--addr`, kanband is starting or draining (UNAVAILABLE), or it did not answer in time; worker verbs first retry for `--retry-for` |
+//! | 6 | not allowed: no credential, or an unknown or revoked one (UNAUTHENTICATED), or its role may not do this (PERMISSION_DENIED); stderr names the credential needed |
 //!
 //! Why these: a worker or a supervisor script must tell "stop, someone else owns this task now"
 //! (3) from "retry later" (5) from "my mistake" (2, 4) without reading the message.
@@ -29,6 +30,8 @@ pub const LEASE_LOST: u8 = 3;
 pub const NOT_FOUND: u8 = 4;
 /// kanband cannot be reached, is starting or draining (UNAVAILABLE), or did not answer in time.
 pub const UNAVAILABLE: u8 = 5;
+/// The credential is missing, unknown or revoked, or its role may not do this.
+pub const NOT_ALLOWED: u8 = 6;
 
 /// The exit-code table as shown at the end of `kanbanctl --help`.
 pub const HELP: &str = "\
@@ -40,16 +43,20 @@ Exit codes:
   3  lease lost or fenced (the claim token was refused; stderr names the reason and epoch)
   4  not found (no such task or board)
   5  service unavailable (cannot connect, the connection broke mid-call, no answer in time, or
-     kanband is starting or draining; worker verbs first retry for --retry-for)";
+     kanband is starting or draining; worker verbs first retry for --retry-for)
+  6  not allowed (no token, an unknown or revoked one, or a role that may not do this)";
 
 /// The exit code for an error: the only place errors are mapped to codes.
 pub fn exit_code(err: &Error) -> u8 {
     match err {
-        Error::Usage(_) | Error::Connect(ConnectError::BadAddress(_)) => USAGE,
+        Error::Usage(_)
+        | Error::Connect(ConnectError::BadAddress(_))
+        | Error::Connect(ConnectError::BadToken) => USAGE,
         Error::Connect(ConnectError::Unreachable { .. }) => UNAVAILABLE,
         Error::Rpc(status) => match status.code() {
             Code::Aborted => LEASE_LOST,
             Code::NotFound => NOT_FOUND,
+            Code::Unauthenticated | Code::PermissionDenied => NOT_ALLOWED,
             // kanband is starting or draining, or (a deadline kanbanctl set) did not answer.
             Code::Unavailable | Code::DeadlineExceeded => UNAVAILABLE,
             // The connection broke mid-call (kanband died or restarted): tonic reports the
@@ -76,6 +83,11 @@ mod tests {
         );
         assert_eq!(exit_code(&Status::aborted("x").into()), LEASE_LOST);
         assert_eq!(exit_code(&Status::not_found("x").into()), NOT_FOUND);
+        assert_eq!(exit_code(&Status::unauthenticated("x").into()), NOT_ALLOWED);
+        assert_eq!(
+            exit_code(&Status::permission_denied("x").into()),
+            NOT_ALLOWED
+        );
         assert_eq!(exit_code(&Status::unavailable("x").into()), UNAVAILABLE);
         assert_eq!(
             exit_code(&Status::deadline_exceeded("x").into()),

@@ -16,12 +16,12 @@ use serde_json::{Map, Value, json};
 use crate::names::{block_kind_name, run_outcome_name, status_name, workspace_kind_name};
 
 /// A timestamp as RFC 3339 with a `Z` (prost-types' display form), or `null`.
-fn time(ts: Option<&Timestamp>) -> Value {
+pub(crate) fn time(ts: Option<&Timestamp>) -> Value {
     ts.map_or(Value::Null, |ts| Value::String(rfc3339(ts)))
 }
 
 /// A timestamp for people; `-` when unset.
-fn time_text(ts: Option<&Timestamp>) -> String {
+pub(crate) fn time_text(ts: Option<&Timestamp>) -> String {
     ts.map_or_else(|| "-".to_owned(), rfc3339)
 }
 

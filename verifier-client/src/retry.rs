@@ -17,7 +17,7 @@
 use std::{future::Future, time::Duration};
 
 use kanband_gateway::{
-    Client, ConnectError,
+    Client, ConnectError, Target,
     reconnect::{self, Backoff, CALL_TIMEOUT},
 };
 use tokio::time::Instant;
@@ -78,10 +78,15 @@ pub fn worth_retrying(err: &Error, safety: Safety) -> bool {
     }
 }
 
-/// Connects to `addr` and runs `call`, again and again while it fails in a way
+/// Connects to `target` and runs `call`, again and again while it fails in a way
 /// [`worth_retrying`] for up to `bound`; each attempt has [`CALL_TIMEOUT`]. The first retry
 /// is noted on stderr. Returns the last failure when the bound is spent.
-pub async fn call<T, F, Fut>(addr: &str, bound: Duration, safety: Safety, mut call: F) -> Result<T>
+pub async fn call<T, F, Fut>(
+    target: &Target,
+    bound: Duration,
+    safety: Safety,
+    mut call: F,
+) -> Result<T>
 where
     F: FnMut(Client) -> Fut,
     Fut: Future<Output = std::result::Result<T, Status>>,
@@ -90,7 +95,7 @@ where
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
     let mut noted = false;
     loop {
-        let err = match Client::connect(addr).await {
+        let err = match Client::connect(target).await {
             Ok(client) => match tokio::time::timeout(CALL_TIMEOUT, call(client)).await {
                 Ok(Ok(answer)) => return Ok(answer),
                 Ok(Err(status)) => Error::from(status),

@@ -17,8 +17,10 @@ use tokio::{
 const LINE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Environment variables kanbanctl reads; cleared so the caller's shell cannot leak in.
-const KANBAN_ENV: [&str; 8] = [
+const KANBAN_ENV: [&str; 10] = [
     "KANBAN_ADDR",
+    "KANBAN_TOKEN",
+    "KANBAN_TOKEN_FILE",
     "KANBAN_BOARD",
     "KANBAN_JSON",
     "KANBAN_TASK",
@@ -95,7 +97,7 @@ fn dead_addr() -> String {
 async fn create(svc: &TestService, args: &[&str]) -> String {
     let mut all = vec!["task", "create"];
     all.extend_from_slice(args);
-    let run = kanbanctl(&svc.tcp_addr, &all).await.expect(0);
+    let run = kanbanctl(&svc.unix_addr, &all).await.expect(0);
     let id = run.stdout.trim().to_owned();
     assert!(id.starts_with("t_"), "task create prints the id: {run:?}");
     id
@@ -103,7 +105,7 @@ async fn create(svc: &TestService, args: &[&str]) -> String {
 
 /// The status of a task, as `task show --json` reports it.
 async fn status(svc: &TestService, id: &str) -> String {
-    let run = kanbanctl(&svc.tcp_addr, &["task", "show", id, "--json"])
+    let run = kanbanctl(&svc.unix_addr, &["task", "show", id, "--json"])
         .await
         .expect(0);
     run.json()["status"]
@@ -116,7 +118,7 @@ async fn status(svc: &TestService, id: &str) -> String {
 async fn task_create_prints_an_id_and_show_reports_ready() {
     let svc = spawn_service().await;
     let id = create(&svc, &["--title", "first task"]).await;
-    let shown = kanbanctl(&svc.tcp_addr, &["task", "show", &id, "--json"])
+    let shown = kanbanctl(&svc.unix_addr, &["task", "show", &id, "--json"])
         .await
         .expect(0)
         .json();
@@ -128,7 +130,7 @@ async fn task_create_prints_an_id_and_show_reports_ready() {
     }
     assert_eq!(shown["recent_events"][0]["kind"], "created");
 
-    let human = kanbanctl(&svc.tcp_addr, &["task", "show", &id])
+    let human = kanbanctl(&svc.unix_addr, &["task", "show", &id])
         .await
         .expect(0);
     assert!(
@@ -140,7 +142,7 @@ async fn task_create_prints_an_id_and_show_reports_ready() {
 
     // With --json, create answers with the task itself, `id` included.
     let created = kanbanctl(
-        &svc.tcp_addr,
+        &svc.unix_addr,
         &["task", "create", "--title", "second", "--json"],
     )
     .await
@@ -158,7 +160,7 @@ async fn task_create_prints_an_id_and_show_reports_ready() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_outputs_parse() {
     let svc = spawn_service().await;
-    let addr = svc.tcp_addr.as_str();
+    let addr = svc.unix_addr.as_str();
     let board = kanbanctl(
         addr,
         &[
@@ -314,13 +316,13 @@ async fn json_outputs_parse() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_things_exit_4() {
     let svc = spawn_service().await;
-    let run = kanbanctl(&svc.tcp_addr, &["task", "show", "t_00000000deadbeef"])
+    let run = kanbanctl(&svc.unix_addr, &["task", "show", "t_00000000deadbeef"])
         .await
         .expect(4);
     assert!(run.stderr.starts_with("kanbanctl: "), "{run:?}");
     assert!(run.stderr.contains("not found"), "{run:?}");
     assert!(run.stdout.is_empty(), "{run:?}");
-    kanbanctl(&svc.tcp_addr, &["board", "show", "nosuchboard"])
+    kanbanctl(&svc.unix_addr, &["board", "show", "nosuchboard"])
         .await
         .expect(4);
 }
@@ -449,7 +451,7 @@ async fn worker_flow_heartbeat_complete_then_fenced() {
         .expect(0);
     assert!(done.stdout.starts_with(&format!("{id} done ")), "{done:?}");
     assert_eq!(status(&svc, &id).await, "done");
-    let detail = kanbanctl(&svc.tcp_addr, &["task", "show", &id, "--json"])
+    let detail = kanbanctl(&svc.unix_addr, &["task", "show", &id, "--json"])
         .await
         .expect(0)
         .json();
@@ -553,7 +555,7 @@ fn ids(events: &[Value]) -> Vec<u64> {
 async fn watch_json_prints_events_and_ctrl_c_exits_0() {
     let svc = spawn_service().await;
     let first = create(&svc, &["--title", "one"]).await;
-    let mut watcher = Watcher::spawn(&svc.tcp_addr, &[]);
+    let mut watcher = Watcher::spawn(&svc.unix_addr, &[]);
     let mut seen = watcher.until_created(&first).await;
     let second = create(&svc, &["--title", "two"]).await;
     seen.extend(watcher.until_created(&second).await);
@@ -575,7 +577,7 @@ async fn watch_json_prints_events_and_ctrl_c_exits_0() {
 
     // Filters, and a resume point.
     let mut only_second = Watcher::spawn(
-        &svc.tcp_addr,
+        &svc.unix_addr,
         &["--task", &second, "--kind", "created", "--after", "0"],
     );
     let event = only_second.next().await;
@@ -626,7 +628,7 @@ async fn watch_resumes_across_a_restart_without_gap_or_duplicate() {
 async fn check_reports_the_invariants() {
     let svc = spawn_service().await;
     create(&svc, &["--title", "checked"]).await;
-    let run = kanbanctl(&svc.tcp_addr, &["check"]).await.expect(0);
+    let run = kanbanctl(&svc.unix_addr, &["check"]).await.expect(0);
     assert!(run.stdout.starts_with("ok: 1 tasks"), "{run:?}");
     let report = kanbanctl(&svc.unix_addr, &["--json", "check"])
         .await
@@ -692,7 +694,7 @@ async fn worker_verbs_wait_for_a_restarting_kanband() {
             "{name}: {output:?} {notes:?}"
         );
     }
-    let detail = kanbanctl(&svc.tcp_addr, &["task", "show", &id, "--json"])
+    let detail = kanbanctl(&svc.unix_addr, &["task", "show", &id, "--json"])
         .await
         .expect(0)
         .json();
@@ -773,12 +775,16 @@ async fn only_holder_verbs_need_the_claim_token_as_the_exit_codes_say() {
     let id = create(&svc, &["--title", "commented by hand"]).await;
     let task_only = [("KANBAN_TASK", id.as_str())];
     // show and comment need only the task: a comment without a token is an operator's.
-    kanbanctl_env(&svc.tcp_addr, &["show"], &task_only)
+    kanbanctl_env(&svc.unix_addr, &["show"], &task_only)
         .await
         .expect(0);
-    kanbanctl_env(&svc.tcp_addr, &["comment", "--body", "by hand"], &task_only)
-        .await
-        .expect(0);
+    kanbanctl_env(
+        &svc.unix_addr,
+        &["comment", "--body", "by hand"],
+        &task_only,
+    )
+    .await
+    .expect(0);
     // Every holder verb without the token is a usage error, before anything is sent.
     for args in [
         &["heartbeat"][..],
@@ -787,7 +793,7 @@ async fn only_holder_verbs_need_the_claim_token_as_the_exit_codes_say() {
         &["request-review"],
         &["request-changes", "--reason", "redo"],
     ] {
-        let run = kanbanctl_env(&svc.tcp_addr, args, &task_only)
+        let run = kanbanctl_env(&svc.unix_addr, args, &task_only)
             .await
             .expect(2);
         assert!(
@@ -795,7 +801,7 @@ async fn only_holder_verbs_need_the_claim_token_as_the_exit_codes_say() {
             "{run:?}"
         );
     }
-    let help = kanbanctl(&svc.tcp_addr, &["--help"]).await.expect(0);
+    let help = kanbanctl(&svc.unix_addr, &["--help"]).await.expect(0);
     assert!(
         help.stdout
             .contains("request-review or request-changes without KANBAN_CLAIM_TOKEN"),
@@ -878,7 +884,7 @@ async fn attach_list_get_and_delete_a_file() {
     std::fs::write(&file, &bytes).unwrap();
     let path = file.to_str().unwrap();
 
-    let attached = kanbanctl(&svc.tcp_addr, &["attach", &id, path, "--json"])
+    let attached = kanbanctl(&svc.unix_addr, &["attach", &id, path, "--json"])
         .await
         .expect(0)
         .json();
@@ -890,14 +896,14 @@ async fn attach_list_get_and_delete_a_file() {
     assert_eq!(attached["size"], bytes.len() as u64);
     let att_id = attached["id"].as_str().unwrap().to_owned();
     let renamed = kanbanctl(
-        &svc.tcp_addr,
+        &svc.unix_addr,
         &["attach", &id, path, "--name", "../other name"],
     )
     .await
     .expect(0);
     assert!(renamed.stdout.contains("\"../other name\""), "{renamed:?}");
 
-    let listed = kanbanctl(&svc.tcp_addr, &["attachments", &id])
+    let listed = kanbanctl(&svc.unix_addr, &["attachments", &id])
         .await
         .expect(0);
     assert_eq!(listed.stdout.lines().count(), 2, "{listed:?}");
@@ -908,7 +914,7 @@ async fn attach_list_get_and_delete_a_file() {
 
     let out = dir.path().join("copy");
     let got = kanbanctl(
-        &svc.tcp_addr,
+        &svc.unix_addr,
         &[
             "attachment",
             "get",
@@ -922,7 +928,7 @@ async fn attach_list_get_and_delete_a_file() {
     .expect(0);
     assert_eq!(got.json()["sha256"], attached["sha256"]);
     assert!(std::fs::read(&out).unwrap() == bytes, "the same bytes");
-    let to_stdout = command(&svc.tcp_addr, &["attachment", "get", &att_id], &[])
+    let to_stdout = command(&svc.unix_addr, &["attachment", "get", &att_id], &[])
         .output()
         .await
         .unwrap();
@@ -932,25 +938,25 @@ async fn attach_list_get_and_delete_a_file() {
         "without -o the bytes go to stdout"
     );
 
-    kanbanctl(&svc.tcp_addr, &["attachment", "delete", &att_id])
+    kanbanctl(&svc.unix_addr, &["attachment", "delete", &att_id])
         .await
         .expect(0);
-    kanbanctl(&svc.tcp_addr, &["attachment", "get", &att_id])
+    kanbanctl(&svc.unix_addr, &["attachment", "get", &att_id])
         .await
         .expect(4);
-    kanbanctl(&svc.tcp_addr, &["attachments", &id])
+    kanbanctl(&svc.unix_addr, &["attachments", &id])
         .await
         .expect(0);
-    kanbanctl(&svc.tcp_addr, &["attach", "t_0000000000000000", path])
+    kanbanctl(&svc.unix_addr, &["attach", "t_0000000000000000", path])
         .await
         .expect(4);
-    kanbanctl(&svc.tcp_addr, &["attach", &id, "/nonexistent/file"])
+    kanbanctl(&svc.unix_addr, &["attach", &id, "/nonexistent/file"])
         .await
         .expect(2);
-    kanbanctl(&svc.tcp_addr, &["attach", &id, "-"])
+    kanbanctl(&svc.unix_addr, &["attach", &id, "-"])
         .await
         .expect(2);
-    kanbanctl(&svc.tcp_addr, &["attachment", "get", &att_id, "--json"])
+    kanbanctl(&svc.unix_addr, &["attachment", "get", &att_id, "--json"])
         .await
         .expect(2);
 
@@ -961,7 +967,7 @@ async fn attach_list_get_and_delete_a_file() {
         ("KANBAN_TASK", id.as_str()),
         ("KANBAN_CLAIM_TOKEN", grant.claim_token.as_str()),
     ];
-    kanbanctl_env(&svc.tcp_addr, &["attach", &id, path], &worker)
+    kanbanctl_env(&svc.unix_addr, &["attach", &id, path], &worker)
         .await
         .expect(0);
     client
@@ -973,13 +979,13 @@ async fn attach_list_get_and_delete_a_file() {
         })
         .await
         .expect("Complete");
-    let fenced = kanbanctl_env(&svc.tcp_addr, &["attach", &id, path], &worker)
+    let fenced = kanbanctl_env(&svc.unix_addr, &["attach", &id, path], &worker)
         .await
         .expect(3);
     assert!(fenced.stderr.contains("lease lost"), "{fenced:?}");
     // Another task: the worker's token is not sent, so it is an ordinary upload.
     let other = create(&svc, &["--title", "other"]).await;
-    kanbanctl_env(&svc.tcp_addr, &["attach", &other, path], &worker)
+    kanbanctl_env(&svc.unix_addr, &["attach", &other, path], &worker)
         .await
         .expect(0);
 }

@@ -43,6 +43,19 @@ struct Args {
     #[arg(long, env = "KANBAN_ADDR", default_value = "http://127.0.0.1:50051")]
     addr: String,
 
+    /// The supervisor token to send (needed over TCP); never passed on to workers.
+    #[arg(
+        long,
+        env = "KANBAN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<String>,
+
+    /// A file whose first line is the token (instead of --token).
+    #[arg(long, env = "KANBAN_TOKEN_FILE", value_name = "FILE")]
+    token_file: Option<PathBuf>,
+
     /// A profile this supervisor runs (repeat for several).
     #[arg(
         long = "profile",
@@ -216,7 +229,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Some(command) => absolute_program(command)?,
         None => String::new(),
     };
+    let token = kanband_gateway::resolve_token(args.token, args.token_file.as_deref())
+        .map_err(anyhow::Error::msg)?;
     let mut config = SupervisorConfig::new(args.addr, args.profiles, workspaces, command);
+    config.token = token.map(kanband_gateway::Secret);
     if args.preset.is_some() {
         config.preset = Some(HermesPreset {
             program: args.hermes_bin,

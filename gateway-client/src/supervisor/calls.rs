@@ -11,7 +11,7 @@ use tonic::{Code, Status, Streaming};
 
 use super::{Settings, SupervisorError};
 use crate::{
-    Client,
+    Client, Target,
     reconnect::{self, Backoff, CALL_TIMEOUT},
 };
 
@@ -42,7 +42,7 @@ pub(super) fn open(cfg: Arc<Settings>) -> BoxFuture<Result<Opened, SupervisorErr
     Box::pin(async move {
         let mut backoff = Backoff::default();
         loop {
-            let mut client = reconnect::connect_with_backoff(&cfg.config.addr, &mut backoff)
+            let mut client = reconnect::connect_with_backoff(cfg.config.target(), &mut backoff)
                 .await
                 .map_err(|err| SupervisorError::Config(err.to_string()))?;
             let c = &cfg.config;
@@ -80,14 +80,14 @@ pub(super) fn open(cfg: Arc<Settings>) -> BoxFuture<Result<Opened, SupervisorErr
 /// Connects (unless a client is given) and opens the keep-alive stream for `session_id`, its
 /// first message already sent.
 pub(super) fn attach(
-    addr: String,
+    target: Target,
     client: Option<Client>,
     session_id: String,
 ) -> BoxFuture<Result<Attached, Status>> {
     Box::pin(async move {
         let mut client = match client {
             Some(client) => client,
-            None => Client::connect(&addr)
+            None => Client::connect(target)
                 .await
                 .map_err(|err| Status::unavailable(err.to_string()))?,
         };
@@ -131,10 +131,10 @@ pub(super) fn acquire(
 
 /// Closes the session (its remaining claims are released without counting failures), over
 /// `client` or a fresh connection. Failure is only logged: the session then expires.
-pub(super) async fn close(addr: &str, client: Option<Client>, session_id: String) {
+pub(super) async fn close(target: Target, client: Option<Client>, session_id: String) {
     let client = match client {
         Some(client) => Ok(client),
-        None => Client::connect(addr).await,
+        None => Client::connect(target).await,
     };
     let message = pb::CloseSessionRequest {
         session_id: session_id.clone(),

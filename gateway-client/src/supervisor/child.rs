@@ -144,6 +144,11 @@ pub(crate) fn spawn(job: Job, exits: mpsc::UnboundedSender<Exited>) -> Result<Sp
     for name in job.unset {
         command.env_remove(name);
     }
+    // The supervisor's own credential stays with it: a worker's credential is its claim
+    // token (KANBAN_CLAIM_TOKEN), which allows only what its own claim allows.
+    for name in crate::TOKEN_VARS {
+        command.env_remove(name);
+    }
     command
         .stdin(Stdio::null())
         .stdout(writer.0)

@@ -90,6 +90,8 @@ pub const WORKER_ENVIRONMENT: [(&str, &str); 18] = [
 pub struct SupervisorConfig {
     /// Where kanband listens: `unix:/path` or `http://host:port`.
     pub addr: String,
+    /// The supervisor token sent on every call (needed over TCP); `None` sends none.
+    pub token: Option<crate::Secret>,
     /// Profiles this supervisor runs (at least one).
     pub profiles: Vec<String>,
     /// Capabilities it offers; a task requiring others is not handed to it.
@@ -119,6 +121,11 @@ pub struct SupervisorConfig {
 }
 
 impl SupervisorConfig {
+    /// Where kanband is, with the token.
+    pub fn target(&self) -> crate::Target {
+        crate::Target::new(self.addr.clone(), self.token.as_ref().map(|t| t.0.clone()))
+    }
+
     /// A configuration with one slot and the default timings.
     pub fn new(
         addr: impl Into<String>,
@@ -128,6 +135,7 @@ impl SupervisorConfig {
     ) -> SupervisorConfig {
         SupervisorConfig {
             addr: addr.into(),
+            token: None,
             profiles,
             capabilities: Vec::new(),
             slots: 1,

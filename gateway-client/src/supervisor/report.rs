@@ -13,7 +13,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::jeopardy::HOLDING_RECONNECT_MAX;
 use crate::{
-    Client,
+    Client, Target,
     reconnect::{self, Backoff, CALL_TIMEOUT},
 };
 
@@ -43,19 +43,19 @@ pub(crate) enum Report {
 }
 
 /// Starts the reporter; it ends when every sender is dropped and the queue is empty.
-pub(crate) fn start(addr: String) -> (mpsc::UnboundedSender<Report>, JoinHandle<()>) {
+pub(crate) fn start(target: Target) -> (mpsc::UnboundedSender<Report>, JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    (tx, tokio::spawn(run(addr, rx)))
+    (tx, tokio::spawn(run(target, rx)))
 }
 
-async fn run(addr: String, mut reports: mpsc::UnboundedReceiver<Report>) {
+async fn run(target: Target, mut reports: mpsc::UnboundedReceiver<Report>) {
     let mut client: Option<Client> = None;
     let mut backoff = Backoff::new(Duration::from_millis(100), HOLDING_RECONNECT_MAX);
     while let Some(report) = reports.recv().await {
         loop {
             let c = match &mut client {
                 Some(c) => c,
-                None => match reconnect::connect_with_backoff(&addr, &mut backoff).await {
+                None => match reconnect::connect_with_backoff(&target, &mut backoff).await {
                     Ok(c) => client.insert(c),
                     Err(err) => {
                         // The address was checked when the supervisor was built.

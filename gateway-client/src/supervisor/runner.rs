@@ -153,7 +153,7 @@ async fn sleep_until(at: Option<Instant>) {
 impl Runner {
     pub(super) fn new(cfg: Arc<Settings>, status: watch::Sender<SupervisorStatus>) -> Runner {
         let (exits_tx, exits) = mpsc::unbounded_channel();
-        let (reports, reporter) = report::start(cfg.config.addr.clone());
+        let (reports, reporter) = report::start(cfg.config.target());
         Runner {
             cfg,
             status,
@@ -248,7 +248,7 @@ impl Runner {
         };
         if live.outbound.is_none() && self.attaching.is_none() && live.attach_at <= now {
             self.attaching = Some(calls::attach(
-                self.cfg.config.addr.clone(),
+                self.cfg.config.target(),
                 live.client.take(),
                 live.id.clone(),
             ));
@@ -664,7 +664,7 @@ impl Runner {
             reporter.abort();
         }
         if let Some(live) = session {
-            calls::close(&cfg.config.addr, live.client, live.id).await;
+            calls::close(cfg.config.target(), live.client, live.id).await;
         }
         status.send_modify(|s| {
             s.session_id = None;

@@ -7,7 +7,9 @@
 
 use std::{collections::HashMap, future::Future, path::Path, time::Duration};
 
-use kanband_gateway::{Client, Supervisor, SupervisorConfig, SupervisorError, SupervisorStatus};
+use kanband_gateway::{
+    Client, Supervisor, SupervisorConfig, SupervisorError, SupervisorStatus, Target,
+};
 use kanband_proto::pb::{self, RunOutcome, TaskStatus};
 use kanband_tests::{calls, spawn_service, spawn_service_in};
 use nix::{sys::signal::killpg, unistd::Pid};
@@ -32,9 +34,12 @@ struct Running {
 }
 
 impl Running {
-    fn start(addr: &str, command: &str, ttl_ms: u64, slots: u32) -> Running {
+    fn start(target: impl Into<Target>, command: &str, ttl_ms: u64, slots: u32) -> Running {
+        let target = target.into();
         let root = tempfile::tempdir().expect("workspaces root");
-        let mut config = SupervisorConfig::new(addr, vec![PROFILE.into()], root.path(), command);
+        let mut config =
+            SupervisorConfig::new(&target.addr, vec![PROFILE.into()], root.path(), command);
+        config.token = target.token.map(kanband_gateway::Secret);
         config.ttl = Duration::from_millis(ttl_ms);
         config.slots = slots;
         config.kill_grace = Duration::from_secs(1);
@@ -138,7 +143,7 @@ fn read_env(path: &Path) -> Option<HashMap<String, String>> {
 async fn a_claim_runs_with_its_environment_and_its_exit_is_reported() {
     let svc = spawn_service().await;
     let sup = Running::start(
-        &svc.tcp_addr,
+        svc.tcp_target(),
         "echo hello from {task}; env > env.tmp && mv env.tmp env.txt; exit 0",
         30_000,
         1,
@@ -196,7 +201,7 @@ async fn a_claim_runs_with_its_environment_and_its_exit_is_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spawn_failures_are_reported() {
     let svc = spawn_service().await;
-    let sup = Running::start(&svc.tcp_addr, "exit 0", 30_000, 1);
+    let sup = Running::start(svc.tcp_target(), "exit 0", 30_000, 1);
     let missing = pb::Workspace {
         kind: pb::WorkspaceKind::Dir.into(),
         path: "/nonexistent/kanband-gateway-test".into(),
@@ -219,7 +224,7 @@ async fn spawn_failures_are_reported() {
 async fn a_reclaim_kills_the_worker_group_and_is_confirmed_and_shutdown_drains() {
     let svc = spawn_service().await;
     // The shell stays (it runs two commands), so the group has two processes.
-    let sup = Running::start(&svc.tcp_addr, "sleep 30; true", 30_000, 1);
+    let sup = Running::start(svc.tcp_target(), "sleep 30; true", 30_000, 1);
     let task = create(&svc.tcp, "sleep", None).await;
     let pgid = sup.worker_pid(&task.id).await;
     assert!(group_alive(pgid));
@@ -393,7 +398,7 @@ async fn jeopardy_kills_workers_when_renewals_go_unanswered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_session_kills_its_workers_and_a_new_one_is_opened() {
     let svc = spawn_service().await;
-    let sup = Running::start(&svc.tcp_addr, "sleep 30; true", 30_000, 1);
+    let sup = Running::start(svc.tcp_target(), "sleep 30; true", 30_000, 1);
     let task = create(&svc.tcp, "loses its session", None).await;
     let pgid = sup.worker_pid(&task.id).await;
     let first_session = sup.status().session_id.expect("session");
@@ -431,7 +436,7 @@ case "$(cat mode)" in
   finish) trap 'echo term > term.txt; while [ ! -e done ]; do sleep 0.05; done; exit 0' TERM ;;
 esac
 while true; do sleep 0.05; done"#;
-    let sup = Running::start(&svc.tcp_addr, script, 30_000, 3);
+    let sup = Running::start(svc.tcp_target(), script, 30_000, 3);
     let mut workers = Vec::new();
     for mode in ["trap", "die", "finish"] {
         let dir = tempfile::tempdir().unwrap();

@@ -20,6 +20,7 @@ import uuid
 
 import grpc
 
+from kanband_hermes.client import Bearer
 from kanband_hermes.pb.kanban.v1 import (
     attachments_pb2,
     attachments_pb2_grpc,
@@ -29,7 +30,7 @@ from kanband_hermes.pb.kanban.v1 import (
     task_pb2_grpc,
 )
 
-READY = re.compile(r"kanband ready: data dir .* listening on (http://\S+) (unix:\S+)")
+READY = re.compile(r"kanband ready: data dir .* listening on (http://\S+) (unix:\S+) admin token (\S+)")
 
 CONFIG_ALLOWED = """\
 toolsets: [kanban]
@@ -65,7 +66,12 @@ class Kanband:
             self.stop()
             raise RuntimeError(f"kanband did not report ready: {line!r}")
         self.tcp_addr, self.unix_addr = found.group(1), found.group(2)
-        channel = grpc.insecure_channel(self.tcp_addr[len("http://"):])
+        # TCP needs a token: the admin token kanband wrote at its first start.
+        self.admin_token = pathlib.Path(found.group(3)).read_text().strip()
+        channel = grpc.intercept_channel(
+            grpc.insecure_channel(self.tcp_addr[len("http://"):]),
+            Bearer(self.admin_token),
+        )
         self.tasks = task_pb2_grpc.TasksStub(channel)
         self.leases = lease_pb2_grpc.LeasesStub(channel)
         self.attachments = attachments_pb2_grpc.AttachmentsStub(channel)
@@ -139,7 +145,7 @@ def hermes_worker_env(task_id: str, run_id: int, profile_name: str) -> dict:
 WORKER_NAMES = [
     "KANBAN_ADDR", "KANBAN_BOARD", "KANBAN_TASK", "KANBAN_RUN_ID", "KANBAN_CLAIM_TOKEN",
     "KANBAN_PROFILE", "HERMES_KANBAN_TASK", "HERMES_KANBAN_RUN_ID", "HERMES_KANBAN_BOARD",
-    "HERMES_PROFILE",
+    "HERMES_PROFILE", "KANBAN_TOKEN", "KANBAN_TOKEN_FILE",
 ]
 
 

@@ -74,7 +74,11 @@ def tearDownModule():
 
 def orchestrator(addr: str | None = None) -> dict:
     """An orchestrator profile's environment: kanband's address, no task, no claim."""
-    return {"KANBAN_ADDR": addr or KANBAND.tcp_addr, "HERMES_PROFILE": "orchestrator"}
+    env = {"KANBAN_ADDR": addr or KANBAND.tcp_addr, "HERMES_PROFILE": "orchestrator"}
+    if not env["KANBAN_ADDR"].startswith("unix:"):
+        # An operator's token over TCP (the socket, as kanband's own user, needs none).
+        env["KANBAN_TOKEN"] = KANBAND.admin_token
+    return env
 
 
 def hermes_board():

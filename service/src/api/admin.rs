@@ -5,12 +5,27 @@ use std::sync::Arc;
 use kanband_proto::pb::{self, admin_server::Admin};
 use tonic::{Request, Response, Status};
 
-use super::requests::capabilities;
+use super::{requests::capabilities, responses::timestamp};
 use crate::{
+    auth::{NewToken, Role},
     clock::now_ms,
     coordinator::Coordinator,
     domain::{dispatch::SessionView, limits, validate},
+    error::Error,
+    store::model::TokenRecord,
 };
+
+fn token_to_pb(record: TokenRecord) -> pb::TokenInfo {
+    pb::TokenInfo {
+        id: record.id,
+        name: record.name,
+        role: record.role.as_str().to_owned(),
+        machine_id: record.machine_id,
+        profiles: record.profiles,
+        created_at: Some(timestamp(record.created_at)),
+        revoked_at: record.revoked_at.map(timestamp),
+    }
+}
 
 /// The Admin service.
 #[derive(Debug, Clone)]
@@ -117,6 +132,57 @@ impl Admin for AdminService {
             max_bytes,
             used_bytes,
         }))
+    }
+
+    async fn create_token(
+        &self,
+        request: Request<pb::CreateTokenRequest>,
+    ) -> Result<Response<pb::CreateTokenResponse>, Status> {
+        let req = request.into_inner();
+        let role = Role::parse(&req.role).ok_or_else(|| {
+            Error::invalid(
+                "role",
+                format!(
+                    "{:?} is not admin, operator, supervisor or reader",
+                    req.role
+                ),
+            )
+        })?;
+        let new = NewToken {
+            name: req.name,
+            role,
+            machine_id: req.machine_id,
+            profiles: req.profiles,
+        };
+        let (secret, record) = self.app.tokens().create(self.app.store(), new).await?;
+        tracing::info!(id = %record.id, name = %record.name, role = %record.role, "token created");
+        Ok(Response::new(pb::CreateTokenResponse {
+            token: Some(token_to_pb(record)),
+            secret,
+        }))
+    }
+
+    async fn list_tokens(
+        &self,
+        _request: Request<pb::ListTokensRequest>,
+    ) -> Result<Response<pb::ListTokensResponse>, Status> {
+        let tokens = self.app.store().tokens().await?;
+        Ok(Response::new(pb::ListTokensResponse {
+            tokens: tokens
+                .into_iter()
+                .map(|(record, _hash)| token_to_pb(record))
+                .collect(),
+        }))
+    }
+
+    async fn revoke_token(
+        &self,
+        request: Request<pb::RevokeTokenRequest>,
+    ) -> Result<Response<pb::TokenInfo>, Status> {
+        let id = request.into_inner().id;
+        let record = self.app.tokens().revoke(self.app.store(), id).await?;
+        tracing::info!(id = %record.id, name = %record.name, "token revoked");
+        Ok(Response::new(token_to_pb(record)))
     }
 
     async fn stats(

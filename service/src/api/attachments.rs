@@ -10,6 +10,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::requests::{self, actor, task_id};
 use crate::{
+    auth::{self, rules},
     coordinator::Coordinator,
     domain::limits,
     error::{Error, Result},
@@ -78,8 +79,14 @@ impl Attachments for AttachmentsService {
         &self,
         request: Request<Streaming<pb::UploadRequest>>,
     ) -> Result<Response<pb::Attachment>, Status> {
+        let caller = auth::caller(&request);
         let mut parts = request.into_inner();
-        let new = requests::new_attachment(first_header(parts.message().await?)?)?;
+        let mut new = requests::new_attachment(first_header(parts.message().await?)?)?;
+        rules::may_attach(&caller, &new.task_id)?;
+        if new.claim_token.is_none() {
+            // A worker's upload is fenced by its own claim even when it names none.
+            new.claim_token = caller.claim().map(|(token, _)| token.to_owned());
+        }
         let store = self.app.store();
         store.check_attachable(new.clone()).await?;
         let mut upload = store.start_upload().await?;

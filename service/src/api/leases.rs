@@ -12,6 +12,7 @@ use super::{
     responses::{grant_to_pb, push_to_pb, session_to_pb},
 };
 use crate::{
+    auth::{self, Identity, rules},
     coordinator::{Coordinator, Push},
     domain::{limits, validate},
     error::{ALREADY_RECORDED_HEADER, Error},
@@ -29,6 +30,26 @@ impl LeasesService {
     /// Serves leases through the coordinator.
     pub fn new(app: Arc<Coordinator>) -> Self {
         LeasesService { app }
+    }
+
+    /// Refuses a holder verb on `token` by a caller the claim does not belong to.
+    fn hold<T>(&self, request: &Request<T>, token: &str) -> Result<(), Status> {
+        let owner = self.app.claim_owner(token);
+        Ok(rules::may_hold(
+            &auth::caller(request),
+            token,
+            owner.as_deref(),
+        )?)
+    }
+
+    /// Refuses the use of a session by a caller that did not open it.
+    fn use_session<T>(&self, request: &Request<T>, session_id: &str) -> Result<(), Status> {
+        let owner = self.app.session_owner(session_id);
+        Ok(rules::may_use_session(
+            &auth::caller(request),
+            session_id,
+            owner.as_deref(),
+        )?)
     }
 }
 
@@ -54,6 +75,7 @@ fn event(event: Event) -> Result<pb::KeepAliveResponse, Status> {
 /// UNAVAILABLE when the service shuts down.
 async fn keep_alive(
     app: Arc<Coordinator>,
+    caller: Identity,
     mut inbound: Streaming<pb::KeepAliveRequest>,
     out: mpsc::Sender<Result<pb::KeepAliveResponse, Status>>,
 ) {
@@ -81,6 +103,11 @@ async fn keep_alive(
                                 return;
                             }
                         };
+                        let owner = app.session_owner(&id);
+                        if let Err(err) = rules::may_use_session(&caller, &id, owner.as_deref()) {
+                            let _ = out.send(Err(err.into())).await;
+                            return;
+                        }
                         match app.keep_alive(&id) {
                             Ok(rx) => pushes = Some(rx),
                             Err(err) => {
@@ -125,7 +152,10 @@ impl Leases for LeasesService {
         &self,
         request: Request<pb::OpenSessionRequest>,
     ) -> Result<Response<pb::Session>, Status> {
-        let record = requests::new_session(request.into_inner())?;
+        let caller = auth::caller(&request);
+        let mut record = requests::new_session(request.into_inner())?;
+        rules::may_open(&caller, &record.machine_id, &record.profiles)?;
+        record.owner = caller.key;
         let session = self.app.open_session(record).await?;
         Ok(Response::new(session_to_pb(session)))
     }
@@ -137,7 +167,13 @@ impl Leases for LeasesService {
         request: Request<Streaming<pb::KeepAliveRequest>>,
     ) -> Result<Response<Self::KeepAliveStream>, Status> {
         let (out, rx) = mpsc::channel(16);
-        tokio::spawn(keep_alive(self.app.clone(), request.into_inner(), out));
+        let caller = auth::caller(&request);
+        tokio::spawn(keep_alive(
+            self.app.clone(),
+            caller,
+            request.into_inner(),
+            out,
+        ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -145,6 +181,7 @@ impl Leases for LeasesService {
         &self,
         request: Request<pb::CloseSessionRequest>,
     ) -> Result<Response<pb::CloseSessionResponse>, Status> {
+        self.use_session(&request, &request.get_ref().session_id)?;
         let id = session_id(request.into_inner().session_id)?;
         let released = self.app.close_session(id).await?;
         Ok(Response::new(pb::CloseSessionResponse { released }))
@@ -154,6 +191,7 @@ impl Leases for LeasesService {
         &self,
         request: Request<pb::AcquireRequest>,
     ) -> Result<Response<pb::AcquireResponse>, Status> {
+        self.use_session(&request, &request.get_ref().session_id)?;
         let req = request.into_inner();
         let grant = self.app.acquire(req.session_id, req.wait_ms).await?;
         Ok(Response::new(pb::AcquireResponse {
@@ -165,6 +203,7 @@ impl Leases for LeasesService {
         &self,
         request: Request<pb::RenewRequest>,
     ) -> Result<Response<pb::RenewResponse>, Status> {
+        self.hold(&request, &request.get_ref().claim_token)?;
         let ttl_ms = self.app.renew(request.into_inner().claim_token).await?;
         Ok(Response::new(pb::RenewResponse { ttl_ms }))
     }
@@ -173,6 +212,7 @@ impl Leases for LeasesService {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        self.hold(&request, &request.get_ref().claim_token)?;
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::text("note", &req.note, limits::SUMMARY_MAX)?;
@@ -184,6 +224,7 @@ impl Leases for LeasesService {
         &self,
         request: Request<pb::CompleteRequest>,
     ) -> Result<Response<pb::Task>, Status> {
+        self.hold(&request, &request.get_ref().claim_token)?;
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::text("result", &req.result, limits::RESULT_MAX)?;
@@ -200,6 +241,7 @@ impl Leases for LeasesService {
         &self,
         request: Request<pb::HolderBlockRequest>,
     ) -> Result<Response<pb::Task>, Status> {
+        self.hold(&request, &request.get_ref().claim_token)?;
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::text("reason", &req.reason, limits::SUMMARY_MAX)?;
@@ -212,6 +254,7 @@ impl Leases for LeasesService {
         &self,
         request: Request<pb::RequestReviewRequest>,
     ) -> Result<Response<pb::Task>, Status> {
+        self.hold(&request, &request.get_ref().claim_token)?;
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::text("summary", &req.summary, limits::SUMMARY_MAX)?;
@@ -223,6 +266,7 @@ impl Leases for LeasesService {
         &self,
         request: Request<pb::RequestChangesRequest>,
     ) -> Result<Response<pb::Task>, Status> {
+        self.hold(&request, &request.get_ref().claim_token)?;
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::required_text("reason", &req.reason, limits::SUMMARY_MAX)?;
@@ -234,6 +278,7 @@ impl Leases for LeasesService {
         &self,
         request: Request<pb::ReleaseRequest>,
     ) -> Result<Response<pb::Task>, Status> {
+        self.hold(&request, &request.get_ref().claim_token)?;
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::text("reason", &req.reason, limits::SUMMARY_MAX)?;
@@ -245,6 +290,7 @@ impl Leases for LeasesService {
         &self,
         request: Request<pb::ReportExitRequest>,
     ) -> Result<Response<pb::Task>, Status> {
+        self.hold(&request, &request.get_ref().claim_token)?;
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::text("output_tail", &req.output_tail, limits::SUMMARY_MAX)?;

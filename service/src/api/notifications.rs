@@ -12,6 +12,7 @@ use super::{
     responses::subscription_to_pb,
 };
 use crate::{
+    auth::{self, rules},
     coordinator::Coordinator,
     domain::{limits, validate},
     error::Error,
@@ -94,7 +95,9 @@ impl Notifications for NotificationsService {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<pb::Subscription>, Status> {
+        let caller = auth::caller(&request);
         let req = request.into_inner();
+        rules::may_be_notified(&caller, std::slice::from_ref(&req.owner_profile))?;
         let task = task_id("task_id", req.task_id)?;
         validate::text("platform", &req.platform, limits::NAME_MAX)?;
         validate::text("chat_id", &req.chat_id, limits::OPTION_MAX)?;
@@ -150,8 +153,10 @@ impl Notifications for NotificationsService {
         request: Request<pb::DeliverRequest>,
     ) -> Result<Response<Self::DeliverStream>, Status> {
         let conn = net::conn_streams(&request);
+        let caller = auth::caller(&request);
         let profiles = request.into_inner().profiles;
         validate::profiles("profiles", &profiles)?;
+        rules::may_be_notified(&caller, &profiles)?;
         let slot = self.app.stream_slot(Pool::Deliver, conn.as_deref())?;
         let (out, rx) = feed::channel(DELIVERY_PAGE as usize);
         tokio::spawn(deliver(self.app.clone(), slot, profiles, out));

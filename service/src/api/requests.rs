@@ -424,6 +424,7 @@ pub(crate) fn new_session(req: pb::OpenSessionRequest) -> Result<SessionRecord> 
         slots: req.slots,
         ttl_ms: req.ttl_ms,
         review_lane: req.review_lane,
+        owner: String::new(),
     })
 }
 

@@ -10,6 +10,7 @@ use super::{
     responses::next_page_token,
 };
 use crate::{
+    auth::{self, rules},
     clock::now_ms,
     coordinator::Coordinator,
     domain::{limits, validate},
@@ -40,6 +41,8 @@ impl Tasks for TasksService {
         &self,
         request: Request<pb::CreateTaskRequest>,
     ) -> Result<Response<pb::CreateTaskResponse>, Status> {
+        let caller = auth::caller(&request);
+        rules::may_create(&caller, &request.get_ref().parents)?;
         let new = requests::new_task(request.into_inner())?;
         let (task, created) = self.app.store().create_task(new).await?;
         Ok(Response::new(pb::CreateTaskResponse {
@@ -149,12 +152,15 @@ impl Tasks for TasksService {
         &self,
         request: Request<pb::AddCommentRequest>,
     ) -> Result<Response<pb::Comment>, Status> {
+        let caller = auth::caller(&request);
         let req = request.into_inner();
         let id = task_id("task_id", req.task_id)?;
+        rules::may_comment(&caller, &id)?;
         let author = actor("author", req.author)?;
         validate::required_text("body", &req.body, limits::COMMENT_MAX)?;
         let token = if req.claim_token.is_empty() {
-            None
+            // A worker's comment is fenced by its own claim even when it names none.
+            caller.claim().map(|(token, _)| token.to_owned())
         } else {
             Some(requests::token(req.claim_token)?)
         };

@@ -42,6 +42,9 @@ pub enum Error {
         /// For people.
         message: String,
     },
+    /// The caller's role or binding does not allow this; the message names what would.
+    #[error("{0}")]
+    PermissionDenied(String),
     /// The service is starting or draining.
     #[error("{0}")]
     Unavailable(String),

@@ -188,6 +188,7 @@ mod tests {
             slots: 1,
             ttl_ms: 60_000,
             review_lane: false,
+            owner: String::new(),
         })]);
         id
     }

@@ -491,6 +491,16 @@ impl Registry {
             .map(|s| s.record.clone())
     }
 
+    /// A claim that is live here (or being revoked), with its deadline not yet passed.
+    pub fn live_claim(&self, token: &str) -> Option<ClaimRecord> {
+        let now = Instant::now();
+        self.lock()
+            .claims
+            .get(token)
+            .filter(|c| c.deadline > now)
+            .map(|c| c.record.clone())
+    }
+
     /// Every open session with how long ago it was last renewed (its deadline less its TTL)
     /// and the claims it holds, in session id order: what the board's machines view shows.
     pub fn live_sessions(&self) -> Vec<LiveSession> {

@@ -139,6 +139,15 @@ impl Peer {
     pub fn streams(&self) -> &Arc<ConnStreams> {
         &self.state.streams
     }
+
+    /// The uid of the process at the other end of a Unix socket (SO_PEERCRED); `None` over
+    /// TCP.
+    pub fn unix_uid(&self) -> Option<u32> {
+        match &self.info {
+            PeerInfo::Unix(info) => info.peer_cred.map(|cred| cred.uid()),
+            PeerInfo::Tcp(_) => None,
+        }
+    }
 }
 
 /// An accepted socket and its connection's state.

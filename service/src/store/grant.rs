@@ -314,6 +314,7 @@ mod tests {
                 slots: 8,
                 ttl_ms: 60_000,
                 review_lane: true,
+                owner: String::new(),
             })
             .await
             .unwrap();

@@ -57,6 +57,7 @@ mod sessions;
 mod stats;
 mod storage_limit;
 mod tasks;
+mod tokens;
 mod tx;
 
 use std::{

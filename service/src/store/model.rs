@@ -356,6 +356,9 @@ pub struct SessionRecord {
     pub ttl_ms: u32,
     /// Takes review tasks.
     pub review_lane: bool,
+    /// The key of the identity that opened it (see `auth::Identity::key`): only it, or an
+    /// admin, may keep, use or close the session.
+    pub owner: String,
 }
 
 /// A claim as stored.
@@ -450,4 +453,23 @@ pub struct Subscription {
     pub mode: Mode,
     pub cursor: i64,
     pub created_at: i64,
+}
+
+/// A bearer token as stored: everything but its secret, of which only the hash is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Public `k_` id, for lists and revocation.
+    pub id: String,
+    /// Recorded as the actor of what its holder does.
+    pub name: String,
+    /// What it may do.
+    pub role: crate::auth::Role,
+    /// Supervisor tokens: the machine id they serve; empty otherwise.
+    pub machine_id: String,
+    /// Supervisor tokens: the profiles they may serve; empty means any.
+    pub profiles: Vec<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms; `None` while the token works.
+    pub revoked_at: Option<i64>,
 }

@@ -54,7 +54,7 @@ pub(super) const CLAIM_COLUMN_COUNT: usize = 14;
 
 /// The columns [`session`] reads, in order.
 pub(super) const SESSION_COLUMNS: &str =
-    "id, machine_id, hostname, profiles, capabilities, slots, ttl_ms, review_lane";
+    "id, machine_id, hostname, profiles, capabilities, slots, ttl_ms, review_lane, owner";
 
 /// The columns [`subscription`] reads, in order.
 pub(super) const SUBSCRIPTION_COLUMNS: &str =
@@ -322,6 +322,7 @@ pub(super) fn session(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
         slots: row.get(5)?,
         ttl_ms: row.get(6)?,
         review_lane: row.get(7)?,
+        owner: row.get(8)?,
     })
 }
 

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0007_dispatch_by_assignee.sql"),
     include_str!("../../migrations/0008_attachments.sql"),
     include_str!("../../migrations/0009_imports.sql"),
+    include_str!("../../migrations/0010_auth.sql"),
 ];
 
 /// The schema version this build writes.

@@ -26,7 +26,7 @@ impl Store {
             tx.execute(
                 &format!(
                     "INSERT INTO sessions ({SESSION_COLUMNS}, opened_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9 + ?7)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?9, ?9 + ?7)"
                 ),
                 params![
                     record.id,
@@ -37,7 +37,8 @@ impl Store {
                     record.slots,
                     record.ttl_ms,
                     record.review_lane,
-                    now_ms()
+                    now_ms(),
+                    record.owner
                 ],
             )?;
             fx.push(Effect::SessionOpened(record.clone()));

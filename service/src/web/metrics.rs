@@ -16,9 +16,9 @@ use axum::{
 use super::{
     Ctx,
     guard::{host_ok, session_cookie},
-    identity::Identity,
     reply::ApiError,
 };
+use crate::auth::identity::Identity;
 
 /// The content type of Prometheus's text exposition format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -61,10 +61,7 @@ mod tests {
     fn loopback_is_open_and_any_other_listener_needs_an_identity() {
         assert!(may_scrape(true, None));
         assert!(!may_scrape(false, None));
-        let reader = Identity {
-            name: "prometheus".into(),
-            role: crate::web::identity::Role::Reader,
-        };
+        let reader = Identity::new("prometheus", crate::auth::identity::Role::Reader);
         assert!(may_scrape(false, Some(&reader)));
     }
 }

@@ -9,7 +9,6 @@
 //! [`Coordinator`] directly.
 //!
 //! - [`assets`]: the page's files, built into the binary, and the security headers.
-//! - [`identity`]: roles and identities: the seam where authentication plugs in.
 //! - [`sessions`]: one-time sign-in tokens, session cookies and their CSRF secrets.
 //! - [`guard`]: the extractors that admit a reader ([`guard::Viewer`]) or an actor.
 //! - [`reads`]: boards, columns, a task, "why is it not running", machines.
@@ -24,7 +23,6 @@ pub mod actions;
 pub mod assets;
 pub mod files;
 pub mod guard;
-pub mod identity;
 pub mod metrics;
 pub mod moves;
 pub mod reads;
@@ -43,10 +41,10 @@ use tokio::net::TcpListener;
 
 use crate::{
     api::{AdminService, AttachmentsService, BoardsService, EventsService, TasksService},
+    auth::Identity,
     coordinator::Coordinator,
     domain::limits,
 };
-use identity::Identity;
 use sessions::Sessions;
 
 /// Default address of the HTTP listener: loopback only.

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::identity::Identity;
+use crate::auth::Identity;
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "kanband_session";
@@ -160,7 +160,7 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::web::identity::Role;
+    use crate::auth::Role;
 
     #[test]
     fn a_token_signs_in_once() {

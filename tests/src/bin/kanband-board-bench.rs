@@ -109,7 +109,14 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_owned();
 
-    let client = Client::connect(&grpc).await?;
+    // TCP needs a token: the admin token the ready line names.
+    let token_file = words
+        .iter()
+        .skip_while(|w| **w != "token")
+        .nth(1)
+        .context("no admin token file in the ready line")?;
+    let token = std::fs::read_to_string(token_file)?.trim().to_owned();
+    let client = Client::connect(kanband_gateway::Target::new(&grpc, Some(token))).await?;
     let started = Instant::now();
     let per_worker = cli.tasks.div_ceil(16);
     let mut workers = Vec::new();

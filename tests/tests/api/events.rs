@@ -242,7 +242,7 @@ async fn a_watcher_that_stops_reading_is_cut_off_and_can_resume() {
         .connect()
         .await
         .unwrap();
-    let mut stream = pb::events_client::EventsClient::new(channel)
+    let mut stream = pb::events_client::EventsClient::with_interceptor(channel, service.bearer())
         .watch(pb::WatchRequest::default())
         .await
         .unwrap()

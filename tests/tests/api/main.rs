@@ -4,6 +4,7 @@
 
 mod admin;
 mod attachments;
+mod auth;
 mod backlog;
 mod bad_input;
 mod bad_input_more;

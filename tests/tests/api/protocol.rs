@@ -3,52 +3,9 @@
 //! whether it is unary, server-streaming or a bidirectional stream.
 
 use kanband_tests::{TestService, spawn_service};
-use prost::bytes::{Buf as _, BufMut as _};
-use tonic::{
-    Code, Request, Status,
-    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
-    codegen::http::uri::PathAndQuery,
-    transport::Channel,
-};
+use tonic::{Code, Request, Status, codegen::http::uri::PathAndQuery};
 
-/// Sends and receives raw bytes as gRPC messages.
-#[derive(Debug, Clone, Copy, Default)]
-struct Raw;
-
-impl Codec for Raw {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = Raw;
-    type Decoder = Raw;
-
-    fn encoder(&mut self) -> Raw {
-        Raw
-    }
-
-    fn decoder(&mut self) -> Raw {
-        Raw
-    }
-}
-
-impl Encoder for Raw {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for Raw {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        let len = src.remaining();
-        Ok(Some(src.copy_to_bytes(len).to_vec()))
-    }
-}
+use crate::support::raw::{Raw, SERVER_STREAMING};
 
 /// Bytes no kanban.v1 request decodes from.
 const MALFORMED: &[(&str, &[u8])] = &[
@@ -69,18 +26,17 @@ const UNARY: &[&str] = &[
     "/kanban.v1.Admin/DispatchPreview",
     "/kanban.v1.Notifications/Subscribe",
 ];
-const SERVER_STREAMING: &[&str] = &[
-    "/kanban.v1.Events/Watch",
-    "/kanban.v1.Notifications/Deliver",
-];
 
-async fn grpc(service: &TestService) -> tonic::client::Grpc<Channel> {
+async fn grpc(service: &TestService) -> tonic::client::Grpc<kanband_gateway::AuthChannel> {
     let channel = tonic::transport::Endpoint::from_shared(service.tcp_addr.clone())
         .unwrap()
         .connect()
         .await
         .unwrap();
-    tonic::client::Grpc::new(channel)
+    tonic::client::Grpc::new(tonic::service::interceptor::InterceptedService::new(
+        channel,
+        service.bearer(),
+    ))
 }
 
 fn assert_invalid(method: &str, what: &str, status: Status) {

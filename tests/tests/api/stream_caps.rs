@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use kanband::streams::StreamCaps;
 use kanband_proto::pb::{self, events_client::EventsClient};
 use kanband_tests::{TestService, calls::create, spawn_service_with};
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 
 /// Small caps, so the test fills them quickly.
 const CAPS: StreamCaps = StreamCaps {
@@ -46,7 +46,7 @@ async fn service() -> TestService {
 
 /// A new connection with the smallest HTTP/2 windows: what it does not read stalls the server
 /// at once.
-async fn stingy_connection(service: &TestService) -> EventsClient<Channel> {
+async fn stingy_connection(service: &TestService) -> EventsClient<kanband_gateway::AuthChannel> {
     let channel = tonic::transport::Endpoint::from_shared(service.tcp_addr.clone())
         .unwrap()
         .initial_stream_window_size(65_535)
@@ -54,13 +54,13 @@ async fn stingy_connection(service: &TestService) -> EventsClient<Channel> {
         .connect()
         .await
         .unwrap();
-    EventsClient::new(channel)
+    EventsClient::with_interceptor(channel, service.bearer())
 }
 
 /// A Watch from the start of the log: it replays the whole history, so a client that does not
 /// read it stalls (and is cut off) within `watcher_stall`.
 async fn watch(
-    client: &mut EventsClient<Channel>,
+    client: &mut EventsClient<kanband_gateway::AuthChannel>,
 ) -> Result<tonic::Streaming<pb::Event>, tonic::Status> {
     watch_after(client, 0).await
 }
@@ -68,13 +68,13 @@ async fn watch(
 /// A Watch after every event so far: with nothing to replay it never stalls, so it holds its
 /// place for as long as the test keeps it, however slowly the machine opens the others.
 async fn quiet_watch(
-    client: &mut EventsClient<Channel>,
+    client: &mut EventsClient<kanband_gateway::AuthChannel>,
 ) -> Result<tonic::Streaming<pb::Event>, tonic::Status> {
     watch_after(client, 1_000_000).await
 }
 
 async fn watch_after(
-    client: &mut EventsClient<Channel>,
+    client: &mut EventsClient<kanband_gateway::AuthChannel>,
     after_id: u64,
 ) -> Result<tonic::Streaming<pb::Event>, tonic::Status> {
     client

@@ -311,7 +311,7 @@ async fn concurrent_sessions_never_hold_the_same_task_at_once() {
     let ledger = Arc::new(Ledger::default());
     let mut workers = Vec::new();
     for s in 0..SESSIONS {
-        let mut own = Client::connect(&service.tcp_addr)
+        let mut own = Client::connect(service.tcp_target())
             .await
             .expect("a connection per session");
         let session = open_session_with(

@@ -29,7 +29,15 @@ fn transports(service: &TestService) -> [(&'static str, Vec<String>); 2] {
         .expect("unix_addr is unix:/path")
         .to_owned();
     [
-        ("tcp", vec!["-plaintext".into(), tcp]),
+        (
+            "tcp",
+            vec![
+                "-plaintext".into(),
+                "-H".into(),
+                format!("authorization: Bearer {}", service.admin_token),
+                tcp,
+            ],
+        ),
         (
             "unix",
             vec![

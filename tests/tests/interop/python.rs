@@ -7,16 +7,16 @@ use std::process::Command;
 
 use kanband_tests::spawn_service;
 
-fn run_python_client(addr: &str) -> serde_json::Value {
+fn run_python_client(addr: &str, token: Option<&str>) -> serde_json::Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/python_client.py");
-    let output = Command::new("python3")
-        .arg(script)
-        .arg("--addr")
-        .arg(addr)
-        .output()
-        .expect(
-            "python3 runs (scripts/test installs grpcio, grpcio-tools, grpcio-health-checking)",
-        );
+    let mut command = Command::new("python3");
+    command.env_remove("KANBAN_TOKEN");
+    if let Some(token) = token {
+        command.env("KANBAN_TOKEN", token);
+    }
+    let output = command.arg(script).arg("--addr").arg(addr).output().expect(
+        "python3 runs (scripts/test installs grpcio, grpcio-tools, grpcio-health-checking)",
+    );
     assert!(
         output.status.success(),
         "python client against {addr} failed: {}\n{}",
@@ -31,8 +31,10 @@ async fn python_client_over_tcp_and_unix_socket() {
     let service = spawn_service().await;
     let tcp = service.tcp_addr.trim_start_matches("http://").to_owned();
     let unix = service.unix_addr.clone();
-    for addr in [tcp, unix] {
-        let seen = tokio::task::spawn_blocking(move || run_python_client(&addr))
+    // Over TCP with the admin token; over the socket as this process's own uid, with none.
+    let token = service.admin_token.clone();
+    for (addr, token) in [(tcp, Some(token)), (unix, None)] {
+        let seen = tokio::task::spawn_blocking(move || run_python_client(&addr, token.as_deref()))
             .await
             .unwrap();
         assert_eq!(seen["health"], "SERVING");

@@ -10,6 +10,7 @@ use std::{
     process::{ExitStatus, Stdio},
 };
 
+use kanband_gateway::Target;
 use kanband_proto::pb;
 use kanband_tests::{
     calls::{create, task},
@@ -20,14 +21,14 @@ use tokio::{process::Command, time::timeout};
 use crate::support::{connect, shared};
 
 /// Creates a task with a title over `addr`; returns its id.
-async fn create_task(addr: &str, title: &str) -> String {
+async fn create_task(addr: impl Into<Target>, title: &str) -> String {
     let created = create(&mut connect(addr).await, title).await;
     assert_eq!(created.title, title);
     created.id
 }
 
 /// Reads a task over `addr`.
-async fn get_task(addr: &str, id: &str) -> pb::Task {
+async fn get_task(addr: impl Into<Target>, id: &str) -> pb::Task {
     task(&mut connect(addr).await, id).await
 }
 
@@ -70,9 +71,12 @@ async fn serves_on_both_printed_addresses() {
         daemon.unix_addr,
         format!("unix:{}", data.join(kanband::SOCKET_FILE).display())
     );
-    for addr in [&daemon.tcp_addr, &daemon.unix_addr] {
-        let id = create_task(addr, &format!("over {addr}")).await;
-        assert_eq!(get_task(addr, &id).await.title, format!("over {addr}"));
+    for addr in [daemon.tcp_target(), Target::from(&daemon.unix_addr)] {
+        let id = create_task(&addr, &format!("over {}", addr.addr)).await;
+        assert_eq!(
+            get_task(&addr, &id).await.title,
+            format!("over {}", addr.addr)
+        );
     }
     daemon.terminate().await;
 }
@@ -124,9 +128,9 @@ async fn sigterm_exits_zero_and_a_restart_keeps_every_task() {
     let mut ids = Vec::new();
     for n in 0..5 {
         let addr = if n % 2 == 0 {
-            &daemon.tcp_addr
+            daemon.tcp_target()
         } else {
-            &daemon.unix_addr
+            Target::from(&daemon.unix_addr)
         };
         ids.push(create_task(addr, &format!("task {n}")).await);
     }
@@ -152,8 +156,8 @@ async fn no_other_process_can_open_the_database_while_it_runs() {
     let (_dir, data) = data_dir();
     let db = data.join("kanband.db");
     let daemon = Daemon::start(&data).await;
-    create_task(&daemon.tcp_addr, "one").await;
-    create_task(&daemon.tcp_addr, "two").await;
+    create_task(daemon.tcp_target(), "one").await;
+    create_task(daemon.tcp_target(), "two").await;
 
     for sql in [
         "SELECT count(*) FROM tasks",
@@ -245,7 +249,8 @@ async fn an_empty_socket_turns_the_socket_off() {
             .split_whitespace()
             .find(|a| a.starts_with("http://"))
             .expect("a TCP address");
-        create_task(addr, "over TCP only").await;
+        let token = kanband_tests::read_admin_token(&data);
+        create_task(Target::new(addr, Some(token)), "over TCP only").await;
         let pid = Pid::from_raw(child.id().expect("running") as i32);
         signal::kill(pid, signal::Signal::SIGTERM).expect("SIGTERM");
         let status = timeout(PATIENCE, child.wait())

@@ -4,7 +4,6 @@
 
 use std::{path::Path, time::Duration};
 
-use kanband_gateway::Client;
 use kanband_proto::pb;
 use kanband_tests::{
     calls::create,
@@ -95,7 +94,7 @@ fn tcp_port(daemon: &Daemon) -> String {
 /// A working client: connects and creates a task within `limit`.
 async fn served(daemon: &Daemon, limit: Duration) {
     let call = async {
-        let mut client = Client::connect(&daemon.tcp_addr).await.unwrap();
+        let mut client = daemon.tcp_client().await;
         create(&mut client, "served").await;
     };
     timeout(limit, call).await.unwrap_or_else(|_| {
@@ -236,7 +235,7 @@ async fn silent_sockets_and_idle_connections_are_closed() {
 
     // A connection with a stream open is never idle: a watcher open past the idle timeout
     // still gets new events.
-    let mut client = Client::connect(&kanband.tcp_addr).await.unwrap();
+    let mut client = kanband.tcp_client().await;
     let mut events = client
         .events
         .watch(pb::WatchRequest::default())

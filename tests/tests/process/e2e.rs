@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use kanband_gateway::Target;
 use kanband_proto::pb;
 use kanband_tests::{
     calls::status_in,
@@ -31,7 +32,7 @@ async fn until(
     .await
 }
 
-async fn create_task(addr: &str, title: &str, assignee: &str) -> String {
+async fn create_task(addr: impl Into<Target>, title: &str, assignee: &str) -> String {
     let Ctl {
         code, stdout: id, ..
     } = kanbanctl(
@@ -61,7 +62,7 @@ async fn a_worker_script_heartbeats_and_completes_through_kanbanctl() {
         &["--ttl-ms", "5000"],
     )
     .await;
-    let id = create_task(&daemon.tcp_addr, "e2e", "p").await;
+    let id = create_task(daemon.tcp_target(), "e2e", "p").await;
     let detail = until(&daemon, &id, "done", |d| {
         status_in(d) == pb::TaskStatus::Done
     })
@@ -108,7 +109,7 @@ async fn a_revoked_claim_kills_the_worker_and_its_late_complete_exits_3() {
         &["--ttl-ms", "5000", "--kill-grace-ms", "10000"],
     )
     .await;
-    let id = create_task(&daemon.tcp_addr, "revoke me", "p").await;
+    let id = create_task(daemon.tcp_target(), "revoke me", "p").await;
     let marker = |epoch: u32, what: &str| dir.path().join(format!("late-exit{what}-{epoch}"));
     // A marker is complete once it exists and, for an exit code, once its line is written (the
     // shell creates the file before `echo` writes to it).
@@ -132,7 +133,7 @@ async fn a_revoked_claim_kills_the_worker_and_its_late_complete_exits_3() {
         }
     };
     wait_for(marker(1, "-started")).await;
-    let reclaim = kanbanctl(&daemon.tcp_addr, &["task", "reclaim", &id]).await;
+    let reclaim = kanbanctl(daemon.tcp_target(), &["task", "reclaim", &id]).await;
     assert_eq!(reclaim.code, 0, "{}", reclaim.stderr);
     assert_eq!(
         wait_for(marker(1, "")).await.trim(),
@@ -156,7 +157,7 @@ async fn a_revoked_claim_kills_the_worker_and_its_late_complete_exits_3() {
 
     // Reclaimed work is claimed again; archiving stops that worker the same way.
     wait_for(marker(2, "-started")).await;
-    let archive = kanbanctl(&daemon.tcp_addr, &["task", "archive", &id]).await;
+    let archive = kanbanctl(daemon.tcp_target(), &["task", "archive", &id]).await;
     assert_eq!(archive.code, 0, "{}", archive.stderr);
     assert_eq!(wait_for(marker(2, "")).await.trim(), "3");
     until(&daemon, &id, "archived with its last run revoked", |d| {
@@ -184,7 +185,7 @@ async fn a_kanband_restart_does_not_kill_the_worker_and_its_completion_lands() {
         &["--ttl-ms", "10000"],
     )
     .await;
-    let id = create_task(&daemon.tcp_addr, "survive", "p").await;
+    let id = create_task(daemon.tcp_target(), "survive", "p").await;
     let workspace = workspaces(dir.path()).join(&id);
     until(&daemon, &id, "running", |d| {
         status_in(d) == pb::TaskStatus::Running && workspace.join("started").exists()

@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use kanband_gateway::Client;
+use kanband_gateway::{Client, Target};
 use kanband_proto::pb;
 use kanband_tests::{
     calls,
@@ -51,13 +51,22 @@ pub(crate) struct Ctl {
     pub(crate) stderr: String,
 }
 
-/// Runs `kanbanctl --addr ADDR ARGS...` as a fresh process.
-pub(crate) async fn kanbanctl(addr: &str, args: &[&str]) -> Ctl {
+/// Runs `kanbanctl --addr ADDR ARGS...` as a fresh process, with the target's token (if any)
+/// in `KANBAN_TOKEN`.
+pub(crate) async fn kanbanctl(target: impl Into<Target>, args: &[&str]) -> Ctl {
+    let target = target.into();
+    let mut command = Command::new(workspace_bin("kanbanctl"));
+    command
+        .env_remove("KANBAN_TOKEN")
+        .env_remove("KANBAN_TOKEN_FILE");
+    if let Some(token) = &target.token {
+        command.env("KANBAN_TOKEN", token);
+    }
     let output = timeout(
         PATIENCE,
-        Command::new(workspace_bin("kanbanctl"))
+        command
             .arg("--addr")
-            .arg(addr)
+            .arg(&target.addr)
             .args(args)
             .stdin(Stdio::null())
             .kill_on_drop(true)
@@ -73,13 +82,14 @@ pub(crate) async fn kanbanctl(addr: &str, args: &[&str]) -> Ctl {
     }
 }
 
-/// Connects to `addr`, retrying for up to [`PATIENCE`] (kanband may be restarting).
-pub(crate) async fn connect(addr: &str) -> Client {
+/// Connects to `target`, retrying for up to [`PATIENCE`] (kanband may be restarting).
+pub(crate) async fn connect(target: impl Into<Target>) -> Client {
+    let target = target.into();
     let end = Instant::now() + PATIENCE;
     loop {
-        match Client::connect(addr).await {
+        match Client::connect(&target).await {
             Ok(client) => return client,
-            Err(err) if Instant::now() >= end => panic!("connect to {addr}: {err}"),
+            Err(err) if Instant::now() >= end => panic!("connect to {}: {err}", target.addr),
             Err(_) => sleep(Duration::from_millis(50)).await,
         }
     }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use kanband::web::identity::{Identity, Role};
+use kanband::auth::{Identity, Role};
 use kanband_proto::pb;
 use kanband_tests::{
     TestService,
@@ -48,6 +48,7 @@ async fn sign_in_see_a_kanbanctl_task_within_a_second_and_move_it_to_blocked() {
     assert_eq!(browser.text(&me).await, "admin (admin)");
 
     let output = tokio::process::Command::new(workspace_bin("kanbanctl"))
+        .env("KANBAN_TOKEN", &svc.admin_token)
         .args([
             "--addr",
             &svc.tcp_addr,
@@ -369,10 +370,7 @@ async fn a_reader_sees_the_board_without_actions() {
     let svc = spawn_service().await;
     let mut client = svc.tcp.clone();
     let task = calls::create(&mut client, "Read me").await;
-    let reader = Identity {
-        name: "viewer".into(),
-        role: Role::Reader,
-    };
+    let reader = Identity::new("viewer", Role::Reader);
     let browser = open_board(&svc, reader).await;
     let seen = browser
         .execute(

@@ -5,17 +5,14 @@
 
 use std::time::Duration;
 
-use kanband::web::identity::{Identity, Role};
+use kanband::auth::{Identity, Role};
 use kanband_proto::pb;
 use kanband_tests::{calls, spawn_service, web::WebClient};
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
 fn reader() -> Identity {
-    Identity {
-        name: "viewer".to_owned(),
-        role: Role::Reader,
-    }
+    Identity::new("viewer", Role::Reader)
 }
 
 #[tokio::test]

@@ -21,7 +21,7 @@ pub(crate) async fn health(ctx: &Ctx, service: String) -> Result<()> {
     use tonic_health::pb::{
         HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
     };
-    let channel = kanband_gateway::connect(&ctx.addr).await?;
+    let channel = kanband_gateway::connect(&ctx.target.addr).await?;
     let status = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: service.clone(),

@@ -16,16 +16,20 @@ mod admin;
 mod attach;
 mod board;
 mod task;
+mod token;
 mod watch;
 mod worker;
 
 use std::time::Duration;
 
-use kanband_gateway::Client;
+use kanband_gateway::{Client, Target};
 
 use crate::{
     Result,
-    cli::{AttachmentCommand, BoardCommand, ClaimArgs, Cli, Command, DispatchCommand, TaskCommand},
+    cli::{
+        AttachmentCommand, BoardCommand, ClaimArgs, Cli, Command, DispatchCommand, TaskCommand,
+        TokenCommand,
+    },
     output::Output,
     retry,
 };
@@ -33,8 +37,8 @@ use crate::{
 /// What every command needs: where to connect, which board, how to print.
 #[derive(Debug)]
 pub(crate) struct Ctx {
-    /// `--addr`.
-    addr: String,
+    /// `--addr`, with the token to send.
+    target: Target,
     /// `--board`.
     board: String,
     /// `--json` or not.
@@ -46,7 +50,7 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// Connects to kanband; a malformed address is a usage error, no answer is "unavailable".
     async fn connect(&self) -> Result<Client> {
-        Ok(Client::connect(&self.addr).await?)
+        Ok(Client::connect(&self.target).await?)
     }
 
     /// How long a worker verb on `claim` retries while kanband is unavailable.
@@ -69,8 +73,18 @@ fn identity(explicit: Option<&str>) -> String {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
+    // Without a token, a worker over TCP proves who it is with its claim token; over the
+    // Unix socket kanband's own user needs none (and another user's claim token would make it
+    // only that claim's worker anyway).
+    let token = kanband_gateway::resolve_token(cli.token, cli.token_file.as_deref())
+        .map_err(crate::Error::Usage)?
+        .or_else(|| {
+            std::env::var("KANBAN_CLAIM_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty() && !cli.addr.starts_with("unix:"))
+        });
     let ctx = Ctx {
-        addr: cli.addr,
+        target: Target::new(cli.addr, token),
         board: cli.board,
         out: Output { json: cli.json },
         retry_for: cli.retry_for,
@@ -135,5 +149,15 @@ pub async fn run(cli: Cli) -> Result<()> {
             kanband_cli::docs::generate(&docs, command, &mut std::io::stdout())
                 .map_err(|err| crate::Error::Output(std::io::Error::other(err.to_string())))
         }
+        Command::Token(command) => match command {
+            TokenCommand::Create {
+                name,
+                role,
+                machine_id,
+                profiles,
+            } => token::create(&ctx, name, role, machine_id.unwrap_or_default(), profiles).await,
+            TokenCommand::List => token::list(&ctx).await,
+            TokenCommand::Revoke { id } => token::revoke(&ctx, id).await,
+        },
     }
 }

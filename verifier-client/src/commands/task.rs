@@ -154,10 +154,15 @@ pub(crate) async fn comment(
         body,
         claim_token,
     };
-    let comment = retry::call(&ctx.addr, retry_for, Safety::NotRepeatable, |mut client| {
-        let message = message.clone();
-        async move { Ok(client.tasks.add_comment(message).await?.into_inner()) }
-    })
+    let comment = retry::call(
+        &ctx.target,
+        retry_for,
+        Safety::NotRepeatable,
+        |mut client| {
+            let message = message.clone();
+            async move { Ok(client.tasks.add_comment(message).await?.into_inner()) }
+        },
+    )
     .await?;
     let text = format!("comment {} on {}", comment.id, comment.task_id);
     ctx.out.print(&text, &render::comment(&comment))?;

@@ -72,7 +72,7 @@ pub(crate) async fn show(ctx: &Ctx, args: ShowArgs) -> Result<()> {
         None => args.claim.task_id()?.to_owned(),
     };
     let bound = ctx.retry_bound(&args.claim);
-    let detail = retry::call(&ctx.addr, bound, Safety::Repeatable, |mut client| {
+    let detail = retry::call(&ctx.target, bound, Safety::Repeatable, |mut client| {
         let request = GetTaskRequest {
             id: id.clone(),
             recent_events: 0,
@@ -120,7 +120,7 @@ pub(crate) async fn complete(ctx: &Ctx, args: CompleteArgs) -> Result<()> {
         metadata: Default::default(),
     };
     let bound = ctx.retry_bound(&args.claim);
-    let task = retry::call(&ctx.addr, bound, Safety::Repeatable, |mut client| {
+    let task = retry::call(&ctx.target, bound, Safety::Repeatable, |mut client| {
         let request = request.clone();
         async move { Ok(client.leases.complete(request).await?.into_inner()) }
     })
@@ -137,7 +137,7 @@ pub(crate) async fn block(ctx: &Ctx, args: HolderBlockArgs) -> Result<()> {
         kind: args.kind.into(),
     };
     let bound = ctx.retry_bound(&args.claim);
-    let task = retry::call(&ctx.addr, bound, Safety::Repeatable, |mut client| {
+    let task = retry::call(&ctx.target, bound, Safety::Repeatable, |mut client| {
         let request = request.clone();
         async move { Ok(client.leases.block(request).await?.into_inner()) }
     })
@@ -153,7 +153,7 @@ pub(crate) async fn heartbeat(ctx: &Ctx, args: HeartbeatArgs) -> Result<()> {
         note: args.note.clone(),
     };
     let bound = ctx.retry_bound(&args.claim);
-    retry::call(&ctx.addr, bound, Safety::Repeatable, |mut client| {
+    retry::call(&ctx.target, bound, Safety::Repeatable, |mut client| {
         let request = request.clone();
         async move { Ok(client.leases.heartbeat(request).await?.into_inner()) }
     })
@@ -172,7 +172,7 @@ pub(crate) async fn request_review(ctx: &Ctx, args: RequestReviewArgs) -> Result
         summary: args.summary,
     };
     let bound = ctx.retry_bound(&args.claim);
-    let task = retry::call(&ctx.addr, bound, Safety::Repeatable, |mut client| {
+    let task = retry::call(&ctx.target, bound, Safety::Repeatable, |mut client| {
         let request = request.clone();
         async move { Ok(client.leases.request_review(request).await?.into_inner()) }
     })
@@ -188,7 +188,7 @@ pub(crate) async fn request_changes(ctx: &Ctx, args: RequestChangesArgs) -> Resu
         reason: args.reason,
     };
     let bound = ctx.retry_bound(&args.claim);
-    let task = retry::call(&ctx.addr, bound, Safety::Repeatable, |mut client| {
+    let task = retry::call(&ctx.target, bound, Safety::Repeatable, |mut client| {
         let request = request.clone();
         async move { Ok(client.leases.request_changes(request).await?.into_inner()) }
     })

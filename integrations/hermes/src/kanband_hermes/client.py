@@ -5,10 +5,15 @@ A worker started by `kanband-gateway` finds `KANBAN_ADDR` (`unix:/path` or `http
 `KANBAN_CLAIM_TOKEN`, `KANBAN_RUN_ID`, `KANBAN_BOARD` and the `HERMES_KANBAN_*` names Hermes's
 own tools read. An orchestrator profile (no claim) takes the address from `KANBAN_ADDR` or
 from `plugins.entries.kanband.addr` in its config.yaml, else kanband's default address.
+
+Every call carries a credential as `authorization: Bearer ...` metadata (kanband needs one over
+TCP): `KANBAN_TOKEN`, else the first line of the file `KANBAN_TOKEN_FILE` names, else over TCP
+the worker's own `KANBAN_CLAIM_TOKEN`, which lets it act on its own claim only.
 """
 
 from __future__ import annotations
 
+import collections
 import os
 import threading
 from dataclasses import dataclass
@@ -62,6 +67,62 @@ def grpc_target(addr: str) -> tuple[str, list]:
     return addr, []
 
 
+def credential() -> Optional[str]:
+    """The bearer credential: `KANBAN_TOKEN`, else the file `KANBAN_TOKEN_FILE`, else over TCP
+    the claim token the supervisor handed this worker (over the Unix socket kanband's own user
+    needs none)."""
+    token = os.environ.get("KANBAN_TOKEN", "").strip()
+    if token:
+        return token
+    path = os.environ.get("KANBAN_TOKEN_FILE", "").strip()
+    if path:
+        with open(path, encoding="utf-8") as f:
+            first = f.readline().strip()
+        if first:
+            return first
+    return None if resolve_addr().startswith("unix:") else claim_token()
+
+
+class _Details(
+    collections.namedtuple(
+        "_Details", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")
+    ),
+    grpc.ClientCallDetails,
+):
+    pass
+
+
+class Bearer(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """Adds `authorization: Bearer <token>` to every call."""
+
+    def __init__(self, token: str) -> None:
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _details(self, details):
+        metadata = list(details.metadata or []) + [self._header]
+        return _Details(
+            details.method, details.timeout, metadata, details.credentials,
+            details.wait_for_ready, details.compression,
+        )
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation, details, requests):
+        return continuation(self._details(details), requests)
+
+    def intercept_stream_stream(self, continuation, details, requests):
+        return continuation(self._details(details), requests)
+
+
 @dataclass
 class Stubs:
     """The kanban.v1 stubs the tools use, on one channel."""
@@ -74,17 +135,20 @@ class Stubs:
 
 
 _lock = threading.Lock()
-_stubs: dict[str, Stubs] = {}
+_stubs: dict[tuple[str, Optional[str]], Stubs] = {}
 
 
 def stubs() -> Stubs:
-    """Stubs for the current address; one channel per address per process."""
+    """Stubs for the current address and credential; one channel per pair per process."""
     addr = resolve_addr()
+    token = credential()
     with _lock:
-        found = _stubs.get(addr)
+        found = _stubs.get((addr, token))
         if found is None:
             target, options = grpc_target(addr)
             channel = grpc.insecure_channel(target, options=options)
+            if token:
+                channel = grpc.intercept_channel(channel, Bearer(token))
             found = Stubs(
                 addr=addr,
                 tasks=task_pb2_grpc.TasksStub(channel),
@@ -92,7 +156,7 @@ def stubs() -> Stubs:
                 notifications=notifications_pb2_grpc.NotificationsStub(channel),
                 attachments=attachments_pb2_grpc.AttachmentsStub(channel),
             )
-            _stubs[addr] = found
+            _stubs[(addr, token)] = found
         return found
 
 

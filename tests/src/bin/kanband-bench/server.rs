@@ -36,6 +36,8 @@ pub(crate) struct Kanband {
     pub(crate) tcp_addr: String,
     /// `unix:<data dir>/kanband.sock`.
     pub(crate) unix_addr: String,
+    /// The admin token kanband wrote at first start (TCP needs a token).
+    pub(crate) admin_token: String,
     /// From spawning the process to reading its ready line.
     pub(crate) ready_after: Duration,
     /// Holds the data directory (`<dir>/data`) until the process is stopped.
@@ -138,7 +140,16 @@ impl Kanband {
                 .map(str::to_owned)
                 .with_context(|| format!("no {prefix} address in the ready line {line:?}"))
         };
+        let token_file = line
+            .split_once(" admin token ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .with_context(|| format!("no admin token file in the ready line {line:?}"))?;
+        let admin_token = std::fs::read_to_string(token_file)
+            .with_context(|| format!("cannot read the admin token {token_file}"))?
+            .trim()
+            .to_owned();
         Ok(Kanband {
+            admin_token,
             tcp_addr: pick("http://")?,
             unix_addr: pick("unix:")?,
             child,

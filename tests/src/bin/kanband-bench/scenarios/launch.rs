@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use kanband_gateway::Client;
+use kanband_gateway::{Client, Target};
 
 use crate::server::{DataDir, Kanband};
 
@@ -74,17 +74,20 @@ impl Launch {
         }
     }
 
-    /// The address of an already running kanband (`--addr`), if given.
-    pub(crate) fn running_at(&self) -> Option<&str> {
-        self.addr.as_deref()
+    /// The address of an already running kanband (`--addr`), if given, with the token in
+    /// `KANBAN_TOKEN` (needed over TCP).
+    pub(crate) fn running_at(&self) -> Option<Target> {
+        let token = std::env::var("KANBAN_TOKEN").ok();
+        self.addr.as_deref().map(|addr| Target::new(addr, token))
     }
 
-    /// The address clients of `server` use.
-    pub(crate) fn client_addr(&self, server: &Kanband) -> String {
+    /// Where clients of `server` connect: its Unix socket (no token needed as its own user),
+    /// or with `--tcp` its TCP address with the admin token.
+    pub(crate) fn client_addr(&self, server: &Kanband) -> Target {
         if self.tcp {
-            server.tcp_addr.clone()
+            Target::new(&server.tcp_addr, Some(server.admin_token.clone()))
         } else {
-            server.unix_addr.clone()
+            Target::from(&server.unix_addr)
         }
     }
 }
@@ -121,14 +124,14 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    /// Opens `connections` connections to `addr`.
-    pub(crate) async fn connect(addr: &str, connections: usize) -> anyhow::Result<Pool> {
+    /// Opens `connections` connections to `target`.
+    pub(crate) async fn connect(target: &Target, connections: usize) -> anyhow::Result<Pool> {
         let mut clients = Vec::new();
         for _ in 0..connections.max(1) {
             clients.push(
-                Client::connect(addr)
+                Client::connect(target)
                     .await
-                    .with_context(|| format!("cannot connect to {addr}"))?,
+                    .with_context(|| format!("cannot connect to {}", target.addr))?,
             );
         }
         Ok(Pool {

@@ -314,7 +314,7 @@ pub(crate) async fn run(scenario: Scenario, launch: &Launch, sizes: &Sizes) -> R
 /// Starts kanband (unless `--addr`), runs the scenario and stops kanband.
 async fn measure(scenario: Scenario, launch: &Launch, sizes: &Sizes) -> anyhow::Result<Measured> {
     let (server, addr) = match launch.running_at() {
-        Some(addr) => (None, addr.to_owned()),
+        Some(addr) => (None, addr),
         None => {
             let server = launch.start(None).await?;
             let addr = launch.client_addr(&server);

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class AdminStub:
-    """Admin answers operators' questions without changing anything.
+    """Admin answers operators' questions about the service as a whole, and manages its tokens.
     """
 
     def __init__(self, channel):
@@ -60,10 +60,25 @@ class AdminStub:
                 request_serializer=kanban_dot_v1_dot_admin__pb2.SetStorageLimitRequest.SerializeToString,
                 response_deserializer=kanban_dot_v1_dot_admin__pb2.SetStorageLimitResponse.FromString,
                 _registered_method=True)
+        self.CreateToken = channel.unary_unary(
+                '/kanban.v1.Admin/CreateToken',
+                request_serializer=kanban_dot_v1_dot_admin__pb2.CreateTokenRequest.SerializeToString,
+                response_deserializer=kanban_dot_v1_dot_admin__pb2.CreateTokenResponse.FromString,
+                _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/kanban.v1.Admin/ListTokens',
+                request_serializer=kanban_dot_v1_dot_admin__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=kanban_dot_v1_dot_admin__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/kanban.v1.Admin/RevokeToken',
+                request_serializer=kanban_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=kanban_dot_v1_dot_admin__pb2.TokenInfo.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
-    """Admin answers operators' questions without changing anything.
+    """Admin answers operators' questions about the service as a whole, and manages its tokens.
     """
 
     def DispatchPreview(self, request, context):
@@ -111,6 +126,29 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateToken(self, request, context):
+        """Makes a bearer token (admin only). Its secret is in the answer and nowhere else: kanband
+        keeps only its SHA-256 hash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """Every token, live and revoked, without secrets (admin only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Revokes a live token by id or name (admin only): from the answer on it authenticates
+        nothing, and every stream opened with it ends with UNAUTHENTICATED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -139,6 +177,21 @@ def add_AdminServicer_to_server(servicer, server):
                     request_deserializer=kanban_dot_v1_dot_admin__pb2.SetStorageLimitRequest.FromString,
                     response_serializer=kanban_dot_v1_dot_admin__pb2.SetStorageLimitResponse.SerializeToString,
             ),
+            'CreateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateToken,
+                    request_deserializer=kanban_dot_v1_dot_admin__pb2.CreateTokenRequest.FromString,
+                    response_serializer=kanban_dot_v1_dot_admin__pb2.CreateTokenResponse.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=kanban_dot_v1_dot_admin__pb2.ListTokensRequest.FromString,
+                    response_serializer=kanban_dot_v1_dot_admin__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=kanban_dot_v1_dot_admin__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=kanban_dot_v1_dot_admin__pb2.TokenInfo.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'kanban.v1.Admin', rpc_method_handlers)
@@ -148,7 +201,7 @@ def add_AdminServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Admin:
-    """Admin answers operators' questions without changing anything.
+    """Admin answers operators' questions about the service as a whole, and manages its tokens.
     """
 
     @staticmethod
@@ -276,6 +329,87 @@ class Admin:
             '/kanban.v1.Admin/SetStorageLimit',
             kanban_dot_v1_dot_admin__pb2.SetStorageLimitRequest.SerializeToString,
             kanban_dot_v1_dot_admin__pb2.SetStorageLimitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kanban.v1.Admin/CreateToken',
+            kanban_dot_v1_dot_admin__pb2.CreateTokenRequest.SerializeToString,
+            kanban_dot_v1_dot_admin__pb2.CreateTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kanban.v1.Admin/ListTokens',
+            kanban_dot_v1_dot_admin__pb2.ListTokensRequest.SerializeToString,
+            kanban_dot_v1_dot_admin__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kanban.v1.Admin/RevokeToken',
+            kanban_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
+            kanban_dot_v1_dot_admin__pb2.TokenInfo.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,299 @@
+//! [`AuthLayer`]: authenticates every gRPC call before it reaches a service, checks the
+//! [`policy`] table, and puts the caller's [`Identity`] into the request's extensions for the
+//! handlers' finer checks.
+//!
+//! The credential is, in order: a bearer token in `authorization` (a token from the
+//! [`TokenBook`](super::TokenBook), or a claim token, which makes its holder that claim's
+//! worker); else, over the Unix socket, a peer whose uid (SO_PEERCRED) is kanband's own, who
+//! is the local admin. TCP always needs a token, loopback included. A stream opened with a
+//! token ends with UNAUTHENTICATED the moment the token is revoked.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use http_body::{Body, Frame, SizeHint};
+use tokio::sync::watch;
+use tonic::{
+    Status,
+    codegen::{Bytes, StdError, http},
+};
+use tower::{Layer, Service};
+
+use super::{
+    identity::{Identity, Role},
+    policy::{self, Rule},
+};
+use crate::{coordinator::Coordinator, domain::ids, net::Peer};
+
+/// The metadata key of the credential.
+pub const AUTHORIZATION: &str = "authorization";
+
+/// Authenticates calls against `app`'s tokens and claims.
+#[derive(Debug, Clone)]
+pub struct AuthLayer {
+    app: Arc<Coordinator>,
+    uid: u32,
+}
+
+impl AuthLayer {
+    /// A layer that treats Unix-socket peers running as this process's uid as the local admin.
+    pub fn new(app: Arc<Coordinator>) -> AuthLayer {
+        AuthLayer {
+            app,
+            uid: nix::unistd::getuid().as_raw(),
+        }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> AuthService<S> {
+        AuthService {
+            inner,
+            auth: self.clone(),
+        }
+    }
+}
+
+/// The service [`AuthLayer`] wraps.
+#[derive(Debug, Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    auth: AuthLayer,
+}
+
+/// What the caller presented.
+enum Credential {
+    /// `authorization: Bearer <secret>`.
+    Bearer(String),
+    /// An `authorization` header of another shape.
+    Malformed,
+    /// None, from kanband's own uid over the Unix socket.
+    LocalOwner,
+    /// None.
+    Missing,
+}
+
+fn credential<B>(request: &http::Request<B>, uid: u32) -> Credential {
+    if let Some(value) = request.headers().get(AUTHORIZATION) {
+        return match value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) {
+            Some(secret) if !secret.trim().is_empty() => Credential::Bearer(secret.trim().into()),
+            _ => Credential::Malformed,
+        };
+    }
+    let local = request
+        .extensions()
+        .get::<Peer>()
+        .and_then(Peer::unix_uid)
+        .is_some_and(|peer| peer == uid);
+    if local {
+        Credential::LocalOwner
+    } else {
+        Credential::Missing
+    }
+}
+
+/// Who presented `credential`, and the revocation signal of its token (if a token).
+async fn authenticate(
+    app: &Coordinator,
+    credential: Credential,
+    method: &str,
+) -> Result<(Identity, Option<watch::Receiver<bool>>), Status> {
+    match credential {
+        Credential::LocalOwner => Ok((Identity::local_admin(), None)),
+        Credential::Missing => Err(Status::unauthenticated(format!(
+            "{method} needs a credential: send `authorization: Bearer <token>` (kanbanctl: \
+             --token, KANBAN_TOKEN or --token-file); only kanband's own user may call over \
+             the Unix socket without one"
+        ))),
+        Credential::Malformed => Err(Status::unauthenticated(
+            "the authorization metadata must be `Bearer <token>`",
+        )),
+        Credential::Bearer(secret) if secret.starts_with(ids::CLAIM) => {
+            let task = match app.live_claim(&secret) {
+                Some(claim) => Some(claim.task_id),
+                None => app
+                    .store()
+                    .claim_task(secret.clone())
+                    .await
+                    .map_err(Status::from)?,
+            };
+            match task {
+                Some(task_id) => Ok((Identity::worker(&secret, &task_id), None)),
+                None => Err(Status::unauthenticated(
+                    "the bearer credential is not a claim token kanband issued",
+                )),
+            }
+        }
+        Credential::Bearer(secret) => match app.tokens().authenticate(&secret) {
+            Some((identity, revoked)) => Ok((identity, Some(revoked))),
+            None => Err(Status::unauthenticated(
+                "the bearer token is unknown or revoked; an admin makes tokens with \
+                 `kanbanctl token create`",
+            )),
+        },
+    }
+}
+
+/// Whether `identity` may call `method` by the table: PERMISSION_DENIED naming the roles
+/// that may, if not. A worker whose claim has ended keeps only the fenced verbs (which its
+/// claim's fencing answers).
+fn authorize(
+    app: &Coordinator,
+    identity: &Identity,
+    method: &str,
+    roles: &[Role],
+) -> Result<(), Status> {
+    if !roles.contains(&identity.role) {
+        return Err(Status::permission_denied(format!(
+            "{method} needs the {} role; {:?} is {}",
+            policy::names(roles),
+            identity.name,
+            identity.role
+        )));
+    }
+    if let Some((token, task_id)) = identity.claim()
+        && !policy::fenced(method)
+        && app.live_claim(token).is_none()
+    {
+        return Err(Status::permission_denied(format!(
+            "{method}: the claim on {task_id} has ended, so its token no longer acts as its \
+             worker"
+        )));
+    }
+    Ok(())
+}
+
+impl<S, B> Service<http::Request<B>> for AuthService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path().to_owned();
+        let roles = match policy::rule(&path) {
+            Rule::Public => return Box::pin(self.inner.call(request)),
+            Rule::Roles(roles) => roles,
+            Rule::Unknown => &[],
+        };
+        let credential = credential(&request, self.auth.uid);
+        // The clone that was made ready is the one to call; a fresh clone waits for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let app = self.auth.app.clone();
+        Box::pin(async move {
+            let method = policy::short(&path);
+            let (identity, revoked) = match authenticate(&app, credential, method).await {
+                Ok(found) => found,
+                Err(status) => return Ok(status.into_http()),
+            };
+            if let Err(status) = authorize(&app, &identity, method, roles) {
+                return Ok(status.into_http());
+            }
+            let name = identity.name.clone();
+            request.extensions_mut().insert(identity);
+            let response = inner.call(request).await?;
+            Ok(match revoked {
+                Some(revoked) => {
+                    response.map(|body| tonic::body::Body::new(Revocable::new(body, revoked, name)))
+                }
+                None => response,
+            })
+        })
+    }
+}
+
+type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A response body that ends with UNAUTHENTICATED once its caller's token is revoked.
+struct Revocable<B> {
+    inner: B,
+    revoked: Option<Signal>,
+    name: String,
+    /// The revocation's trailers were sent: the stream is over.
+    done: bool,
+}
+
+impl<B> Revocable<B> {
+    fn new(inner: B, mut revoked: watch::Receiver<bool>, name: String) -> Self {
+        let signal: Signal = Box::pin(async move {
+            if revoked.wait_for(|revoked| *revoked).await.is_err() {
+                // The book is gone (kanband is stopping): never a revocation.
+                std::future::pending::<()>().await;
+            }
+        });
+        Revocable {
+            inner,
+            revoked: Some(signal),
+            name,
+            done: false,
+        }
+    }
+}
+
+impl<B> Body for Revocable<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<StdError>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let me = &mut *self;
+        if me.done {
+            return Poll::Ready(None);
+        }
+        if let Some(signal) = &mut me.revoked
+            && signal.as_mut().poll(cx).is_ready()
+        {
+            me.revoked = None;
+            let status = Status::unauthenticated(format!(
+                "the token {:?} was revoked; this stream is closed",
+                me.name
+            ));
+            let mut trailers = http::HeaderMap::new();
+            let _ = status.add_header(&mut trailers);
+            // The inner stream is dropped with this body once the trailers are sent.
+            me.done = true;
+            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        }
+        Pin::new(&mut me.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> std::fmt::Debug for Revocable<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revocable")
+            .field("name", &self.name)
+            .finish()
+    }
+}
