@@ -42,8 +42,10 @@ record["heartbeat"] = json.loads(registry.dispatch("kanban_heartbeat", {{"note":
 record["complete"] = json.loads(
     registry.dispatch("kanban_complete", {{"summary": "done by the stand-in", "result": "ok"}})
 )
-with open(os.path.join({log!r}, task + ".json"), "w") as out:
+path = os.path.join({log!r}, task + ".json")
+with open(path + ".part", "w") as out:
     json.dump(record, out)
+os.replace(path + ".part", path)  # whole or absent, for the test that waits for it
 """
 
 SEEN = [
@@ -122,6 +124,10 @@ class GatewayPresetTest(unittest.TestCase):
                 _wait(f"{task.title} done", done)
             except AssertionError as err:
                 raise AssertionError(f"{err}; kanband-gateway said:\n{self._log()}") from None
+        # The stand-in writes its record after kanban_complete returns, so the task can be done
+        # a moment before the record exists.
+        for task in (plain, rich):
+            _wait(f"{task.title}'s record", (log / f"{task.id}.json").exists)
         records = {t.id: json.loads((log / f"{t.id}.json").read_text()) for t in (plain, rich)}
 
         for task in (plain, rich):
