@@ -21,9 +21,14 @@ pub struct WebClient {
 impl WebClient {
     /// Signs in as `identity` with a fresh one-time token.
     pub async fn sign_in(board: &Board, identity: Identity) -> WebClient {
+        let token = board.signin_token(identity);
+        WebClient::sign_in_with(board, &token).await
+    }
+
+    /// Signs in with `token`: a one-time sign-in token or a named bearer token.
+    pub async fn sign_in_with(board: &Board, token: &str) -> WebClient {
         let http = reqwest::Client::new();
         let base = board.url();
-        let token = board.signin_token(identity);
         let response = http
             .post(format!("{base}/api/signin"))
             .header(header::ORIGIN, &base)

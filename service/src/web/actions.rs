@@ -72,7 +72,9 @@ pub struct SigninBody {
     token: String,
 }
 
-/// `POST /api/signin {"token": ...}`: exchanges a token for a session cookie.
+/// `POST /api/signin {"token": ...}`: exchanges a token for a session cookie: a one-time
+/// sign-in token (used up), or a named bearer token, whose role the session has until the
+/// token is revoked.
 pub async fn signin(
     State(ctx): State<Arc<Ctx>>,
     headers: HeaderMap,
@@ -82,13 +84,21 @@ pub async fn signin(
         return Err(ApiError::denied("Origin: sign in from kanband's own page"));
     }
     let SigninBody { token } = body(&bytes)?;
-    let (id, signed) = ctx.sessions.sign_in(token.trim()).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
-            "token: unknown, used or expired",
-        )
-    })?;
+    let token = token.trim();
+    let (id, signed) = ctx
+        .sessions
+        .sign_in(token)
+        .or_else(|| {
+            let (identity, revoked) = ctx.app.tokens().authenticate(token)?;
+            Some(ctx.sessions.open(identity, revoked))
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "token: unknown, used, expired or revoked",
+            )
+        })?;
     let mut response = Json(json!({
         "name": signed.identity.name,
         "role": signed.identity.role.as_str(),

@@ -1,5 +1,6 @@
-//! Board sign-in: one-time sign-in tokens exchanged for a session cookie, and the sessions
-//! behind those cookies, held in memory (a restart signs everyone out).
+//! Board sign-in: one-time sign-in tokens, or kanband's named bearer tokens, exchanged for a
+//! session cookie, and the sessions behind those cookies, held in memory (a restart signs
+//! everyone out). A session opened with a bearer token ends when the token is revoked.
 //!
 //! The cookie holds only a random 128-bit session id (`HttpOnly`, `SameSite=Strict`, path
 //! `/`); each session has its own random CSRF secret, which the page reads from `/api/me` and
@@ -11,6 +12,8 @@ use std::{
     sync::Mutex,
     time::{Duration, Instant},
 };
+
+use tokio::sync::watch;
 
 use crate::auth::Identity;
 
@@ -39,6 +42,15 @@ pub struct Signed {
 struct Entry {
     signed: Signed,
     seen: Instant,
+    /// Turns true when the bearer token the session was opened with is revoked; `None` for a
+    /// session opened with a one-time sign-in token.
+    revoked: Option<watch::Receiver<bool>>,
+}
+
+impl Entry {
+    fn live(&self) -> bool {
+        self.seen.elapsed() < IDLE && !self.revoked.as_ref().is_some_and(|r| *r.borrow())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -106,10 +118,22 @@ impl Sessions {
         if minted.elapsed() >= SIGNIN_TTL {
             return None;
         }
+        Some(Self::open_in(&mut state, identity, None))
+    }
+
+    /// Opens a session for the holder of a bearer token, which lasts until the token's
+    /// `revoked` signal turns true; returns the session id for the cookie.
+    pub fn open(&self, identity: Identity, revoked: watch::Receiver<bool>) -> (String, Signed) {
+        Self::open_in(&mut self.lock(), identity, Some(revoked))
+    }
+
+    fn open_in(
+        state: &mut State,
+        identity: Identity,
+        revoked: Option<watch::Receiver<bool>>,
+    ) -> (String, Signed) {
         let now = Instant::now();
-        state
-            .sessions
-            .retain(|_, entry| now.duration_since(entry.seen) < IDLE);
+        state.sessions.retain(|_, entry| entry.live());
         if state.sessions.len() >= MAX_SESSIONS
             && let Some(oldest) = state
                 .sessions
@@ -129,16 +153,17 @@ impl Sessions {
             Entry {
                 signed: signed.clone(),
                 seen: now,
+                revoked,
             },
         );
-        Some((id, signed))
+        (id, signed)
     }
 
     /// Who holds the session cookie `id`: the one question the board asks about identity.
     pub fn who(&self, id: &str) -> Option<Signed> {
         let mut state = self.lock();
         let entry = state.sessions.get_mut(id)?;
-        if entry.seen.elapsed() >= IDLE {
+        if !entry.live() {
             state.sessions.remove(id);
             return None;
         }
@@ -161,6 +186,17 @@ impl Sessions {
 mod tests {
     use super::*;
     use crate::auth::Role;
+
+    #[test]
+    fn a_bearer_tokens_session_ends_when_the_token_is_revoked() {
+        let sessions = Sessions::default();
+        let (revoke, revoked) = watch::channel(false);
+        let (id, signed) = sessions.open(Identity::new("ops", Role::Reader), revoked);
+        assert_eq!(sessions.who(&id).unwrap().csrf, signed.csrf);
+        assert_eq!(sessions.who(&id).unwrap().identity.role, Role::Reader);
+        revoke.send_replace(true);
+        assert!(sessions.who(&id).is_none(), "revoked: signed out at once");
+    }
 
     #[test]
     fn a_token_signs_in_once() {

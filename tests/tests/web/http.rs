@@ -646,3 +646,87 @@ async fn a_tasks_attachments_are_listed_and_downloaded_as_inert_files_by_signed_
         );
     }
 }
+
+/// Makes a named bearer token over the Unix socket (as the owner, an admin); returns its secret.
+async fn bearer_token(svc: &kanband_tests::TestService, name: &str, role: &str) -> String {
+    svc.unix
+        .clone()
+        .admin
+        .create_token(pb::CreateTokenRequest {
+            name: name.into(),
+            role: role.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("CreateToken")
+        .into_inner()
+        .secret
+}
+
+#[tokio::test]
+async fn a_named_token_signs_in_with_its_role_until_it_is_revoked() {
+    let svc = spawn_service().await;
+    let reader_secret = bearer_token(&svc, "wallboard", "reader").await;
+    let reader = WebClient::sign_in_with(&svc.board, &reader_secret).await;
+    let (_, me) = reader.get("/api/me").await;
+    assert_eq!(
+        (
+            me["name"].as_str(),
+            me["role"].as_str(),
+            me["canAct"].as_bool()
+        ),
+        (Some("wallboard"), Some("reader"), Some(false))
+    );
+    let (status, refusal) = reader
+        .post("/api/tasks", json!({"title": "by a reader"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refusal}");
+    let (status, _) = reader.get("/api/boards/default/tasks").await;
+    assert_eq!(status, StatusCode::OK, "a reader reads");
+    // A bearer token is not used up by signing in: a second page signs in with it too.
+    let second = WebClient::sign_in_with(&svc.board, &reader_secret).await;
+
+    let operator =
+        WebClient::sign_in_with(&svc.board, &bearer_token(&svc, "ops", "operator").await).await;
+    let (status, created) = operator
+        .post("/api/tasks", json!({"title": "by an operator"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["task"]["createdBy"], "ops");
+
+    svc.unix
+        .clone()
+        .admin
+        .revoke_token(pb::RevokeTokenRequest {
+            id: "wallboard".into(),
+        })
+        .await
+        .expect("RevokeToken");
+    for page in [&reader, &second] {
+        let (status, body) = page.get("/api/boards/default/tasks").await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "revoked: no data ({body})"
+        );
+    }
+    let refused = reader
+        .http()
+        .post(format!("{}/api/signin", reader.base))
+        .header(header::ORIGIN, &reader.base)
+        .json(&json!({ "token": reader_secret }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        StatusCode::UNAUTHORIZED,
+        "a revoked token signs in no more"
+    );
+    let (status, _) = operator.get("/api/boards/default/tasks").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "other tokens' sessions are untouched"
+    );
+}
