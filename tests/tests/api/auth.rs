@@ -498,33 +498,11 @@ async fn another_gateway_cannot_complete_close_or_take_over_a_session() {
     );
     // KeepAlive on someone else's session: refused on its first message; A's own stream
     // still renews.
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(pb::KeepAliveRequest {
-        session_id: a_session.id.clone(),
-    })
-    .await
-    .unwrap();
-    let mut stolen = b
-        .leases
-        .keep_alive(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stolen = keep_alive(&mut b, &a_session.id).await;
     let status = stolen.message().await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     let mut a = a;
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(pb::KeepAliveRequest {
-        session_id: a_session.id.clone(),
-    })
-    .await
-    .unwrap();
-    let mut own = a
-        .leases
-        .keep_alive(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut own = keep_alive(&mut a, &a_session.id).await;
     let renewed = own.message().await.unwrap().expect("renewed");
     assert!(matches!(
         renewed.event,
@@ -735,4 +713,23 @@ async fn no_credential_or_a_lesser_role_cannot_freeze_reset_or_archive() {
     );
     assert!(!svc.data_dir.join("backups").join("stolen.db").exists());
     calls::create(&mut operator, "writes still work").await;
+}
+
+/// Opens a KeepAlive stream whose first message names `session_id`; the answer stream.
+async fn keep_alive(
+    client: &mut kanband_gateway::Client,
+    session_id: &str,
+) -> tonic::Streaming<pb::KeepAliveResponse> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(pb::KeepAliveRequest {
+        session_id: session_id.to_owned(),
+    })
+    .await
+    .unwrap();
+    client
+        .leases
+        .keep_alive(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner()
 }
