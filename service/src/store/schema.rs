@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0008_attachments.sql"),
     include_str!("../../migrations/0009_imports.sql"),
     include_str!("../../migrations/0010_auth.sql"),
+    include_str!("../../migrations/0011_event_identity.sql"),
 ];
 
 /// The schema version this build writes.
