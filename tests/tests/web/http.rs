@@ -306,6 +306,12 @@ async fn actions_go_through_the_rules_and_a_refusal_carries_its_message() {
             .all(|e| e.actor == "admin"),
         "{events:?}"
     );
+    assert!(
+        events
+            .iter()
+            .all(|e| (e.identity.as_str(), e.identity_role.as_str()) == ("admin", "admin")),
+        "the board's actions record the signed-in identity: {events:?}"
+    );
     let (status, _) = web
         .post(&format!("/api/tasks/{id}/archive"), json!({}))
         .await;
@@ -693,6 +699,17 @@ async fn a_named_token_signs_in_with_its_role_until_it_is_revoked() {
         .await;
     assert_eq!(status, StatusCode::OK, "{created}");
     assert_eq!(created["task"]["createdBy"], "ops");
+    let id = created["task"]["id"].as_str().expect("an id").to_owned();
+    let (status, detail) = operator
+        .get(&format!("/api/tasks/{id}?recentEvents=5"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    let event = &detail["recentEvents"][0];
+    assert_eq!(
+        (&event["identity"], &event["identityRole"]),
+        (&json!("ops"), &json!("operator")),
+        "the history shows who signed in: {detail}"
+    );
 
     svc.unix
         .clone()

@@ -110,9 +110,11 @@ function runsTable(runs) {
 function eventsTable(events) {
   if (!events.length) return el("p", {}, "No events.");
   return el("table", { id: "task-events" },
-    el("thead", {}, el("tr", {}, ["#", "when", "kind", "actor", "details"].map((h) => el("th", {}, h)))),
+    el("thead", {}, el("tr", {}, ["#", "when", "kind", "by", "note", "details"].map((h) => el("th", {}, h)))),
     el("tbody", {}, events.slice().reverse().map((e) => el("tr", {},
-      el("td", {}, e.id), el("td", {}, when(e.createdAt)), el("td", {}, e.kind), el("td", {}, e.actor ?? ""),
+      el("td", {}, e.id), el("td", {}, when(e.createdAt)), el("td", {}, e.kind),
+      el("td", { class: "identity" }, e.identity ? `${e.identity} (${e.identityRole ?? ""})` : ""),
+      el("td", { class: "note" }, e.actor && e.actor !== e.identity ? e.actor : ""),
       el("td", {}, Object.entries(e.details ?? {}).map(([k, v]) => `${k}=${v}`).join(" "))))));
 }
 
