@@ -88,10 +88,39 @@ struct ServeArgs {
     #[arg(long, env = "KANBAND_LISTEN", value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     listen: String,
 
-    /// Allow --listen on an address other than loopback although kanband has no TLS: every
-    /// token then crosses the network in clear. Logged as a warning at every start.
+    /// Allow --listen without --tls-cert, or --http, on an address other than loopback:
+    /// every token then crosses the network in clear. Logged as a warning at every start.
     #[arg(long, env = "KANBAND_INSECURE_LISTEN_WITHOUT_TLS")]
     insecure_listen_without_tls: bool,
+
+    /// Serve TCP over TLS with this PEM certificate chain (leaf first); needs --tls-key. With
+    /// TLS, --listen may be any address. The Unix socket stays plain.
+    #[arg(
+        long,
+        env = "KANBAND_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "KANBAND_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+
+    /// Mutual TLS: every TCP client must present a certificate issued by a CA in this PEM
+    /// file (tokens are still required). Needs --tls-cert.
+    #[arg(
+        long,
+        env = "KANBAND_TLS_CLIENT_CA",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_client_ca: Option<PathBuf>,
 
     /// HTTP address of the web board (the page, its JSON API and event stream); an empty value
     /// turns it off. The ready line ends with a one-time sign-in link for the local admin.
@@ -196,6 +225,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         attachment_max_bytes: args.attachment_max_bytes,
         ..Settings::default()
     };
+    // Read before the data directory is touched: bad TLS files change nothing.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(kanband::net::ServerTls::load(
+            cert,
+            key,
+            args.tls_client_ca.as_deref(),
+        )?),
+        _ => None,
+    };
     kanband::net::raise_descriptor_limit();
     let kanband = Kanband::open(&data_dir, settings).await?;
 
@@ -208,13 +246,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 args.listen
             )
         })?;
-        if !addr.ip().is_loopback() {
+        if !addr.ip().is_loopback() && tls.is_none() {
             anyhow::ensure!(
                 args.insecure_listen_without_tls,
-                "--listen {addr} is not a loopback address, and kanband has no TLS: tokens \
-                 would cross the network in clear. Listen on 127.0.0.1 (and reach it through \
-                 a private network or a tunnel), or pass --insecure-listen-without-tls to \
-                 accept that"
+                "--listen {addr} is not a loopback address and TLS is off: tokens would cross \
+                 the network in clear. Give --tls-cert and --tls-key, or listen on 127.0.0.1, \
+                 or pass --insecure-listen-without-tls to accept that"
             );
             tracing::warn!(
                 %addr,
@@ -226,8 +263,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .bind_tcp(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
-        addresses.push(format!("http://{bound}"));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        addresses.push(format!("{scheme}://{bound}"));
     }
+    listeners.tls = tls;
     let socket = args.socket.unwrap_or_else(|| data_dir.join(SOCKET_FILE));
     if !socket.as_os_str().is_empty() {
         listeners
@@ -242,6 +281,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 args.http
             )
         })?;
+        if !addr.ip().is_loopback() {
+            // The board has no TLS of its own: its sign-in links and cookies are secrets.
+            anyhow::ensure!(
+                args.insecure_listen_without_tls,
+                "--http {addr} is not a loopback address and the web board is served without \
+                 TLS: sign-in links and session cookies would cross the network in clear. \
+                 Keep it on 127.0.0.1 (reach it through an SSH tunnel), or pass \
+                 --insecure-listen-without-tls to accept that"
+            );
+            tracing::warn!(
+                %addr,
+                "the web board listens beyond loopback without TLS \
+                 (--insecure-listen-without-tls): sign-in links and cookies cross in clear"
+            );
+        }
         listeners
             .bind_http(addr)
             .await
