@@ -169,16 +169,23 @@ impl TlsFiles {
 pub struct TlsArgs {
     /// For an https:// address: trust only the CA certificates in this PEM file (a private
     /// CA) instead of the system's roots.
-    #[arg(long, env = "KANBAN_CA", value_name = "FILE", global = true)]
+    #[arg(long, env = "KANBAN_CA", value_name = "FILE", global = true, value_parser = any_path())]
     pub ca: Option<PathBuf>,
 
     /// Mutual TLS: the client certificate (PEM) to present; needs --key.
-    #[arg(long, env = "KANBAN_CERT", value_name = "FILE", global = true)]
+    #[arg(long, env = "KANBAN_CERT", value_name = "FILE", global = true, value_parser = any_path())]
     pub cert: Option<PathBuf>,
 
     /// Mutual TLS: the private key (PEM) of --cert.
-    #[arg(long, env = "KANBAN_KEY", value_name = "FILE", global = true)]
+    #[arg(long, env = "KANBAN_KEY", value_name = "FILE", global = true, value_parser = any_path())]
     pub key: Option<PathBuf>,
+}
+
+/// Any path, the empty one included (clap's path parser refuses it; a supervisor sets these
+/// variables empty for its workers when it has no such file).
+fn any_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
 }
 
 impl TlsArgs {
