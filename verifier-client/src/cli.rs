@@ -51,9 +51,13 @@ at once.";
     long_about = format!("{INTRO}\n\n{}", crate::exit::HELP),
 )]
 pub struct Cli {
-    /// Where kanband listens: unix:/path/to/kanband.sock or http://host:port.
+    /// Where kanband listens: unix:/path/to/kanband.sock, http://host:port, or
+    /// https://host:port (TLS).
     #[arg(long, env = "KANBAN_ADDR", default_value = DEFAULT_ADDR, global = true)]
     pub addr: String,
+    /// `--ca`, `--cert` and `--key`, for an https:// address.
+    #[command(flatten)]
+    pub tls: kanband_gateway::TlsArgs,
     /// The bearer token to send (kanband needs one over TCP) [default over TCP:
     /// KANBAN_CLAIM_TOKEN, a worker's credential]. Best left in the environment, where `ps`
     /// does not show it.

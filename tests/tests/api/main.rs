@@ -28,3 +28,4 @@ mod stream_caps;
 mod stress;
 mod support;
 mod tasks;
+mod tls;

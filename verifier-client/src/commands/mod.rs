@@ -98,7 +98,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .filter(|t| !t.is_empty() && !cli.addr.starts_with("unix:"))
         });
     let ctx = Ctx {
-        target: Target::new(cli.addr, token),
+        target: Target::new(cli.addr, token).with_tls(cli.tls.files()),
         board: cli.board,
         out: Output { json: cli.json },
         retry_for: cli.retry_for,
