@@ -4,6 +4,7 @@
 
 mod admin;
 mod attachments;
+mod audit;
 mod auth;
 mod backlog;
 mod bad_input;
