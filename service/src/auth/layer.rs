@@ -1,6 +1,6 @@
 //! [`AuthLayer`]: authenticates every gRPC call before it reaches a service, checks the
 //! [`policy`] table, and puts the caller's [`Identity`] into the request's extensions for the
-//! handlers' finer checks.
+//! handlers' finer checks (and a [`Caller`] into the response's, for the call's log line).
 //!
 //! The credential is, in order: a bearer token in `authorization` (a token from the
 //! [`TokenBook`](super::TokenBook), or a claim token, which makes its holder that claim's
@@ -27,7 +27,11 @@ use super::{
     identity::{Identity, Role},
     policy::{self, Rule},
 };
-use crate::{coordinator::Coordinator, domain::ids, net::Peer};
+use crate::{
+    coordinator::Coordinator,
+    domain::ids,
+    net::{Caller, Peer},
+};
 
 /// The metadata key of the credential.
 pub const AUTHORIZATION: &str = "authorization";
@@ -208,8 +212,14 @@ where
                 return Ok(status.into_http());
             }
             let name = identity.name.clone();
+            let caller = Caller {
+                name: name.clone(),
+                role: identity.role.as_str(),
+            };
             request.extensions_mut().insert(identity);
-            let response = inner.call(request).await?;
+            let mut response = inner.call(request).await?;
+            // For the call's log line, written by the observing layer outside this one.
+            response.extensions_mut().insert(caller);
             Ok(match revoked {
                 Some(revoked) => {
                     response.map(|body| tonic::body::Body::new(Revocable::new(body, revoked, name)))

@@ -19,10 +19,16 @@ use tower::{Layer, Service};
 
 use crate::metrics;
 
-/// Who made a call, when a layer inside the server knows (an authenticated identity): put into
-/// the request's extensions, it is named on the call's log line.
-#[derive(Debug, Clone)]
-pub struct Caller(pub String);
+/// Who made a call, as the authentication layer (inside this one) found: it puts this into
+/// the *response's* extensions, since the request passed through here before it was
+/// authenticated, and the call's log line names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The identity's name (a token's name, `admin` for the socket's owner, `worker:<task>`).
+    pub name: String,
+    /// Its role.
+    pub role: &'static str,
+}
 
 /// Records every call's method, status code and duration (`kanband_rpc_*`) and logs one debug
 /// line for it (target `kanband::rpc`).
@@ -61,7 +67,7 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let mut call = Call {
             method: request.uri().path().to_owned(),
-            caller: request.extensions().get::<Caller>().map(|c| c.0.clone()),
+            caller: None,
             started: Instant::now(),
             code: None,
         };
@@ -69,6 +75,7 @@ where
         Box::pin(async move {
             let response = response.await?;
             call.code = grpc_status(response.headers());
+            call.caller = response.extensions().get::<Caller>().cloned();
             Ok(response.map(|inner| tonic::body::Body::new(Observed { inner, call })))
         })
     }
@@ -78,7 +85,8 @@ where
 #[derive(Debug)]
 struct Call {
     method: String,
-    caller: Option<String>,
+    /// Who made it, once authenticated (refused calls have none).
+    caller: Option<Caller>,
     started: Instant,
     /// The `grpc-status` seen so far (headers, then trailers).
     code: Option<i32>,
@@ -96,7 +104,8 @@ impl Drop for Call {
             method = %self.method,
             code,
             duration_ms = elapsed.as_secs_f64() * 1_000.0,
-            caller = self.caller.as_deref(),
+            caller = self.caller.as_ref().map(|c| c.name.as_str()),
+            role = self.caller.as_ref().map(|c| c.role),
             "rpc"
         );
     }

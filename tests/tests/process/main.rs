@@ -13,6 +13,7 @@ mod e2e;
 mod full_disk;
 mod import;
 mod import_bad;
+mod rpc_log;
 mod scenario;
 mod support;
 mod tls;
