@@ -105,9 +105,13 @@ fn create_in(conn: &Connection, new: &NewTask) -> Result<(Task, bool)> {
         },
     )?;
     let child = read::task(conn, &id)?;
+    if parents.is_empty() {
+        return Ok((child, true));
+    }
     for parent in &parents {
         links::link_in(conn, parent, &child, &new.created_by)?;
     }
+    // Linking may have changed the new task (a ready child of an unfinished parent).
     Ok((read::task(conn, &id)?, true))
 }
 
