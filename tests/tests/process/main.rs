@@ -15,3 +15,4 @@ mod import;
 mod import_bad;
 mod scenario;
 mod support;
+mod tls;

@@ -6,7 +6,7 @@ use kanband_proto::pb::{
 };
 use serde_json::json;
 
-use super::{Ctx, identity};
+use super::Ctx;
 use crate::{Result, render};
 
 /// Prints a board as one line, or as JSON.
@@ -69,7 +69,7 @@ pub(crate) async fn archive(ctx: &Ctx, slug: String) -> Result<()> {
         .boards
         .archive_board(ArchiveBoardRequest {
             slug,
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();
@@ -84,7 +84,7 @@ pub(crate) async fn reset(ctx: &Ctx, slug: String) -> Result<()> {
         .boards
         .reset_board(ResetBoardRequest {
             slug: slug.clone(),
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();

@@ -45,6 +45,8 @@ pub(crate) struct Ctx {
     out: Output,
     /// `--retry-for`, if given.
     retry_for: Option<Duration>,
+    /// `--actor`, if given.
+    actor: Option<String>,
 }
 
 impl Ctx {
@@ -53,14 +55,26 @@ impl Ctx {
         Ok(Client::connect(&self.target).await?)
     }
 
+    /// The note sent as the actor of what this command changes (see [`identity`]).
+    fn actor(&self) -> String {
+        identity(self.actor.as_deref())
+    }
+
+    /// `explicit` (a command's own `--author`) if given, else [`Ctx::actor`].
+    fn actor_or(&self, explicit: Option<&str>) -> String {
+        identity(explicit.filter(|v| !v.is_empty()).or(self.actor.as_deref()))
+    }
+
     /// How long a worker verb on `claim` retries while kanband is unavailable.
     fn retry_bound(&self, claim: &ClaimArgs) -> Duration {
         retry::budget(self.retry_for, claim.lease_ttl_ms)
     }
 }
 
-/// Who is acting, for comments, `created_by` and the event log: the explicit value, else the
-/// profile a supervisor runs this worker as (`KANBAN_PROFILE`), else the login name (`USER`).
+/// The note sent as the actor, for comments, `created_by` and the event log: the explicit value
+/// (`--actor`), else the profile a supervisor runs this worker as (`KANBAN_PROFILE`), else the
+/// login name (`USER`). kanband records it beside the identity it authenticated (the token's
+/// name, or `admin` on its own Unix socket), never instead of it.
 fn identity(explicit: Option<&str>) -> String {
     let from_env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
     explicit
@@ -84,10 +98,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .filter(|t| !t.is_empty() && !cli.addr.starts_with("unix:"))
         });
     let ctx = Ctx {
-        target: Target::new(cli.addr, token),
+        target: Target::new(cli.addr, token).with_tls(cli.tls.files()),
         board: cli.board,
         out: Output { json: cli.json },
         retry_for: cli.retry_for,
+        actor: cli.actor,
     };
     match cli.command {
         Command::Show(args) => worker::show(&ctx, args).await,

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use std::time::Duration;
 
-use super::{Ctx, identity};
+use super::Ctx;
 use crate::{
     Result,
     cli::{CreateArgs, LinkArgs, ListArgs},
@@ -40,7 +40,7 @@ pub(crate) async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
             body: args.body,
             assignee: args.assignee.unwrap_or_default(),
             priority: args.priority,
-            created_by: identity(None),
+            created_by: ctx.actor(),
             idempotency_key: args.idempotency_key.unwrap_or_default(),
             parents: args.parents,
             required_capabilities: args.capabilities,
@@ -107,7 +107,7 @@ pub(crate) async fn link(ctx: &Ctx, args: LinkArgs) -> Result<()> {
         .link_tasks(LinkTasksRequest {
             parent_id: args.parent,
             child_id: args.child,
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();
@@ -130,7 +130,7 @@ pub(crate) async fn unblock(ctx: &Ctx, id: String) -> Result<()> {
         .tasks
         .unblock_task(UnblockTaskRequest {
             id,
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();
@@ -150,7 +150,7 @@ pub(crate) async fn comment(
 ) -> Result<()> {
     let message = AddCommentRequest {
         task_id,
-        author: identity(author.as_deref()),
+        author: ctx.actor_or(author.as_deref()),
         body,
         claim_token,
     };
@@ -177,7 +177,7 @@ pub(crate) async fn assign(ctx: &Ctx, id: String, assignee: String) -> Result<()
         .assign_task(AssignTaskRequest {
             id,
             assignee,
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();
@@ -191,7 +191,7 @@ pub(crate) async fn promote(ctx: &Ctx, id: String) -> Result<()> {
         .tasks
         .promote_task(PromoteTaskRequest {
             id,
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();
@@ -205,7 +205,7 @@ pub(crate) async fn archive(ctx: &Ctx, id: String) -> Result<()> {
         .tasks
         .archive_task(ArchiveTaskRequest {
             id,
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();
@@ -219,7 +219,7 @@ pub(crate) async fn reclaim(ctx: &Ctx, id: String, grace_seconds: u32) -> Result
         .tasks
         .reclaim_task(ReclaimTaskRequest {
             id,
-            actor: identity(None),
+            actor: ctx.actor(),
             grace_seconds,
         })
         .await?
@@ -235,7 +235,7 @@ pub(crate) async fn schedule(ctx: &Ctx, id: String, delay_seconds: u64) -> Resul
         .schedule_task(ScheduleTaskRequest {
             id,
             delay_seconds,
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();
@@ -251,7 +251,7 @@ pub(crate) async fn block(ctx: &Ctx, id: String, reason: String, kind: BlockKind
             id,
             reason,
             kind: kind.into(),
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();
