@@ -419,7 +419,7 @@ mod tests {
         .await
         .unwrap();
         // 100 ready coder tasks in dispatch order t_c000.., every third needing a GPU.
-        let needs_gpu = |i: usize| i % 3 == 0;
+        let needs_gpu = |i: usize| i.is_multiple_of(3);
         store
             .call(move |conn| {
                 for i in 0..100usize {
