@@ -10,7 +10,7 @@ use super::{
     effect::{ClaimDeadlines, Effect},
     model::{ClaimRecord, Grant, SessionRecord},
     tx::{
-        candidates::{OpenBoard, keys, open_boards, under_key},
+        candidates::{Key, OpenBoard, keys, open_boards, under_key},
         read,
         status::{self, set_status},
     },
@@ -115,37 +115,89 @@ fn grant_in(
 /// Candidates fetched per query while looking for a grant.
 const CANDIDATE_PAGE: u32 = 16;
 
-/// The first task in dispatch order that `view` may claim. Each key the session's candidates
-/// sit under is paged through in dispatch order up to its first claimable task, and the
+/// What one grant pass has read under each key, in dispatch order, less the tasks it granted
+/// since. A pass serves many waiters that look under the same keys; reading a page once for
+/// all of them (instead of a page per waiter, of which one row is used) is most of what a
+/// grant used to cost. The pages stay true for the whole pass: it runs in one savepoint and
+/// its own grants are the only changes it sees, and a grant moves only the granted task out
+/// of its key (to `running`), which [`Pages::granted`] mirrors.
+#[derive(Debug, Default)]
+struct Pages {
+    by_key: HashMap<Key, Read>,
+}
+
+/// The tasks read under one key.
+#[derive(Debug, Default)]
+struct Read {
+    /// Read and not granted, in dispatch order.
+    tasks: Vec<TaskView>,
+    /// Rows of the key now in the database before the next unread one: those read, less
+    /// those granted (which left the key).
+    offset: u32,
+    /// The last page was short: every task under the key has been read.
+    complete: bool,
+}
+
+impl Pages {
+    /// The first task under `key` that `view` may claim, reading further pages only while
+    /// none of the tasks read so far qualifies.
+    fn first(
+        &mut self,
+        conn: &Connection,
+        key: &Key,
+        view: &SessionView,
+        load: &Load,
+        now: i64,
+    ) -> Result<Option<TaskView>> {
+        let read = self.by_key.entry(key.clone()).or_default();
+        let mut seen = 0;
+        loop {
+            if let Some(task) = dispatch::choose(&read.tasks[seen..], view, load, now) {
+                return Ok(Some(task.clone()));
+            }
+            if read.complete {
+                return Ok(None);
+            }
+            seen = read.tasks.len();
+            let page = under_key(conn, key, CANDIDATE_PAGE, read.offset)?;
+            read.offset += page.len() as u32;
+            read.complete = page.len() < CANDIDATE_PAGE as usize;
+            read.tasks.extend(page);
+        }
+    }
+
+    /// `task`, read under `key`, was granted: it is no longer under the key.
+    fn granted(&mut self, key: &Key, task: &str) {
+        if let Some(read) = self.by_key.get_mut(key)
+            && let Some(at) = read.tasks.iter().position(|t| t.id == task)
+        {
+            read.tasks.remove(at);
+            read.offset -= 1;
+        }
+    }
+}
+
+/// The first task in dispatch order that `view` may claim, with the key it sits under. The
+/// first claimable task under each key the session's candidates sit under is found, and the
 /// earliest of those wins: whether a task may be claimed never depends on the tasks before it,
 /// so this is the first claimable task of all of them in dispatch order.
 fn first_claimable(
     conn: &Connection,
+    pages: &mut Pages,
     boards: &[OpenBoard],
     session: &SessionRecord,
     view: &SessionView,
     load: &Load,
     now: i64,
-) -> Result<Option<TaskView>> {
-    let mut best: Option<TaskView> = None;
+) -> Result<Option<(Key, TaskView)>> {
+    let mut best: Option<(Key, TaskView)> = None;
     for key in keys(boards, &session.profiles, session.review_lane) {
-        let mut offset = 0;
-        let found = loop {
-            let page = under_key(conn, &key, CANDIDATE_PAGE, offset)?;
-            if let Some(task) = dispatch::choose(&page, view, load, now) {
-                break Some(task.clone());
-            }
-            if page.len() < CANDIDATE_PAGE as usize {
-                break None;
-            }
-            offset += CANDIDATE_PAGE;
-        };
-        if let Some(task) = found
+        if let Some(task) = pages.first(conn, &key, view, load, now)?
             && best
                 .as_ref()
-                .is_none_or(|b| task.order_key() < b.order_key())
+                .is_none_or(|(_, b)| task.order_key() < b.order_key())
         {
-            best = Some(task);
+            best = Some((key, task));
         }
     }
     Ok(best)
@@ -167,6 +219,7 @@ impl Store {
             let mut exhausted: HashSet<String> = HashSet::new();
             let now = now_ms();
             let boards = open_boards(tx)?;
+            let mut pages = Pages::default();
             let mut answers = Vec::with_capacity(waiters.len());
             for session_id in waiters {
                 if exhausted.contains(&session_id) {
@@ -192,9 +245,14 @@ impl Store {
                 let grant = if view.free_slots == 0 {
                     None
                 } else {
-                    first_claimable(tx, &boards, &session, &view, &load, now)?
-                        .map(|task| grant_in(tx, &task, &session, fx))
-                        .transpose()?
+                    match first_claimable(tx, &mut pages, &boards, &session, &view, &load, now)? {
+                        Some((key, task)) => {
+                            let grant = grant_in(tx, &task, &session, fx)?;
+                            pages.granted(&key, &task.id);
+                            Some(grant)
+                        }
+                        None => None,
+                    }
                 };
                 match &grant {
                     Some(grant) => {
@@ -329,6 +387,85 @@ mod tests {
         assert!(
             large <= small,
             "a pass took {large} steps beside 10,010 tasks nobody waiting runs, {small} beside 10"
+        );
+    }
+
+    async fn coder_session(store: &Store, capabilities: &[&str]) -> String {
+        store
+            .open_session(SessionRecord {
+                id: ids::fresh(ids::SESSION),
+                machine_id: "m1".into(),
+                hostname: "h1".into(),
+                profiles: vec!["coder".into()],
+                capabilities: capabilities.iter().map(|c| (*c).to_owned()).collect(),
+                slots: 8,
+                ttl_ms: 60_000,
+                review_lane: false,
+                owner: String::new(),
+            })
+            .await
+            .unwrap()
+            .id
+    }
+
+    #[tokio::test]
+    async fn one_pass_reads_each_page_once_for_all_its_waiters_and_grants_in_dispatch_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join("data"),
+            Arc::new(OneFreeSlot),
+            crate::domain::limits::ATTACHMENT_MAX_DEFAULT,
+        )
+        .await
+        .unwrap();
+        // 100 ready coder tasks in dispatch order t_c000.., every third needing a GPU.
+        let needs_gpu = |i: usize| i.is_multiple_of(3);
+        store
+            .call(move |conn| {
+                for i in 0..100usize {
+                    let caps = if needs_gpu(i) { r#"["gpu"]"# } else { "[]" };
+                    conn.execute(
+                        "INSERT INTO tasks (id, board, title, assignee, status, priority,
+                                            created_at, updated_at, required_capabilities)
+                         VALUES (?1, 'default', 'for coder', 'coder', 'ready', 0, ?2, ?2, ?3)",
+                        params![format!("t_c{i:03}"), i as i64, caps],
+                    )?;
+                }
+                steps_since_last(conn)
+            })
+            .await
+            .unwrap();
+        // 40 waiters, every fourth with a GPU: each must get the first task left in dispatch
+        // order that it may run, across page boundaries and the pass's own grants.
+        let mut waiters = Vec::new();
+        for w in 0..40 {
+            let caps: &[&str] = if w % 4 == 0 { &["gpu"] } else { &[] };
+            waiters.push((coder_session(&store, caps).await, w % 4 == 0));
+        }
+        let mut left: Vec<usize> = (0..100).collect();
+        let mut want = Vec::new();
+        for (_, gpu) in &waiters {
+            let at = left.iter().position(|&i| *gpu || !needs_gpu(i)).unwrap();
+            want.push(format!("t_c{:03}", left.remove(at)));
+        }
+        let answers = store
+            .grant_pass(waiters.iter().map(|(id, _)| id.clone()).collect())
+            .await
+            .unwrap();
+        let got: Vec<String> = answers
+            .into_iter()
+            .map(|a| a.unwrap().expect("every waiter is granted").task.id)
+            .collect();
+        assert_eq!(got, want);
+        let pass = store.call(|conn| steps_since_last(conn)).await.unwrap();
+
+        // The same work as 40 single-waiter passes costs each waiter its own candidate read.
+        let single = coder_session(&store, &[]).await;
+        store.grant_pass(vec![single]).await.unwrap();
+        let one = store.call(|conn| steps_since_last(conn)).await.unwrap();
+        assert!(
+            pass <= 8 * one,
+            "a pass serving 40 waiters took {pass} candidate steps, one waiter alone {one}"
         );
     }
 }

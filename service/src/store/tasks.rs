@@ -106,9 +106,13 @@ fn create_in(conn: &Connection, new: &NewTask, by: &Author) -> Result<(Task, boo
         },
     )?;
     let child = read::task(conn, &id)?;
+    if parents.is_empty() {
+        return Ok((child, true));
+    }
     for parent in &parents {
         links::link_in(conn, parent, &child, by)?;
     }
+    // Linking may have changed the new task (a ready child of an unfinished parent).
     Ok((read::task(conn, &id)?, true))
 }
 

@@ -48,19 +48,20 @@ pub(in crate::store) fn open_boards(conn: &Connection) -> Result<Vec<OpenBoard>>
 
 /// One place a session's candidates sit: one lane's tasks with one assignee (empty: none, on
 /// a board whose default assignee the session runs) on one board.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(in crate::store) struct Key<'a> {
-    assignee: &'a str,
-    board: &'a str,
+/// Owned and hashable, so a grant pass can keep what it read under each key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(in crate::store) struct Key {
+    assignee: String,
+    board: String,
     lane: Status,
 }
 
 /// Every key under which a task a session with these profiles and lanes could run sits.
-pub(in crate::store) fn keys<'a>(
-    boards: &'a [OpenBoard],
-    profiles: &'a [String],
+pub(in crate::store) fn keys(
+    boards: &[OpenBoard],
+    profiles: &[String],
     review_lane: bool,
-) -> Vec<Key<'a>> {
+) -> Vec<Key> {
     let mut keys = Vec::new();
     for board in boards {
         let default_runs = profiles.contains(&board.default_assignee);
@@ -71,8 +72,8 @@ pub(in crate::store) fn keys<'a>(
         for assignee in assignees {
             for &lane in lanes(review_lane) {
                 let key = Key {
-                    assignee,
-                    board: &board.slug,
+                    assignee: assignee.to_owned(),
+                    board: board.slug.clone(),
                     lane,
                 };
                 if !keys.contains(&key) {
@@ -129,7 +130,7 @@ pub(in crate::store) fn steps_since_last(conn: &Connection) -> Result<i64> {
 /// that reads about as many rows as the page holds.
 pub(in crate::store) fn under_key(
     conn: &Connection,
-    key: &Key<'_>,
+    key: &Key,
     limit: u32,
     offset: u32,
 ) -> Result<Vec<TaskView>> {
@@ -176,9 +177,13 @@ mod tests {
     fn keys_cover_each_profile_and_the_defaults_the_session_runs() {
         let boards = [board("a", "coder"), board("b", "writer"), board("c", "")];
         let profiles = ["coder".to_owned(), "tester".to_owned(), "coder".to_owned()];
-        let mut listed: Vec<(&str, &str, &str)> = keys(&boards, &profiles, true)
+        let owned: Vec<(String, String, &str)> = keys(&boards, &profiles, true)
             .into_iter()
             .map(|k| (k.assignee, k.board, k.lane.as_str()))
+            .collect();
+        let mut listed: Vec<(&str, &str, &str)> = owned
+            .iter()
+            .map(|(a, b, l)| (a.as_str(), b.as_str(), *l))
             .collect();
         listed.sort();
         let mut want = Vec::new();

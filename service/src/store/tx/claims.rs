@@ -351,10 +351,10 @@ pub(in crate::store) fn finish_in(
             end_claim(conn, &claim.token, EndReason::Outcome)?;
             end_run(conn, &claim.run_id, RunOutcome::Completed, &summary, "")?;
             outcome_reset(conn, &task, true)?;
-            conn.execute(
+            conn.prepare_cached(
                 "UPDATE tasks SET result = ?2, summary = ?3, block_recurrences = 0 WHERE id = ?1",
-                params![task.id, result, summary],
-            )?;
+            )?
+            .execute(params![task.id, result, summary])?;
             let metadata: Vec<(String, String)> = metadata
                 .into_iter()
                 .map(|(k, v)| (format!("meta.{k}"), v))
