@@ -13,5 +13,6 @@ mod e2e;
 mod full_disk;
 mod import;
 mod import_bad;
+mod quickstart;
 mod scenario;
 mod support;
