@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::{
     names::{parse_block_kind, parse_status},
+    output::Format,
     retry::parse_duration,
 };
 
@@ -33,8 +34,11 @@ attachments, attachment, watch, stats and dispatch with a token (--token, KANBAN
 --token-file; none is needed over kanband's Unix socket as kanband's own user); admins manage
 tokens with `token`.
 
-With --json every command prints one JSON value on stdout (watch: one object per line).
-Errors go to stderr as `kanbanctl: <message>`.
+-o table (the default) prints a header row and one row per resource; -o wide adds columns.
+-o json (or --json) prints the response message as proto3 JSON on one line (watch: one event
+per line): the same shape grpcurl prints for the same call, generated from the .proto files
+(camelCase names, enums by proto name such as TASK_STATUS_READY, 64-bit numbers as strings,
+fields at their default value left out). Errors go to stderr as `kanbanctl: <message>`.
 
 While kanband is unreachable, starting or draining (a restart, an upgrade), the worker verbs
 (show, heartbeat, complete, block, comment, request-review, request-changes) try again with
@@ -71,8 +75,19 @@ pub struct Cli {
     /// Board to work on (the supervisor sets KANBAN_BOARD to the task's board).
     #[arg(long, env = "KANBAN_BOARD", default_value = DEFAULT_BOARD, global = true)]
     pub board: String,
-    /// Print machine-readable JSON on stdout: one value per command, one object per line for
-    /// watch.
+    /// How to print results: table (header row, one row per resource), wide (more columns) or
+    /// json (the response message as proto3 JSON, as grpcurl prints it; one event per line for
+    /// watch).
+    #[arg(
+        short = 'o',
+        long = "output",
+        env = "KANBAN_OUTPUT",
+        value_enum,
+        default_value_t = Format::Table,
+        global = true
+    )]
+    pub output: Format,
+    /// The same as `-o json`.
     #[arg(long, env = "KANBAN_JSON", global = true)]
     pub json: bool,
     /// How long worker verbs keep trying while kanband is unavailable (250ms, 30s, 2m; 0: not
@@ -369,13 +384,13 @@ pub struct AttachArgs {
 /// `attachment ...`.
 #[derive(Debug, Subcommand)]
 pub enum AttachmentCommand {
-    /// Download an attachment (its SHA-256 is checked): to FILE with -o, else to stdout.
+    /// Download an attachment (its SHA-256 is checked): to FILE with -O, else to stdout.
     Get {
         /// Attachment id (`a_...`).
         id: String,
         /// Where to write it; the file is replaced only once the whole download checks out.
-        #[arg(short, long, value_name = "FILE")]
-        output: Option<std::path::PathBuf>,
+        #[arg(short = 'O', long, value_name = "FILE")]
+        output_file: Option<std::path::PathBuf>,
     },
     /// Delete an attachment.
     Delete {

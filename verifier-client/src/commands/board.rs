@@ -2,17 +2,17 @@
 
 use kanband_proto::pb::{
     ArchiveBoardRequest, Board, CreateBoardRequest, GetBoardRequest, ListBoardsRequest,
-    ResetBoardRequest,
+    ListBoardsResponse, ResetBoardRequest,
 };
-use serde_json::json;
 
 use super::{Ctx, identity};
 use crate::{Result, render};
 
-/// Prints a board as one line, or as JSON.
+/// Prints a board as a one-row table, or as JSON.
 fn print_board(ctx: &Ctx, board: &Board) -> Result<()> {
-    ctx.out
-        .print(&render::board_line(board), &render::board(board))?;
+    ctx.out.message(board, |wide| {
+        render::boards(std::slice::from_ref(board), wide)
+    })?;
     Ok(())
 }
 
@@ -40,14 +40,13 @@ pub(crate) async fn create(
 /// `board list [--all]`.
 pub(crate) async fn list(ctx: &Ctx, include_archived: bool) -> Result<()> {
     let mut client = ctx.connect().await?;
-    let boards = client
+    let listed: ListBoardsResponse = client
         .boards
         .list_boards(ListBoardsRequest { include_archived })
         .await?
-        .into_inner()
-        .boards;
+        .into_inner();
     ctx.out
-        .print_list(&boards, render::board, render::board_line)?;
+        .message(&listed, |wide| render::boards(&listed.boards, wide))?;
     Ok(())
 }
 
@@ -92,11 +91,6 @@ pub(crate) async fn reset(ctx: &Ctx, slug: String) -> Result<()> {
         "{slug}: {} tasks removed (event #{})",
         reset.tasks_removed, reset.event_id
     );
-    let json = json!({
-        "slug": slug,
-        "tasks_removed": reset.tasks_removed,
-        "event_id": reset.event_id,
-    });
-    ctx.out.print(&text, &json)?;
+    ctx.out.message(&reset, |_| text)?;
     Ok(())
 }

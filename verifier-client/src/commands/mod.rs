@@ -30,7 +30,7 @@ use crate::{
         AttachmentCommand, BoardCommand, ClaimArgs, Cli, Command, DispatchCommand, TaskCommand,
         TokenCommand,
     },
-    output::Output,
+    output::{Format, Output},
     retry,
 };
 
@@ -41,7 +41,7 @@ pub(crate) struct Ctx {
     target: Target,
     /// `--board`.
     board: String,
-    /// `--json` or not.
+    /// `-o` (or `--json`).
     out: Output,
     /// `--retry-for`, if given.
     retry_for: Option<Duration>,
@@ -86,7 +86,9 @@ pub async fn run(cli: Cli) -> Result<()> {
     let ctx = Ctx {
         target: Target::new(cli.addr, token),
         board: cli.board,
-        out: Output { json: cli.json },
+        out: Output {
+            format: if cli.json { Format::Json } else { cli.output },
+        },
         retry_for: cli.retry_for,
     };
     match cli.command {
@@ -109,8 +111,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::List(args) => task::list(&ctx, args).await,
         Command::Attach(args) => attach::attach(&ctx, args).await,
         Command::Attachments(args) => attach::list(&ctx, args.id).await,
-        Command::Attachment(AttachmentCommand::Get { id, output }) => {
-            attach::get(&ctx, id, output).await
+        Command::Attachment(AttachmentCommand::Get { id, output_file }) => {
+            attach::get(&ctx, id, output_file).await
         }
         Command::Attachment(AttachmentCommand::Delete { id }) => attach::delete(&ctx, id).await,
         Command::Board(command) => match command {

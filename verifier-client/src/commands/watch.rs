@@ -144,10 +144,7 @@ async fn stream(
 
 /// Prints one event; `false` when stdout is closed.
 fn emit(ctx: &Ctx, event: &Event) -> Result<bool> {
-    match ctx
-        .out
-        .print(&render::event_line(event), &render::event(event))
-    {
+    match ctx.out.message(event, |_| render::event_line(event)) {
         Ok(()) => Ok(true),
         Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(false),
         Err(err) => Err(err.into()),
