@@ -35,7 +35,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The address is not `unix:/path` or `http://host:port`.
-    #[error("{0:?} is not an address like unix:/path/to/kanband.sock or http://127.0.0.1:50051")]
+    #[error(
+        "{0:?} is not an address: use host:port (localhost:50051), http://host:port, \
+         unix:/path/to/kanband.sock or a path to the socket"
+    )]
     BadAddress(String),
     /// The token has characters no token has.
     #[error("the token is not printable ASCII, so it is no kanband token")]
@@ -60,8 +63,11 @@ pub enum Address {
 }
 
 impl Address {
-    /// Parses an address.
+    /// Parses an address in any form [`kanband_cli::input::address`] accepts (`host:port`,
+    /// `http://host:port`, `unix:/path`, a bare socket path).
     pub fn parse(addr: &str) -> Result<Address, ConnectError> {
+        let addr = &kanband_cli::input::address(addr)
+            .map_err(|_| ConnectError::BadAddress(addr.to_owned()))?;
         if let Some(path) = addr.strip_prefix("unix:") {
             let path = path.strip_prefix("//").unwrap_or(path);
             if path.is_empty() {
@@ -314,7 +320,15 @@ mod tests {
             Address::parse("http://127.0.0.1:1").unwrap(),
             Address::Http(_)
         ));
-        for bad in ["", "unix:", "127.0.0.1:50051", "ftp://x"] {
+        assert_eq!(
+            Address::parse("localhost:50051").unwrap(),
+            Address::Http("http://localhost:50051".into())
+        );
+        assert_eq!(
+            Address::parse("/tmp/k.sock").unwrap(),
+            Address::Unix("/tmp/k.sock".into())
+        );
+        for bad in ["", "unix:", "localhost", "ftp://x"] {
             assert!(Address::parse(bad).is_err(), "{bad}");
         }
     }

@@ -14,7 +14,6 @@ use std::time::Duration;
 use crate::{
     names::{parse_block_kind, parse_status},
     output::Format,
-    retry::parse_duration,
 };
 
 /// Where kanband listens by default (its TCP listener, `service/src/server.rs`).
@@ -55,7 +54,8 @@ at once.";
     long_about = format!("{INTRO}\n\n{}", crate::exit::HELP),
 )]
 pub struct Cli {
-    /// Where kanband listens: unix:/path/to/kanband.sock or http://host:port.
+    /// Where kanband listens: host:port (localhost:50051), http://host:port,
+    /// unix:/path/to/kanband.sock or a path to the socket.
     #[arg(long, env = "KANBAN_ADDR", default_value = DEFAULT_ADDR, global = true)]
     pub addr: String,
     /// The bearer token to send (kanband needs one over TCP) [default over TCP:
@@ -87,12 +87,14 @@ pub struct Cli {
         global = true
     )]
     pub output: Format,
-    /// The same as `-o json`.
-    #[arg(long, env = "KANBAN_JSON", global = true)]
+    /// The same as `-o json` (in the environment: 1, true, yes or 0, false, no).
+    #[arg(long, env = "KANBAN_JSON", global = true, action = clap::ArgAction::SetTrue,
+          value_parser = kanband_cli::input::boolean)]
     pub json: bool,
-    /// How long worker verbs keep trying while kanband is unavailable (250ms, 30s, 2m; 0: not
-    /// at all) [default: the claim's lease time, else 60s]
-    #[arg(long, env = "KANBAN_RETRY_FOR", value_name = "DURATION", value_parser = parse_duration, global = true)]
+    /// How long worker verbs keep trying while kanband is unavailable (250ms, 30s, 2m, 1h;
+    /// bare seconds; 0: not at all) [default: the claim's lease time, else 60s]
+    #[arg(long, env = "KANBAN_RETRY_FOR", value_name = "DURATION",
+          value_parser = kanband_cli::input::duration, global = true)]
     pub retry_for: Option<Duration>,
     /// What to do.
     #[command(subcommand)]
@@ -163,6 +165,12 @@ pub enum Command {
     /// Bearer tokens (admin): create, list, revoke.
     #[command(subcommand)]
     Token(TokenCommand),
+}
+
+/// `--grace`: a duration in whole seconds that fits the request's field.
+fn grace_seconds(text: &str) -> Result<u32, String> {
+    let seconds = kanband_cli::input::seconds(text)?;
+    u32::try_from(seconds).map_err(|_| format!("{text:?} is too long a grace"))
 }
 
 /// `token ...`.
@@ -460,16 +468,17 @@ pub enum TaskCommand {
     Reclaim {
         /// Task id.
         id: String,
-        /// Seconds the holder gets to stop on its own first.
-        #[arg(long, default_value_t = 0)]
+        /// How long the holder gets to stop on its own first (seconds, or 30s, 5m).
+        #[arg(long, default_value = "0", value_parser = grace_seconds)]
         grace: u32,
     },
     /// Park a task, optionally until a delay has passed.
     Schedule {
         /// Task id.
         id: String,
-        /// Seconds until it becomes ready again; 0 parks it until promoted.
-        #[arg(long, default_value_t = 0)]
+        /// How long until it becomes ready again (seconds, or 90s, 5m, 1h); 0 parks it until
+        /// promoted.
+        #[arg(long, default_value = "0", value_parser = kanband_cli::input::seconds)]
         delay: u64,
     },
     /// Block a task that is not running.

@@ -363,7 +363,8 @@ async fn bad_usage_exits_2_before_connecting() {
         let run = kanbanctl(&dead, args).await;
         assert_eq!(run.code, 2, "{args:?}: {run:?}");
     }
-    kanbanctl("localhost:50051", &["stats"]).await.expect(2);
+    let run = kanbanctl("localhost", &["stats"]).await.expect(2);
+    assert!(run.stderr.contains("host:port"), "names the forms: {run:?}");
 
     // Worker verbs outside a worker: a clear message, not a connection error.
     for args in [
@@ -1033,7 +1034,9 @@ async fn output_formats_table_wide_and_the_proto3_json_of_the_response() {
 
     // -o json and --json are one thing: the response message's proto3 JSON, exactly what
     // pbjson's serde impls make of the message the service answered.
-    let json = kanbanctl(addr, &["task", "list", "-o", "json"]).await.expect(0);
+    let json = kanbanctl(addr, &["task", "list", "-o", "json"])
+        .await
+        .expect(0);
     let synonym = kanbanctl(addr, &["task", "list", "--json"]).await.expect(0);
     assert_eq!(json.stdout, synonym.stdout);
     let mut client = svc.tcp.clone();
@@ -1052,4 +1055,68 @@ async fn output_formats_table_wide_and_the_proto3_json_of_the_response() {
     kanbanctl(addr, &["task", "list", "-o", "yaml"])
         .await
         .expect(2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_yes_no_and_durations_as_people_type_them() {
+    let svc = spawn_service().await;
+    // A bare socket path, and host:port with a host name, as grpcurl and etcdctl take them.
+    let path = svc.unix_addr.strip_prefix("unix:").expect("unix:PATH");
+    kanbanctl(path, &["stats"]).await.expect(0);
+    let host_port = svc
+        .tcp_addr
+        .strip_prefix("http://")
+        .expect("http://HOST:PORT")
+        .replace("127.0.0.1", "localhost");
+    let run = kanbanctl(&host_port, &["health"]).await.expect(0);
+    assert_eq!(run.stdout, "kanband: SERVING\n", "{run:?}");
+
+    // Yes/no in the environment: six words in any case, anything else refused.
+    let run = kanbanctl_env(&svc.unix_addr, &["stats"], &[("KANBAN_JSON", "Yes")])
+        .await
+        .expect(0);
+    run.json();
+    let run = kanbanctl_env(&svc.unix_addr, &["stats"], &[("KANBAN_JSON", "0")])
+        .await
+        .expect(0);
+    assert!(run.stdout.starts_with("tasks: "), "{run:?}");
+    let run = kanbanctl_env(&svc.unix_addr, &["stats"], &[("KANBAN_JSON", "maybe")])
+        .await
+        .expect(2);
+    assert!(run.stderr.contains("yes/no"), "{run:?}");
+
+    // `--delay 5m` is five minutes, bare numbers are still seconds.
+    let id = create(&svc, &["--title", "later"]).await;
+    for (delay, seconds) in [("5m", 300), ("45", 45)] {
+        kanbanctl(&svc.unix_addr, &["task", "schedule", &id, "--delay", delay])
+            .await
+            .expect(0);
+        let mut client = svc.tcp.clone();
+        let task = client
+            .tasks
+            .get_task(pb::GetTaskRequest {
+                id: id.clone(),
+                recent_events: 0,
+            })
+            .await
+            .expect("GetTask")
+            .into_inner()
+            .task
+            .expect("task");
+        let parked_for = task.scheduled_until.expect("scheduled").seconds
+            - task.updated_at.expect("updated").seconds;
+        assert!(
+            (seconds - 1..=seconds + 1).contains(&parked_for),
+            "--delay {delay}: parked for {parked_for} s"
+        );
+        kanbanctl(&svc.unix_addr, &["task", "promote", &id])
+            .await
+            .expect(0);
+    }
+    kanbanctl(
+        &svc.unix_addr,
+        &["task", "schedule", &id, "--delay", "5 fortnights"],
+    )
+    .await
+    .expect(2);
 }

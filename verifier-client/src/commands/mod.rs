@@ -73,6 +73,10 @@ fn identity(explicit: Option<&str>) -> String {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
+    // One spelling from here on (`unix:/path` or `http://host:port`), whichever form was typed.
+    // Checked here rather than by clap, so that an empty KANBAN_ADDR under an explicit --addr
+    // is not an error.
+    let addr = kanband_cli::input::address(&cli.addr).map_err(crate::Error::Usage)?;
     // Without a token, a worker over TCP proves who it is with its claim token; over the
     // Unix socket kanband's own user needs none (and another user's claim token would make it
     // only that claim's worker anyway).
@@ -81,10 +85,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         .or_else(|| {
             std::env::var("KANBAN_CLAIM_TOKEN")
                 .ok()
-                .filter(|t| !t.is_empty() && !cli.addr.starts_with("unix:"))
+                .filter(|t| !t.is_empty() && !addr.starts_with("unix:"))
         });
     let ctx = Ctx {
-        target: Target::new(cli.addr, token),
+        target: Target::new(addr, token),
         board: cli.board,
         out: Output {
             format: if cli.json { Format::Json } else { cli.output },
