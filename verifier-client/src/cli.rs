@@ -140,7 +140,8 @@ pub enum Command {
     /// Operator commands on tasks.
     #[command(subcommand)]
     Task(TaskCommand),
-    /// Follow the event stream, reconnecting without gaps or duplicates (Ctrl-C ends it).
+    /// Follow the event stream from the newest event on (--from-start, --after ID: from
+    /// earlier), reconnecting without gaps or duplicates (Ctrl-C ends it).
     Watch(WatchArgs),
     /// Counts and latencies of the running service.
     Stats,
@@ -507,12 +508,15 @@ pub enum TaskCommand {
     },
 }
 
-/// `watch`.
+/// `watch`: from now on, unless told where to start.
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Start after this event id (0: from the beginning of the history).
-    #[arg(long, default_value_t = 0)]
-    pub after: u64,
+    /// Start after this event id instead of at the newest event (0: the whole history).
+    #[arg(long, value_name = "ID", conflicts_with = "from_start")]
+    pub after: Option<u64>,
+    /// Start at the beginning of the history instead of at the newest event.
+    #[arg(long)]
+    pub from_start: bool,
     /// Only events of this task.
     #[arg(long, value_name = "ID")]
     pub task: Option<String>,
@@ -522,7 +526,7 @@ pub struct WatchArgs {
     /// Only events of tasks assigned to this profile.
     #[arg(long)]
     pub assignee: Option<String>,
-    /// Events of every board, not only --board.
+    /// Events of every board, not only --board (also when --board is given empty).
     #[arg(long)]
     pub all_boards: bool,
 }

@@ -510,6 +510,13 @@ impl Watcher {
         }
     }
 
+    /// Like [`Watcher::spawn`], from the beginning of the history.
+    fn from_start(addr: &str, args: &[&str]) -> Watcher {
+        let mut all = vec!["--from-start"];
+        all.extend_from_slice(args);
+        Watcher::spawn(addr, &all)
+    }
+
     /// The next event printed.
     async fn next(&mut self) -> Value {
         let line = tokio::time::timeout(LINE_TIMEOUT, self.lines.next_line())
@@ -570,7 +577,7 @@ fn ids(events: &[Value]) -> Vec<u64> {
 async fn watch_json_prints_events_and_ctrl_c_exits_0() {
     let svc = spawn_service().await;
     let first = create(&svc, &["--title", "one"]).await;
-    let mut watcher = Watcher::spawn(&svc.unix_addr, &[]);
+    let mut watcher = Watcher::from_start(&svc.unix_addr, &[]);
     let mut seen = watcher.until_created(&first).await;
     let second = create(&svc, &["--title", "two"]).await;
     seen.extend(watcher.until_created(&second).await);
@@ -619,7 +626,7 @@ async fn watch_resumes_across_a_restart_without_gap_or_duplicate() {
     // The Unix socket keeps its path across a restart on the same data directory.
     let addr = svc.unix_addr.clone();
     let before = create(&svc, &["--title", "before"]).await;
-    let mut watcher = Watcher::spawn(&addr, &[]);
+    let mut watcher = Watcher::from_start(&addr, &[]);
     let mut seen = watcher.until_created(&before).await;
 
     let dir = svc.stop().await;
@@ -1119,4 +1126,58 @@ async fn addresses_yes_no_and_durations_as_people_type_them() {
     )
     .await
     .expect(2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_starts_at_the_newest_event_unless_told_otherwise() {
+    let svc = spawn_service().await;
+    let addr = svc.unix_addr.as_str();
+    let before = create(&svc, &["--title", "before the watch"]).await;
+    kanbanctl(addr, &["board", "create", "other"])
+        .await
+        .expect(0);
+
+    // Only what happens from now on, on every board with --all-boards. Whether the watch has
+    // started is only known once it prints: create tasks until it prints one of them.
+    let mut watcher = Watcher::spawn(addr, &["--all-boards"]);
+    let mut made = Vec::new();
+    let first = loop {
+        assert!(made.len() < 100, "the watcher printed nothing");
+        let board = if made.len() % 2 == 0 {
+            "other"
+        } else {
+            "default"
+        };
+        made.push(create(&svc, &["--title", "during", "--board", board]).await);
+        match tokio::time::timeout(Duration::from_millis(300), watcher.lines.next_line()).await {
+            Ok(line) => {
+                let line = line.expect("read stdout").expect("watch still running");
+                break serde_json::from_str::<Value>(&line).expect("JSON");
+            }
+            Err(_) => continue,
+        }
+    };
+    let first_task = first["taskId"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        made.contains(&first_task),
+        "the first event is of a task made after the watch started, not {first}"
+    );
+    // Every board: the tasks after it, on both boards, arrive in order.
+    let at = made.iter().position(|t| *t == first_task).unwrap();
+    for task in &made[at + 1..] {
+        let seen = watcher.until_created(task).await;
+        assert!(seen.iter().all(|e| e["taskId"] != before.as_str()));
+    }
+    watcher.child.kill().await.expect("kill the watcher");
+
+    // --after N and --from-start reach back.
+    let mut from_start = Watcher::from_start(addr, &["--task", &before]);
+    assert_eq!(from_start.next().await["taskId"], before.as_str());
+    from_start.child.kill().await.expect("kill the watcher");
+    let mut after = Watcher::spawn(addr, &["--after", "0", "--task", &before]);
+    assert_eq!(after.next().await["taskId"], before.as_str());
+    after.child.kill().await.expect("kill the watcher");
+    kanbanctl(addr, &["watch", "--after", "3", "--from-start"])
+        .await
+        .expect(2);
 }
