@@ -87,6 +87,10 @@ pub struct Cli {
         global = true
     )]
     pub output: Format,
+    /// Do a destructive verb (board reset, board archive, token revoke, attachment delete)
+    /// without asking; needed when there is no terminal to ask on.
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
     /// The same as `-o json` (in the environment: 1, true, yes or 0, false, no).
     #[arg(long, env = "KANBAN_JSON", global = true, action = clap::ArgAction::SetTrue,
           value_parser = kanband_cli::input::boolean)]

@@ -315,7 +315,7 @@ async fn json_outputs_parse() {
         .json();
     assert_eq!(archived["status"], "TASK_STATUS_ARCHIVED");
 
-    let reset = kanbanctl(addr, &["board", "reset", "ops", "--json"])
+    let reset = kanbanctl(addr, &["board", "reset", "ops", "--json", "--yes"])
         .await
         .expect(0)
         .json();
@@ -962,7 +962,7 @@ async fn attach_list_get_and_delete_a_file() {
         "without -o the bytes go to stdout"
     );
 
-    kanbanctl(&svc.unix_addr, &["attachment", "delete", &att_id])
+    kanbanctl(&svc.unix_addr, &["attachment", "delete", &att_id, "--yes"])
         .await
         .expect(0);
     kanbanctl(&svc.unix_addr, &["attachment", "get", &att_id])
@@ -1180,4 +1180,51 @@ async fn watch_starts_at_the_newest_event_unless_told_otherwise() {
     kanbanctl(addr, &["watch", "--after", "3", "--from-start"])
         .await
         .expect(2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destructive_verbs_need_yes_without_a_terminal_and_repeats_say_so() {
+    let svc = spawn_service().await;
+    let addr = svc.unix_addr.as_str();
+    kanbanctl(addr, &["board", "create", "scratch"])
+        .await
+        .expect(0);
+    let id = create(&svc, &["--title", "kept", "--board", "scratch"]).await;
+    for args in [
+        &["board", "reset", "scratch"][..],
+        &["board", "archive", "scratch"],
+        &["token", "revoke", "nobody"],
+        &["attachment", "delete", "a_0000000000000000"],
+    ] {
+        // stdin is not a terminal here: refused before anything is sent.
+        let run = kanbanctl(addr, args).await.expect(2);
+        assert!(run.stderr.contains("pass --yes"), "{args:?}: {run:?}");
+    }
+    assert_eq!(
+        status(&svc, &id).await,
+        "TASK_STATUS_READY",
+        "nothing was reset"
+    );
+    let run = kanbanctl(addr, &["board", "reset", "scratch", "--yes"])
+        .await
+        .expect(0);
+    assert!(run.stdout.contains("1 tasks removed"), "{run:?}");
+    kanbanctl(addr, &["-y", "token", "revoke", "nobody"])
+        .await
+        .expect(4);
+
+    // The same idempotency key again: the task that exists, and a note that it did.
+    let args = [
+        "task",
+        "create",
+        "--title",
+        "once",
+        "--idempotency-key",
+        "k1",
+    ];
+    let first = kanbanctl(addr, &args).await.expect(0);
+    assert!(first.stderr.is_empty(), "{first:?}");
+    let again = kanbanctl(addr, &args).await.expect(0);
+    assert_eq!(again.stdout, first.stdout, "the same task");
+    assert!(again.stderr.contains("already existed"), "{again:?}");
 }

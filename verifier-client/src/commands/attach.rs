@@ -190,6 +190,7 @@ pub(crate) async fn get(ctx: &Ctx, id: String, output: Option<PathBuf>) -> Resul
 
 /// `attachment delete ID`.
 pub(crate) async fn delete(ctx: &Ctx, id: String) -> Result<()> {
+    ctx.confirm(&format!("delete attachment {id}"))?;
     let mut client = ctx.connect().await?;
     let deleted = client
         .attachments

@@ -63,6 +63,7 @@ pub(crate) async fn show(ctx: &Ctx, slug: String) -> Result<()> {
 
 /// `board archive SLUG`: the board and every task on it.
 pub(crate) async fn archive(ctx: &Ctx, slug: String) -> Result<()> {
+    ctx.confirm(&format!("archive board {slug} and every task on it"))?;
     let mut client = ctx.connect().await?;
     let board = client
         .boards
@@ -78,6 +79,7 @@ pub(crate) async fn archive(ctx: &Ctx, slug: String) -> Result<()> {
 /// `board reset SLUG`: deletes every task in one transaction inside kanband (never a file
 /// operation), leaving the board and its history.
 pub(crate) async fn reset(ctx: &Ctx, slug: String) -> Result<()> {
+    ctx.confirm(&format!("reset board {slug}: delete every task on it"))?;
     let mut client = ctx.connect().await?;
     let reset = client
         .boards

@@ -45,12 +45,19 @@ pub(crate) struct Ctx {
     out: Output,
     /// `--retry-for`, if given.
     retry_for: Option<Duration>,
+    /// `--yes`: destructive verbs go on without asking.
+    yes: bool,
 }
 
 impl Ctx {
     /// Connects to kanband; a malformed address is a usage error, no answer is "unavailable".
     async fn connect(&self) -> Result<Client> {
         Ok(Client::connect(&self.target).await?)
+    }
+
+    /// Asks before a destructive verb (see [`crate::confirm`]); an error if not confirmed.
+    fn confirm(&self, what: &str) -> Result<()> {
+        crate::confirm::confirm(what, self.yes)
     }
 
     /// How long a worker verb on `claim` retries while kanband is unavailable.
@@ -94,6 +101,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             format: if cli.json { Format::Json } else { cli.output },
         },
         retry_for: cli.retry_for,
+        yes: cli.yes,
     };
     match cli.command {
         Command::Show(args) => worker::show(&ctx, args).await,

@@ -13,6 +13,7 @@ use super::{Ctx, identity};
 use crate::{
     Result,
     cli::{CreateArgs, LinkArgs, ListArgs},
+    output::note,
     render,
     retry::{self, Safety},
 };
@@ -53,6 +54,11 @@ pub(crate) async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
         .as_ref()
         .map(|t| t.id.clone())
         .unwrap_or_default();
+    if !response.created {
+        note(&format!(
+            "task {id} already existed with this idempotency key; nothing was created"
+        ));
+    }
     ctx.out.message(&response, |_| id)?;
     Ok(())
 }

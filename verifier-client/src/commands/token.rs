@@ -49,6 +49,7 @@ pub(crate) async fn list(ctx: &Ctx) -> Result<()> {
 
 /// `token revoke ID`.
 pub(crate) async fn revoke(ctx: &Ctx, id: String) -> Result<()> {
+    ctx.confirm(&format!("revoke token {id}"))?;
     let mut client = ctx.connect().await?;
     let token = client
         .admin

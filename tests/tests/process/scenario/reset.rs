@@ -169,7 +169,7 @@ async fn a_board_reset_under_seven_holders_revokes_only_that_board() {
     );
 
     // The reset, by an operator's kanbanctl.
-    let reset = kanbanctl(&addr, &["--json", "board", "reset", "load"]).await;
+    let reset = kanbanctl(&addr, &["--json", "--yes", "board", "reset", "load"]).await;
     assert_eq!(reset.code, 0, "board reset: {reset:?}");
     let said: serde_json::Value = serde_json::from_str(&reset.stdout).expect("JSON");
     // The ResetBoardResponse's proto3 JSON: uint64 as strings.
