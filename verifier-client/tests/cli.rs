@@ -1228,3 +1228,57 @@ async fn destructive_verbs_need_yes_without_a_terminal_and_repeats_say_so() {
     assert_eq!(again.stdout, first.stdout, "the same task");
     assert!(again.stderr.contains("already existed"), "{again:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_errors_say_what_happened_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("kanband.sock");
+    let run = kanbanctl(missing.to_str().unwrap(), &["stats"])
+        .await
+        .expect(5);
+    assert!(
+        run.stderr
+            .contains(&format!("no socket file at {}", missing.display()))
+            && run
+                .stderr
+                .contains("is kanband running? start it with `kanband`"),
+        "{run:?}"
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {run:?}");
+    let run = kanbanctl(&dead_addr(), &["stats"]).await.expect(5);
+    assert!(
+        run.stderr
+            .contains("connection refused; is kanband running?"),
+        "{run:?}"
+    );
+
+    // Token refused, role refused: exit 6, saying which.
+    let svc = spawn_service().await;
+    let run = kanbanctl_env(&svc.tcp_addr, &["stats"], &[("KANBAN_TOKEN", "k_bogus")])
+        .await
+        .expect(6);
+    assert!(
+        run.stderr.contains("token refused (UNAUTHENTICATED)"),
+        "{run:?}"
+    );
+    let reader = kanbanctl(
+        &svc.unix_addr,
+        &["token", "create", "eve", "--role", "reader"],
+    )
+    .await
+    .expect(0)
+    .stdout
+    .trim()
+    .to_owned();
+    let run = kanbanctl_env(
+        &svc.tcp_addr,
+        &["board", "reset", "default", "--yes"],
+        &[("KANBAN_TOKEN", &reader)],
+    )
+    .await
+    .expect(6);
+    assert!(
+        run.stderr.contains("not allowed (PERMISSION_DENIED)") && run.stderr.contains("admin"),
+        "{run:?}"
+    );
+}

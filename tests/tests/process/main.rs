@@ -16,3 +16,4 @@ mod import_bad;
 mod quickstart;
 mod scenario;
 mod support;
+mod unreachable;
