@@ -30,7 +30,7 @@ pub fn address(text: &str) -> Result<String, String> {
     }
     if let Some((scheme, rest)) = text.split_once("://") {
         return match scheme {
-            "http" | "https" if host_port(rest.trim_end_matches('/')) => Ok(text.to_owned()),
+            "http" | "https" if authority(rest.trim_end_matches('/')) => Ok(text.to_owned()),
             _ => Err(bad()),
         };
     }
@@ -43,23 +43,32 @@ pub fn address(text: &str) -> Result<String, String> {
     Err(bad())
 }
 
+/// The authority of a URL: `host:port`, or a host alone (the scheme's port).
+fn authority(text: &str) -> bool {
+    host_port(text) || host(text)
+}
+
 /// `host:port` with a non-empty host (a name, an IPv4 address or a bracketed IPv6 one) and a
 /// port number.
 fn host_port(text: &str) -> bool {
     let Some((host, port)) = text.rsplit_once(':') else {
         return false;
     };
-    let host_ok = if let Some(inner) = host.strip_prefix('[') {
+    self::host(host) && port.parse::<u16>().is_ok()
+}
+
+/// A host name, an IPv4 address or a bracketed IPv6 one.
+fn host(text: &str) -> bool {
+    if let Some(inner) = text.strip_prefix('[') {
         inner
             .strip_suffix(']')
             .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
     } else {
-        !host.is_empty()
-            && host
+        !text.is_empty()
+            && text
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')
-    };
-    host_ok && port.parse::<u16>().is_ok()
+    }
 }
 
 /// A yes/no value, as boolean environment variables take it: `1`, `true`, `yes` or `0`,
@@ -125,6 +134,7 @@ mod tests {
         ok("[::1]:50051", "http://[::1]:50051");
         ok("http://127.0.0.1:50051", "http://127.0.0.1:50051");
         ok("https://kanband.example:443", "https://kanband.example:443");
+        ok("https://kanband.example", "https://kanband.example");
         ok("unix:/tmp/k.sock", "unix:/tmp/k.sock");
         ok("unix:///tmp/k.sock", "unix:/tmp/k.sock");
         ok("/tmp/k.sock", "unix:/tmp/k.sock");

@@ -1,6 +1,7 @@
 //! What a gateway embeds to talk to kanband.
 //!
-//! - [`connect`]: a channel to `unix:/path` or `http://host:port`, with connect and request
+//! - [`connect`]: a channel to `unix:/path`, `http://host:port` or `https://host:port` (TLS,
+//!   with a private CA and a client certificate from [`TlsFiles`]), with connect and request
 //!   deadlines, and [`Client`], the typed clients of every `kanban.v1` service on it, each call
 //!   carrying the [`Target`]'s bearer token (if any) as `authorization` metadata.
 //! - [`reconnect`]: backoff for (re)connecting, per-call deadlines, reading refusals.
@@ -19,7 +20,7 @@ use kanband_proto::pb::{
 use tonic::{
     metadata::{AsciiMetadataValue, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, Endpoint, Uri},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Uri},
 };
 
 pub mod notifier;
@@ -53,6 +54,45 @@ pub enum ConnectError {
         /// The failure.
         source: tonic::transport::Error,
     },
+    /// The TLS handshake failed: the server's certificate is not trusted, or the server did
+    /// not accept ours.
+    #[error("TLS with kanband at {addr} failed: {detail}; {hint}")]
+    Tls {
+        /// The address.
+        addr: String,
+        /// What rustls said.
+        detail: String,
+        /// Which flag to check.
+        hint: &'static str,
+    },
+    /// A CA, certificate or key file could not be used.
+    #[error("cannot use the TLS {what} {}: {problem}", path.display())]
+    TlsFile {
+        /// `CA (--ca)`, ...
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// TLS options were given for an address that is not `https://`.
+    #[error("--ca, --cert and --key are for https:// addresses; {0} is not one")]
+    TlsNeedsHttps(String),
+}
+
+/// An error and its causes on one line (tonic's own message is only "transport error").
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Where kanband listens, parsed from `unix:/path`, `unix:///path` or `http://host:port`.
@@ -86,6 +126,161 @@ impl Address {
     }
 }
 
+/// What a client needs for TLS beyond an `https://` address: a private CA to trust instead of
+/// the system's roots, and for mutual TLS a certificate and its key (PEM files).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Trust only the CAs in this file (`--ca`, `KANBAN_CA`); none trusts the system's roots.
+    pub ca: Option<PathBuf>,
+    /// The client certificate for mutual TLS (`--cert`, `KANBAN_CERT`).
+    pub cert: Option<PathBuf>,
+    /// Its private key (`--key`, `KANBAN_KEY`).
+    pub key: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    /// Whether any file is named.
+    pub fn is_empty(&self) -> bool {
+        self.ca.is_none() && self.cert.is_none() && self.key.is_none()
+    }
+
+    /// The client TLS configuration for `host`.
+    fn config(&self) -> Result<ClientTlsConfig, ConnectError> {
+        let mut config = ClientTlsConfig::new().assume_http2(true);
+        config = match &self.ca {
+            Some(ca) => config.ca_certificate(Certificate::from_pem(read_pem(ca, "CA (--ca)")?)),
+            None => config.with_native_roots(),
+        };
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => Ok(config.identity(Identity::from_pem(
+                read_pem(cert, "client certificate (--cert)")?,
+                read_pem(key, "client key (--key)")?,
+            ))),
+            (None, None) => Ok(config),
+            (Some(cert), None) => Err(ConnectError::TlsFile {
+                what: "client certificate (--cert)",
+                path: cert.clone(),
+                problem: "has no key: give --key too".to_owned(),
+            }),
+            (None, Some(key)) => Err(ConnectError::TlsFile {
+                what: "client key (--key)",
+                path: key.clone(),
+                problem: "has no certificate: give --cert too".to_owned(),
+            }),
+        }
+    }
+}
+
+/// The TLS flags every client takes (`kanbanctl`, `kanband-gateway`), each with its
+/// environment variable; an empty value counts as not given.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsArgs {
+    /// For an https:// address: trust only the CA certificates in this PEM file (a private
+    /// CA) instead of the system's roots.
+    #[arg(long, env = "KANBAN_CA", value_name = "FILE", global = true, value_parser = any_path())]
+    pub ca: Option<PathBuf>,
+
+    /// Mutual TLS: the client certificate (PEM) to present; needs --key.
+    #[arg(long, env = "KANBAN_CERT", value_name = "FILE", global = true, value_parser = any_path())]
+    pub cert: Option<PathBuf>,
+
+    /// Mutual TLS: the private key (PEM) of --cert.
+    #[arg(long, env = "KANBAN_KEY", value_name = "FILE", global = true, value_parser = any_path())]
+    pub key: Option<PathBuf>,
+}
+
+/// Any path, the empty one included (clap's path parser refuses it; a supervisor sets these
+/// variables empty for its workers when it has no such file).
+fn any_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
+}
+
+impl TlsArgs {
+    /// The files named.
+    pub fn files(&self) -> TlsFiles {
+        let given = |path: &Option<PathBuf>| path.clone().filter(|p| !p.as_os_str().is_empty());
+        TlsFiles {
+            ca: given(&self.ca),
+            cert: given(&self.cert),
+            key: given(&self.key),
+        }
+    }
+}
+
+/// A PEM file's bytes, refused early when it holds no PEM block (rustls would only say so at
+/// the handshake, without naming the file).
+fn read_pem(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, ConnectError> {
+    let bytes = std::fs::read(path).map_err(|err| ConnectError::TlsFile {
+        what,
+        path: path.to_owned(),
+        problem: err.to_string(),
+    })?;
+    if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Err(ConnectError::TlsFile {
+            what,
+            path: path.to_owned(),
+            problem: "is not a PEM file (no -----BEGIN line)".to_owned(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Which flag to check for a failed TLS handshake, from what rustls said.
+fn tls_hint(detail: &str) -> Option<&'static str> {
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("certificaterequired")
+        || lower.contains("certificate required")
+        || lower.contains("badcertificate")
+        || lower.contains("unknownca")
+        || lower.contains("decrypterror")
+    {
+        Some(
+            "kanband refused our client certificate or got none: check --cert and --key \
+             (KANBAN_CERT, KANBAN_KEY) against its --tls-client-ca",
+        )
+    } else if lower.contains("invalid peer certificate")
+        || lower.contains("unknownissuer")
+        || lower.contains("notvalidforname")
+        || lower.contains("certificate")
+    {
+        Some(
+            "kanband's certificate is not one we trust for this address: check --ca \
+             (KANBAN_CA), and that the certificate names the host in the address",
+        )
+    } else if lower.contains("tls") || lower.contains("handshake") || lower.contains("alert") {
+        Some("check --ca, --cert and --key, and that kanband serves TLS on this port")
+    } else {
+        None
+    }
+}
+
+/// What went wrong, when a call failed because the TLS handshake did: with TLS 1.3 a client
+/// sends its certificate after it has accepted the server's, so a server that refuses the
+/// client's certificate (or got none) is only heard of on the first call, as a transport error
+/// carrying the server's alert. The text names the flag to check.
+pub fn tls_failure(status: &tonic::Status) -> Option<String> {
+    use std::error::Error as _;
+    let detail = chain(status.source()?);
+    tls_hint(&detail).map(|hint| format!("TLS with kanband failed: {detail}; {hint}"))
+}
+
+/// A transport failure, told apart as a TLS problem when it is one.
+fn connect_failure(addr: &str, source: tonic::transport::Error) -> ConnectError {
+    let detail = chain(&source);
+    match tls_hint(&detail) {
+        Some(hint) if addr.starts_with("https://") => ConnectError::Tls {
+            addr: addr.to_owned(),
+            detail,
+            hint,
+        },
+        _ => ConnectError::Unreachable {
+            addr: addr.to_owned(),
+            source,
+        },
+    }
+}
+
 /// Where kanband is and how to prove who we are: an address (see [`Address`]) and a bearer
 /// token. Over TCP kanband needs a token for every call; over its Unix socket, kanband's own
 /// user needs none. Made from a plain address (`"unix:/path".into()`) it carries no token.
@@ -95,6 +290,8 @@ pub struct Target {
     pub addr: String,
     /// Sent as `authorization: Bearer <token>` on every call.
     pub token: Option<String>,
+    /// CA and client certificate for an `https://` address.
+    pub tls: TlsFiles,
 }
 
 impl Target {
@@ -103,7 +300,14 @@ impl Target {
         Target {
             addr: addr.into(),
             token: token.filter(|t| !t.is_empty()),
+            tls: TlsFiles::default(),
         }
+    }
+
+    /// The same target, over TLS with `tls`.
+    pub fn with_tls(mut self, tls: TlsFiles) -> Target {
+        self.tls = tls;
+        self
     }
 }
 
@@ -113,6 +317,7 @@ impl std::fmt::Debug for Target {
         f.debug_struct("Target")
             .field("addr", &self.addr)
             .field("token", &self.token.as_ref().map(|_| "<secret>"))
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -249,7 +454,7 @@ pub fn unreachable_reason(addr: &str, err: &tonic::transport::Error) -> String {
                 CONNECT_TIMEOUT.as_secs()
             )
         } else {
-            format!("{err}; {START}")
+            format!("{}; {START}", chain(err))
         };
     };
     match (io.kind(), socket) {
@@ -274,20 +479,36 @@ pub fn unreachable_reason(addr: &str, err: &tonic::transport::Error) -> String {
     }
 }
 
-/// Connects to kanband at `addr` (see [`Address`]).
+/// Connects to kanband at `addr` (see [`Address`]); an `https://` address trusts the system's
+/// roots.
 pub async fn connect(addr: &str) -> Result<Channel, ConnectError> {
+    connect_with(addr, &TlsFiles::default()).await
+}
+
+/// Connects to kanband at `addr` (see [`Address`]), an `https://` one with `tls`.
+pub async fn connect_with(addr: &str, tls: &TlsFiles) -> Result<Channel, ConnectError> {
     let unreachable = |source| ConnectError::Unreachable {
         addr: addr.to_owned(),
         source,
     };
+    let https = addr.starts_with("https://");
+    if !https && !tls.is_empty() {
+        return Err(ConnectError::TlsNeedsHttps(addr.to_owned()));
+    }
     match Address::parse(addr)? {
-        Address::Http(uri) => Endpoint::from_shared(uri)
-            .map_err(unreachable)?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true)
-            .connect()
-            .await
-            .map_err(unreachable),
+        Address::Http(uri) => {
+            let mut endpoint = Endpoint::from_shared(uri)
+                .map_err(unreachable)?
+                .connect_timeout(CONNECT_TIMEOUT)
+                .tcp_nodelay(true);
+            if https {
+                endpoint = endpoint.tls_config(tls.config()?).map_err(unreachable)?;
+            }
+            endpoint
+                .connect()
+                .await
+                .map_err(|source| connect_failure(addr, source))
+        }
         Address::Unix(path) => {
             // The URI is required by the API but unused: the connector dials the socket.
             Endpoint::from_static("http://kanband.invalid")
@@ -329,7 +550,10 @@ impl Client {
     pub async fn connect(target: impl Into<Target>) -> Result<Client, ConnectError> {
         let target = target.into();
         let bearer = Bearer::new(target.token.as_deref())?;
-        Ok(Client::with_bearer(connect(&target.addr).await?, bearer))
+        Ok(Client::with_bearer(
+            connect_with(&target.addr, &target.tls).await?,
+            bearer,
+        ))
     }
 
     /// Wraps an existing channel, sending no token.

@@ -25,7 +25,7 @@ use crate::{
     auth::TokenBook,
     clock::now_ms,
     domain::{
-        BlockKind,
+        Author, BlockKind,
         dispatch::{self, SessionView, WhyNot},
         ids,
         lease::{Exit, LeaseLost, Use},
@@ -285,9 +285,10 @@ impl Coordinator {
         self.store.open_session(record).await
     }
 
-    /// Closes a session at its holder's request; returns how many claims were released.
-    pub async fn close_session(&self, id: String) -> Result<u32> {
-        self.store.close_session(id).await
+    /// Closes a session at its holder's request (`caller`); returns how many claims were
+    /// released.
+    pub async fn close_session(&self, id: String, caller: Author) -> Result<u32> {
+        self.store.close_session(id, caller).await
     }
 
     /// Binds a keep-alive stream to an open session, replacing an earlier one; returns the
@@ -377,42 +378,75 @@ impl Coordinator {
         result: String,
         summary: String,
         metadata: BTreeMap<String, String>,
+        caller: Author,
     ) -> Result<Ended> {
         let finish = Finish::Complete {
             result,
             summary,
             metadata,
         };
-        self.store.holder_finish(token, Use::Hold, finish).await
+        self.store
+            .holder_finish(token, Use::Hold, finish, caller)
+            .await
     }
 
     /// The holder blocked the task.
-    pub async fn block(&self, token: String, kind: BlockKind, reason: String) -> Result<Ended> {
+    pub async fn block(
+        &self,
+        token: String,
+        kind: BlockKind,
+        reason: String,
+        caller: Author,
+    ) -> Result<Ended> {
         let finish = Finish::Block { kind, reason };
-        self.store.holder_finish(token, Use::Hold, finish).await
+        self.store
+            .holder_finish(token, Use::Hold, finish, caller)
+            .await
     }
 
     /// The holder asks for review.
-    pub async fn request_review(&self, token: String, summary: String) -> Result<Ended> {
+    pub async fn request_review(
+        &self,
+        token: String,
+        summary: String,
+        caller: Author,
+    ) -> Result<Ended> {
         let finish = Finish::RequestReview { summary };
-        self.store.holder_finish(token, Use::Hold, finish).await
+        self.store
+            .holder_finish(token, Use::Hold, finish, caller)
+            .await
     }
 
     /// The reviewer asks for changes.
-    pub async fn request_changes(&self, token: String, reason: String) -> Result<Ended> {
+    pub async fn request_changes(
+        &self,
+        token: String,
+        reason: String,
+        caller: Author,
+    ) -> Result<Ended> {
         let finish = Finish::RequestChanges { reason };
-        self.store.holder_finish(token, Use::Hold, finish).await
+        self.store
+            .holder_finish(token, Use::Hold, finish, caller)
+            .await
     }
 
     /// The holder gives the claim back, saying why (also confirms a revocation).
-    pub async fn release(&self, token: String, reason: String) -> Result<Ended> {
+    pub async fn release(&self, token: String, reason: String, caller: Author) -> Result<Ended> {
         let finish = Finish::Release { reason };
-        self.store.holder_finish(token, Use::Confirm, finish).await
+        self.store
+            .holder_finish(token, Use::Confirm, finish, caller)
+            .await
     }
 
     /// The worker's exit, as its supervisor reports it (also confirms a revocation).
-    pub async fn report_exit(&self, token: String, exit: Exit, tail: String) -> Result<Ended> {
-        self.store.report_exit(token, exit, tail).await
+    pub async fn report_exit(
+        &self,
+        token: String,
+        exit: Exit,
+        tail: String,
+        caller: Author,
+    ) -> Result<Ended> {
+        self.store.report_exit(token, exit, tail, caller).await
     }
 
     // Operator views.

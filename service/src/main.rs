@@ -88,12 +88,41 @@ struct ServeArgs {
     #[arg(long, env = "KANBAND_LISTEN", value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     listen: String,
 
-    /// Allow --listen on an address other than loopback although kanband has no TLS: every
-    /// token then crosses the network in clear. Logged as a warning at every start. In the
-    /// environment: 1, true, yes or 0, false, no.
+    /// Allow --listen without --tls-cert, or --http, on an address other than loopback:
+    /// every token then crosses the network in clear. Logged as a warning at every start. In
+    /// the environment: 1, true, yes or 0, false, no.
     #[arg(long, env = "KANBAND_INSECURE_LISTEN_WITHOUT_TLS", action = clap::ArgAction::SetTrue,
           value_parser = kanband_cli::input::boolean)]
     insecure_listen_without_tls: bool,
+
+    /// Serve TCP over TLS with this PEM certificate chain (leaf first); needs --tls-key. With
+    /// TLS, --listen may be any address. The Unix socket stays plain.
+    #[arg(
+        long,
+        env = "KANBAND_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "KANBAND_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+
+    /// Mutual TLS: every TCP client must present a certificate issued by a CA in this PEM
+    /// file (tokens are still required). Needs --tls-cert.
+    #[arg(
+        long,
+        env = "KANBAND_TLS_CLIENT_CA",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_client_ca: Option<PathBuf>,
 
     /// HTTP address of the web board (the page, its JSON API and event stream); an empty value
     /// turns it off. The ready line ends with a one-time sign-in link for the local admin.
@@ -183,6 +212,16 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Read before the data directory is touched: bad TLS files change nothing.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(kanband::net::ServerTls::load(
+            cert,
+            key,
+            args.tls_client_ca.as_deref(),
+        )?),
+        _ => None,
+    };
+    let (listen, http) = checked_addresses(&args, tls.is_some())?;
     let data_dir = match args.data_dir {
         Some(dir) => dir,
         None => default_data_dir()?,
@@ -206,33 +245,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let mut listeners = Listeners::default();
     let mut addresses = Vec::new();
-    if !args.listen.is_empty() {
-        let addr: SocketAddr = args.listen.parse().with_context(|| {
-            format!(
-                "--listen {:?} is not an address like {DEFAULT_LISTEN}",
-                args.listen
-            )
-        })?;
-        if !addr.ip().is_loopback() {
-            anyhow::ensure!(
-                args.insecure_listen_without_tls,
-                "--listen {addr} is not a loopback address, and kanband has no TLS: tokens \
-                 would cross the network in clear. Listen on 127.0.0.1 (and reach it through \
-                 a private network or a tunnel), or pass --insecure-listen-without-tls to \
-                 accept that"
-            );
-            tracing::warn!(
-                %addr,
-                "listening beyond loopback without TLS (--insecure-listen-without-tls): every \
-                 token and claim token crosses the network in clear"
-            );
-        }
+    if let Some(addr) = listen {
         let bound = listeners
             .bind_tcp(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
-        addresses.push(format!("http://{bound}"));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        addresses.push(format!("{scheme}://{bound}"));
     }
+    listeners.tls = tls;
     let socket = args.socket.unwrap_or_else(|| data_dir.join(SOCKET_FILE));
     if !socket.as_os_str().is_empty() {
         listeners
@@ -240,13 +261,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", socket.display()))?;
         addresses.push(format!("unix:{}", socket.display()));
     }
-    if !args.http.is_empty() {
-        let addr: SocketAddr = args.http.parse().with_context(|| {
-            format!(
-                "--http {:?} is not an address like {DEFAULT_HTTP}",
-                args.http
-            )
-        })?;
+    if let Some(addr) = http {
         listeners
             .bind_http(addr)
             .await
@@ -286,6 +301,64 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The `--listen` and `--http` addresses (`None`: turned off), checked before anything is
+/// touched: beyond loopback, gRPC needs TLS and the web board (which has none) is refused,
+/// unless `--insecure-listen-without-tls`, which is logged as a warning.
+fn checked_addresses(
+    args: &ServeArgs,
+    tls: bool,
+) -> anyhow::Result<(Option<SocketAddr>, Option<SocketAddr>)> {
+    let mut listen = None;
+    if !args.listen.is_empty() {
+        let addr: SocketAddr = args.listen.parse().with_context(|| {
+            format!(
+                "--listen {:?} is not an address like {DEFAULT_LISTEN}",
+                args.listen
+            )
+        })?;
+        if !addr.ip().is_loopback() && !tls {
+            anyhow::ensure!(
+                args.insecure_listen_without_tls,
+                "--listen {addr} is not a loopback address and TLS is off: tokens would cross \
+                 the network in clear. Give --tls-cert and --tls-key, or listen on 127.0.0.1, \
+                 or pass --insecure-listen-without-tls to accept that"
+            );
+            tracing::warn!(
+                %addr,
+                "listening beyond loopback without TLS (--insecure-listen-without-tls): every \
+                 token and claim token crosses the network in clear"
+            );
+        }
+        listen = Some(addr);
+    }
+    let mut http = None;
+    if !args.http.is_empty() {
+        let addr: SocketAddr = args.http.parse().with_context(|| {
+            format!(
+                "--http {:?} is not an address like {DEFAULT_HTTP}",
+                args.http
+            )
+        })?;
+        if !addr.ip().is_loopback() {
+            // The board has no TLS of its own: its sign-in links and cookies are secrets.
+            anyhow::ensure!(
+                args.insecure_listen_without_tls,
+                "--http {addr} is not a loopback address and the web board is served without \
+                 TLS: sign-in links and session cookies would cross the network in clear. \
+                 Keep it on 127.0.0.1 (reach it through an SSH tunnel), or pass \
+                 --insecure-listen-without-tls to accept that"
+            );
+            tracing::warn!(
+                %addr,
+                "the web board listens beyond loopback without TLS \
+                 (--insecure-listen-without-tls): sign-in links and cookies cross in clear"
+            );
+        }
+        http = Some(addr);
+    }
+    Ok((listen, http))
 }
 
 async fn import_hermes(args: HermesArgs) -> anyhow::Result<()> {

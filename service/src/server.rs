@@ -66,6 +66,9 @@ pub struct Listeners {
     pub unix: Option<UnixListener>,
     /// The web board's HTTP listener (loopback by default); none turns the board off.
     pub http: Option<TcpListener>,
+    /// TLS for the TCP listener (the Unix socket stays plain: only local processes reach it,
+    /// and its owner is told apart by its credentials); none serves TCP in clear.
+    pub tls: Option<net::ServerTls>,
     /// Where the Unix socket is, to remove it at shutdown.
     unix_path: Option<PathBuf>,
 }
@@ -206,12 +209,23 @@ impl Kanband {
             let incoming = net::Incoming::new(tcp, timeouts);
             let router = router.clone();
             let stop = stopped();
-            servers.push(tokio::spawn(async move {
-                router
-                    .serve_with_incoming_shutdown(incoming, stop)
-                    .await
-                    .map_err(Into::into)
-            }));
+            servers.push(match &listeners.tls {
+                Some(tls) => {
+                    let incoming = net::TlsIncoming::new(incoming, tls, timeouts.handshake);
+                    tokio::spawn(async move {
+                        router
+                            .serve_with_incoming_shutdown(incoming, stop)
+                            .await
+                            .map_err(Into::into)
+                    })
+                }
+                None => tokio::spawn(async move {
+                    router
+                        .serve_with_incoming_shutdown(incoming, stop)
+                        .await
+                        .map_err(Into::into)
+                }),
+            });
         }
         if let Some(unix) = listeners.unix {
             let incoming = net::Incoming::new(unix, timeouts);

@@ -94,7 +94,7 @@ pub fn collect(pipe: impl AsyncRead + Unpin + Send + 'static) -> Arc<Mutex<Strin
 pub struct Daemon {
     /// The process.
     pub child: Child,
-    /// `http://127.0.0.1:<port>`, from the ready line.
+    /// `http://127.0.0.1:<port>` (`https://` with TLS), from the ready line.
     pub tcp_addr: String,
     /// `unix:<path>`, from the ready line.
     pub unix_addr: String,
@@ -129,10 +129,12 @@ impl Daemon {
     }
 
     async fn start_from(mut command: Command, data_dir: &Path, extra: &[&str]) -> Daemon {
+        command.arg("--data-dir").arg(data_dir);
+        // Loopback port 0 unless the test names its own address.
+        if !extra.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
         let mut child = command
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0"])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -175,7 +177,7 @@ impl Daemon {
             .trim()
             .to_owned();
         Daemon {
-            tcp_addr: find("http://"),
+            tcp_addr: find("http"),
             unix_addr: find("unix:"),
             admin_token,
             child,

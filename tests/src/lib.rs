@@ -12,12 +12,13 @@ pub mod calls;
 pub mod daemon;
 pub mod hermes;
 pub mod metrics;
+pub mod pki;
 pub mod web;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Once};
 
 use kanband::{Kanband, Listeners, Running, SOCKET_FILE, Settings, web::Board};
-use kanband_gateway::{Bearer, Client, Target};
+use kanband_gateway::{Bearer, Client, Target, TlsFiles};
 use tempfile::TempDir;
 
 /// A kanband serving in this process for one test.
@@ -29,8 +30,10 @@ pub struct TestService {
     pub admin_token: String,
     /// Client over the Unix socket.
     pub unix: Client,
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https://localhost:<port>` with TLS).
     pub tcp_addr: String,
+    /// What TCP clients need for TLS (none without).
+    pub tcp_tls: TlsFiles,
     /// `unix:<data dir>/kanband.sock`.
     pub unix_addr: String,
     /// The data directory (kept until the harness is dropped).
@@ -86,6 +89,16 @@ async fn open_again(data_dir: &std::path::Path, settings: Settings) -> Kanband {
 
 /// Starts kanband on an existing temporary directory with non-default settings.
 pub async fn spawn_service_with(dir: TempDir, settings: Settings) -> TestService {
+    spawn_service_tls(dir, settings, None).await
+}
+
+/// Starts kanband whose TCP listener serves TLS with `tls`; the harness's TCP clients connect
+/// to `https://localhost:<port>` with `client` (their CA, and a certificate for mutual TLS).
+pub async fn spawn_service_tls(
+    dir: TempDir,
+    settings: Settings,
+    tls: Option<(kanband::net::ServerTls, TlsFiles)>,
+) -> TestService {
     init_logging();
     let data_dir = dir.path().join("data");
     let kanband = open_again(&data_dir, settings).await;
@@ -100,21 +113,30 @@ pub async fn spawn_service_with(dir: TempDir, settings: Settings) -> TestService
         .bind_http("127.0.0.1:0".parse().expect("address"))
         .await
         .expect("bind the board's HTTP port 0");
+    let (tcp_addr, tcp_tls) = match tls {
+        Some((server, client)) => {
+            listeners.tls = Some(server);
+            (format!("https://localhost:{}", tcp.port()), client)
+        }
+        None => (format!("http://{tcp}"), TlsFiles::default()),
+    };
     let running = kanband.start(listeners).await;
     let board = running.board().expect("the board serves").clone();
-    let tcp_addr = format!("http://{tcp}");
     let unix_addr = format!("unix:{}", socket.display());
     let unix = Client::connect(&unix_addr)
         .await
         .expect("connect over the Unix socket");
     let admin_token = admin_token(&data_dir, &unix).await;
     TestService {
-        tcp: Client::connect(Target::new(&tcp_addr, Some(admin_token.clone())))
-            .await
-            .expect("connect over TCP"),
+        tcp: Client::connect(
+            Target::new(&tcp_addr, Some(admin_token.clone())).with_tls(tcp_tls.clone()),
+        )
+        .await
+        .expect("connect over TCP"),
         admin_token,
         unix,
         tcp_addr,
+        tcp_tls,
         unix_addr,
         data_dir,
         board,
@@ -160,14 +182,16 @@ pub fn read_admin_token(data_dir: &std::path::Path) -> String {
 impl TestService {
     /// The TCP address with the admin token, for clients the test connects itself.
     pub fn tcp_target(&self) -> Target {
-        Target::new(&self.tcp_addr, Some(self.admin_token.clone()))
+        Target::new(&self.tcp_addr, Some(self.admin_token.clone())).with_tls(self.tcp_tls.clone())
     }
 
     /// A client over TCP sending `token` (or none).
     pub async fn tcp_client(&self, token: Option<&str>) -> Client {
-        Client::connect(Target::new(&self.tcp_addr, token.map(str::to_owned)))
-            .await
-            .expect("connect over TCP")
+        Client::connect(
+            Target::new(&self.tcp_addr, token.map(str::to_owned)).with_tls(self.tcp_tls.clone()),
+        )
+        .await
+        .expect("connect over TCP")
     }
 
     /// The admin token as the metadata every call carries, for clients built on a raw channel.

@@ -55,9 +55,12 @@ at once.";
 )]
 pub struct Cli {
     /// Where kanband listens: host:port (localhost:50051), http://host:port,
-    /// unix:/path/to/kanband.sock or a path to the socket.
+    /// https://host:port (TLS), unix:/path/to/kanband.sock or a path to the socket.
     #[arg(long, env = "KANBAN_ADDR", default_value = DEFAULT_ADDR, global = true)]
     pub addr: String,
+    /// `--ca`, `--cert` and `--key`, for an https:// address.
+    #[command(flatten)]
+    pub tls: kanband_gateway::TlsArgs,
     /// The bearer token to send (kanband needs one over TCP) [default over TCP:
     /// KANBAN_CLAIM_TOKEN, a worker's credential]. Best left in the environment, where `ps`
     /// does not show it.
@@ -100,6 +103,11 @@ pub struct Cli {
     #[arg(long, env = "KANBAN_RETRY_FOR", value_name = "DURATION",
           value_parser = kanband_cli::input::duration, global = true)]
     pub retry_for: Option<Duration>,
+    /// A free-form note of who a change is made for ("on behalf of"), recorded as the event's
+    /// actor beside the identity kanband authenticated (your token's name and role, or `admin`
+    /// on kanband's own Unix socket), never instead of it [default: KANBAN_PROFILE, else USER].
+    #[arg(long, env = "KANBAN_ACTOR", value_name = "NAME", global = true)]
+    pub actor: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -111,6 +111,9 @@ fn describe(status: &Status) -> String {
             None => format!("lease lost ({reason}): {message}"),
         };
     }
+    if let Some(tls) = kanband_gateway::tls_failure(status) {
+        return tls;
+    }
     match status.code() {
         // The service's NOT_FOUND messages already say what is missing (`task "t_..." not found`).
         Code::NotFound if !message.is_empty() => message.to_owned(),

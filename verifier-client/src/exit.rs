@@ -44,15 +44,21 @@ Exit codes:
   4  not found (no such task or board)
   5  service unavailable (cannot connect, the connection broke mid-call, no answer in time, or
      kanband is starting or draining; worker verbs first retry for --retry-for)
-  6  not allowed (no token, an unknown or revoked one, or a role that may not do this)";
+  6  not allowed (no token, an unknown or revoked one, a role that may not do this, or a TLS
+     certificate refused either way)";
 
 /// The exit code for an error: the only place errors are mapped to codes.
 pub fn exit_code(err: &Error) -> u8 {
     match err {
         Error::Usage(_)
         | Error::Connect(ConnectError::BadAddress(_))
-        | Error::Connect(ConnectError::BadToken) => USAGE,
+        | Error::Connect(ConnectError::BadToken)
+        | Error::Connect(ConnectError::TlsFile { .. })
+        | Error::Connect(ConnectError::TlsNeedsHttps(_)) => USAGE,
         Error::Connect(ConnectError::Unreachable { .. }) => UNAVAILABLE,
+        // The certificates do not match: trying again would not help.
+        Error::Connect(ConnectError::Tls { .. }) => NOT_ALLOWED,
+        Error::Rpc(status) if kanband_gateway::tls_failure(status).is_some() => NOT_ALLOWED,
         Error::Rpc(status) => match status.code() {
             Code::Aborted => LEASE_LOST,
             Code::NotFound => NOT_FOUND,

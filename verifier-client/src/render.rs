@@ -50,7 +50,8 @@ pub fn task_line(task: &Task) -> String {
     line
 }
 
-/// One line for an event: `#12 2025-... t_0123... completed by s_... from=running to=done`.
+/// One line for an event:
+/// `#12 2025-... t_0123... completed by gw-laptop (supervisor), note: ses_... from=running to=done`.
 pub fn event_line(e: &Event) -> String {
     let subject = if e.task_id.is_empty() {
         format!("board {}", e.board)
@@ -64,13 +65,28 @@ pub fn event_line(e: &Event) -> String {
         subject,
         e.kind
     );
-    if !e.actor.is_empty() {
-        let _ = write!(line, " by {}", e.actor);
+    if let Some(by) = author(e) {
+        let _ = write!(line, " {by}");
     }
     if !e.details.is_empty() {
         let _ = write!(line, " {}", pairs(&e.details));
     }
     line
+}
+
+/// Who caused an event: `by NAME (ROLE)`, with `, note: ACTOR` when the caller's note says
+/// something the identity does not. An event from a kanband that records no identity shows
+/// its actor alone.
+fn author(e: &Event) -> Option<String> {
+    let note = (!e.actor.is_empty() && e.actor != e.identity).then_some(e.actor.as_str());
+    match (e.identity.as_str(), note) {
+        ("", None) => None,
+        ("", Some(actor)) => Some(format!("by {actor}")),
+        (identity, None) => Some(format!("by {identity} ({})", e.identity_role)),
+        (identity, Some(note)) => {
+            Some(format!("by {identity} ({}), note: {note}", e.identity_role))
+        }
+    }
 }
 
 /// A task with everything around it, for people.
@@ -373,5 +389,36 @@ mod tests {
         assert!(wide.starts_with("ID   STATUS  PRIORITY  ASSIGNEE  TITLE     BOARD  EPOCH"));
         assert!(wide.lines().nth(1).unwrap().contains("  4  "));
         assert_eq!(task_line(&t), r#"t_1 done "say \"hi\"" @p"#);
+    }
+
+    #[test]
+    fn an_event_line_names_the_identity_and_the_note_beside_it() {
+        let e = |identity: &str, role: &str, actor: &str| Event {
+            id: 7,
+            task_id: "t_1".into(),
+            kind: "completed".into(),
+            identity: identity.into(),
+            identity_role: role.into(),
+            actor: actor.into(),
+            ..Event::default()
+        };
+        let line = event_line(&e("gw-laptop", "supervisor", "alice"));
+        assert!(
+            line.ends_with("t_1 completed by gw-laptop (supervisor), note: alice"),
+            "{line}"
+        );
+        let line = event_line(&e("admin", "admin", "admin"));
+        assert!(line.ends_with("completed by admin (admin)"), "{line}");
+        let line = event_line(&e("kanband", "system", ""));
+        assert!(line.ends_with("completed by kanband (system)"), "{line}");
+        let line = event_line(&e("", "", "ses_1"));
+        assert!(
+            line.ends_with("completed by ses_1"),
+            "an older kanband: {line}"
+        );
+        // JSON is the message's own proto3 JSON: the identity fields appear by themselves.
+        let json = serde_json::to_value(e("gw-laptop", "supervisor", "alice")).unwrap();
+        assert_eq!(json["identity"], "gw-laptop");
+        assert_eq!(json["identityRole"], "supervisor");
     }
 }

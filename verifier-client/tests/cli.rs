@@ -1282,3 +1282,43 @@ async fn connection_errors_say_what_happened_and_what_to_do() {
         "{run:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actor_is_a_note_beside_the_authenticated_identity() {
+    let svc = spawn_service().await;
+    let secret = svc
+        .unix
+        .clone()
+        .admin
+        .create_token(pb::CreateTokenRequest {
+            name: "ops-cli".into(),
+            role: "operator".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("CreateToken")
+        .into_inner()
+        .secret;
+    let id = create(&svc, &["--title", "on behalf of"]).await;
+    kanbanctl_env(
+        &svc.tcp_addr,
+        &["--actor", "admin", "task", "block", &id, "--reason", "wait"],
+        &[("KANBAN_TOKEN", secret.as_str())],
+    )
+    .await
+    .expect(0);
+    let shown = kanbanctl(&svc.unix_addr, &["task", "show", &id])
+        .await
+        .expect(0);
+    assert!(
+        shown
+            .stdout
+            .contains("blocked by ops-cli (operator), note: admin"),
+        "the forged name is only the note: {shown:?}"
+    );
+    let help = kanbanctl(&svc.unix_addr, &["--help"]).await.expect(0);
+    assert!(
+        help.stdout.contains("never instead of it"),
+        "--help says what --actor is: {help:?}"
+    );
+}

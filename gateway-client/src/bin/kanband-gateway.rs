@@ -39,10 +39,13 @@ struct Args {
     #[arg(long, env = "KANBAND_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 
-    /// Where kanband listens: host:port, http://host:port, unix:/path/to/kanband.sock or a
-    /// path to the socket.
+    /// Where kanband listens: host:port, http://host:port, https://host:port (TLS),
+    /// unix:/path/to/kanband.sock or a path to the socket.
     #[arg(long, env = "KANBAN_ADDR", default_value = "http://127.0.0.1:50051")]
     addr: String,
+
+    #[command(flatten)]
+    tls: kanband_gateway::TlsArgs,
 
     /// The supervisor token to send (needed over TCP); never passed on to workers.
     #[arg(
@@ -239,6 +242,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let addr = kanband_cli::input::address(&args.addr).map_err(anyhow::Error::msg)?;
     let mut config = SupervisorConfig::new(addr, args.profiles, workspaces, command);
     config.token = token.map(kanband_gateway::Secret);
+    config.tls = args.tls.files();
     if args.preset.is_some() {
         config.preset = Some(HermesPreset {
             program: args.hermes_bin,

@@ -34,6 +34,9 @@ pub(super) fn job(config: &SupervisorConfig, grant: &pb::Grant) -> Result<Job, S
     let options = task.worker_options.clone().unwrap_or_default();
     let mut env = vec![
         ("KANBAN_ADDR", config.addr.clone()),
+        ("KANBAN_CA", path_text(config.tls.ca.as_deref())),
+        ("KANBAN_CERT", path_text(config.tls.cert.as_deref())),
+        ("KANBAN_KEY", path_text(config.tls.key.as_deref())),
         ("KANBAN_BOARD", task.board.clone()),
         ("KANBAN_TASK", task.id.clone()),
         ("KANBAN_RUN_ID", grant.run_id.clone()),
@@ -63,6 +66,11 @@ pub(super) fn job(config: &SupervisorConfig, grant: &pb::Grant) -> Result<Job, S
         env,
         unset,
     })
+}
+
+/// A path as an environment value; none is the empty string (which clients read as unset).
+fn path_text(path: Option<&std::path::Path>) -> String {
+    path.map(|p| p.display().to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -49,10 +49,22 @@ pub const DEFAULT_ACQUIRE_WAIT: Duration = Duration::from_secs(20);
 
 /// Variables every worker finds in its environment (on top of the supervisor's own), with what
 /// they hold.
-pub const WORKER_ENVIRONMENT: [(&str, &str); 18] = [
+pub const WORKER_ENVIRONMENT: [(&str, &str); 21] = [
     (
         "KANBAN_ADDR",
         "where kanband listens (the supervisor's --addr), for kanbanctl",
+    ),
+    (
+        "KANBAN_CA",
+        "the supervisor's --ca for an https:// address, else empty",
+    ),
+    (
+        "KANBAN_CERT",
+        "the supervisor's --cert (mutual TLS), else empty",
+    ),
+    (
+        "KANBAN_KEY",
+        "the supervisor's --key (mutual TLS), else empty",
     ),
     ("KANBAN_BOARD", "the task's board slug"),
     ("KANBAN_TASK", "the task id"),
@@ -92,6 +104,8 @@ pub struct SupervisorConfig {
     pub addr: String,
     /// The supervisor token sent on every call (needed over TCP); `None` sends none.
     pub token: Option<crate::Secret>,
+    /// CA and client certificate for an `https://` address (passed on to workers).
+    pub tls: crate::TlsFiles,
     /// Profiles this supervisor runs (at least one).
     pub profiles: Vec<String>,
     /// Capabilities it offers; a task requiring others is not handed to it.
@@ -124,6 +138,7 @@ impl SupervisorConfig {
     /// Where kanband is, with the token.
     pub fn target(&self) -> crate::Target {
         crate::Target::new(self.addr.clone(), self.token.as_ref().map(|t| t.0.clone()))
+            .with_tls(self.tls.clone())
     }
 
     /// A configuration with one slot and the default timings.
@@ -136,6 +151,7 @@ impl SupervisorConfig {
         SupervisorConfig {
             addr: addr.into(),
             token: None,
+            tls: crate::TlsFiles::default(),
             profiles,
             capabilities: Vec::new(),
             slots: 1,

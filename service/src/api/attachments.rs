@@ -8,7 +8,7 @@ use tokio::io::AsyncReadExt as _;
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::requests::{self, actor, task_id};
+use super::requests::{self, task_id};
 use crate::{
     auth::{self, rules},
     coordinator::Coordinator,
@@ -104,7 +104,8 @@ impl Attachments for AttachmentsService {
                 None => {}
             }
         }
-        Ok(Response::new(store.attach(new, upload).await?.into()))
+        let by = caller.author(new.uploaded_by.as_str());
+        Ok(Response::new(store.attach(new, upload, by).await?.into()))
     }
 
     async fn list(
@@ -163,10 +164,11 @@ impl Attachments for AttachmentsService {
         &self,
         request: Request<pb::DeleteAttachmentRequest>,
     ) -> Result<Response<pb::DeleteAttachmentResponse>, Status> {
+        let caller = auth::caller(&request);
         let req = request.into_inner();
         let id = requests::attachment_id("id", req.id)?;
-        let actor = actor("actor", req.actor)?;
-        let deleted = self.app.store().delete_attachment(id, actor).await?;
+        let by = requests::author(&caller, "actor", req.actor)?;
+        let deleted = self.app.store().delete_attachment(id, by).await?;
         Ok(Response::new(pb::DeleteAttachmentResponse {
             attachment: Some(deleted.into()),
         }))

@@ -6,7 +6,7 @@ use kanband_proto::pb::{self, boards_server::Boards};
 use tonic::{Request, Response, Status};
 
 use super::requests;
-use crate::{coordinator::Coordinator, domain::validate};
+use crate::{auth, coordinator::Coordinator, domain::validate};
 
 /// The Boards service.
 #[derive(Debug, Clone)]
@@ -32,8 +32,9 @@ impl Boards for BoardsService {
         &self,
         request: Request<pb::CreateBoardRequest>,
     ) -> Result<Response<pb::Board>, Status> {
+        let by = auth::caller(&request).author("");
         let new = requests::new_board(request.into_inner())?;
-        let board = self.app.store().create_board(new, String::new()).await?;
+        let board = self.app.store().create_board(new, by).await?;
         Ok(Response::new(board.into()))
     }
 
@@ -65,12 +66,9 @@ impl Boards for BoardsService {
         &self,
         request: Request<pb::UpdateBoardRequest>,
     ) -> Result<Response<pb::Board>, Status> {
+        let by = auth::caller(&request).author("");
         let (slug, changes) = requests::board_changes(request.into_inner())?;
-        let board = self
-            .app
-            .store()
-            .update_board(slug, changes, String::new())
-            .await?;
+        let board = self.app.store().update_board(slug, changes, by).await?;
         Ok(Response::new(board.into()))
     }
 
@@ -78,11 +76,12 @@ impl Boards for BoardsService {
         &self,
         request: Request<pb::ArchiveBoardRequest>,
     ) -> Result<Response<pb::Board>, Status> {
+        let caller = auth::caller(&request);
         let req = request.into_inner();
         let slug = slug("slug", req.slug)?;
-        let actor = requests::actor("actor", req.actor)?;
+        let by = requests::author(&caller, "actor", req.actor)?;
         Ok(Response::new(
-            self.app.store().archive_board(slug, actor).await?.into(),
+            self.app.store().archive_board(slug, by).await?.into(),
         ))
     }
 
@@ -90,10 +89,11 @@ impl Boards for BoardsService {
         &self,
         request: Request<pb::ResetBoardRequest>,
     ) -> Result<Response<pb::ResetBoardResponse>, Status> {
+        let caller = auth::caller(&request);
         let req = request.into_inner();
         let slug = slug("slug", req.slug)?;
-        let actor = requests::actor("actor", req.actor)?;
-        let (tasks_removed, event_id) = self.app.store().reset_board(slug, actor).await?;
+        let by = requests::author(&caller, "actor", req.actor)?;
+        let (tasks_removed, event_id) = self.app.store().reset_board(slug, by).await?;
         Ok(Response::new(pb::ResetBoardResponse {
             tasks_removed,
             event_id: event_id as u64,

@@ -182,8 +182,9 @@ impl Leases for LeasesService {
         request: Request<pb::CloseSessionRequest>,
     ) -> Result<Response<pb::CloseSessionResponse>, Status> {
         self.use_session(&request, &request.get_ref().session_id)?;
+        let by = auth::caller(&request).author("");
         let id = session_id(request.into_inner().session_id)?;
-        let released = self.app.close_session(id).await?;
+        let released = self.app.close_session(id, by).await?;
         Ok(Response::new(pb::CloseSessionResponse { released }))
     }
 
@@ -225,6 +226,7 @@ impl Leases for LeasesService {
         request: Request<pb::CompleteRequest>,
     ) -> Result<Response<pb::Task>, Status> {
         self.hold(&request, &request.get_ref().claim_token)?;
+        let by = auth::caller(&request).author("");
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::text("result", &req.result, limits::RESULT_MAX)?;
@@ -232,7 +234,7 @@ impl Leases for LeasesService {
         let metadata = requests::metadata("metadata", req.metadata)?;
         let task = self
             .app
-            .complete(token, req.result, req.summary, metadata)
+            .complete(token, req.result, req.summary, metadata, by)
             .await?;
         Ok(ended(task))
     }
@@ -242,11 +244,12 @@ impl Leases for LeasesService {
         request: Request<pb::HolderBlockRequest>,
     ) -> Result<Response<pb::Task>, Status> {
         self.hold(&request, &request.get_ref().claim_token)?;
+        let by = auth::caller(&request).author("");
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::text("reason", &req.reason, limits::SUMMARY_MAX)?;
         let kind = requests::block_kind("kind", req.kind)?;
-        let task = self.app.block(token, kind, req.reason).await?;
+        let task = self.app.block(token, kind, req.reason, by).await?;
         Ok(ended(task))
     }
 
@@ -255,10 +258,11 @@ impl Leases for LeasesService {
         request: Request<pb::RequestReviewRequest>,
     ) -> Result<Response<pb::Task>, Status> {
         self.hold(&request, &request.get_ref().claim_token)?;
+        let by = auth::caller(&request).author("");
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::text("summary", &req.summary, limits::SUMMARY_MAX)?;
-        let task = self.app.request_review(token, req.summary).await?;
+        let task = self.app.request_review(token, req.summary, by).await?;
         Ok(ended(task))
     }
 
@@ -267,10 +271,11 @@ impl Leases for LeasesService {
         request: Request<pb::RequestChangesRequest>,
     ) -> Result<Response<pb::Task>, Status> {
         self.hold(&request, &request.get_ref().claim_token)?;
+        let by = auth::caller(&request).author("");
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::required_text("reason", &req.reason, limits::SUMMARY_MAX)?;
-        let task = self.app.request_changes(token, req.reason).await?;
+        let task = self.app.request_changes(token, req.reason, by).await?;
         Ok(ended(task))
     }
 
@@ -279,10 +284,11 @@ impl Leases for LeasesService {
         request: Request<pb::ReleaseRequest>,
     ) -> Result<Response<pb::Task>, Status> {
         self.hold(&request, &request.get_ref().claim_token)?;
+        let by = auth::caller(&request).author("");
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::text("reason", &req.reason, limits::SUMMARY_MAX)?;
-        let task = self.app.release(token, req.reason).await?;
+        let task = self.app.release(token, req.reason, by).await?;
         Ok(ended(task))
     }
 
@@ -291,11 +297,15 @@ impl Leases for LeasesService {
         request: Request<pb::ReportExitRequest>,
     ) -> Result<Response<pb::Task>, Status> {
         self.hold(&request, &request.get_ref().claim_token)?;
+        let by = auth::caller(&request).author("");
         let req = request.into_inner();
         let token = token(req.claim_token)?;
         validate::text("output_tail", &req.output_tail, limits::SUMMARY_MAX)?;
         let exit = requests::exit(req.exit)?;
-        let task = self.app.report_exit(token, exit, req.output_tail).await?;
+        let task = self
+            .app
+            .report_exit(token, exit, req.output_tail, by)
+            .await?;
         Ok(ended(task))
     }
 }

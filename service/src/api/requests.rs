@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use kanband_proto::pb;
 
 use crate::{
+    auth::Identity,
     domain::{
-        BlockKind, Status, WorkspaceKind,
+        Author, BlockKind, Status, WorkspaceKind,
         ids::{self, DEFAULT_BOARD},
         lease::Exit,
         limits, validate,
@@ -73,6 +74,12 @@ pub(crate) fn new_attachment(header: pb::UploadHeader) -> Result<NewAttachment> 
 pub(crate) fn actor(field: &'static str, actor: String) -> Result<String> {
     validate::text(field, &actor, limits::NAME_MAX)?;
     Ok(actor)
+}
+
+/// Who a write is recorded as: the authenticated `caller`, with the request's free-form actor
+/// name (`field`, validated like [`actor`]) as the note beside it.
+pub(crate) fn author(caller: &Identity, field: &'static str, note: String) -> Result<Author> {
+    Ok(caller.author(actor(field, note)?))
 }
 
 /// A status from a request; unspecified and unknown values are refused.

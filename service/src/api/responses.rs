@@ -288,6 +288,8 @@ impl From<Event> for pb::Event {
             actor: e.actor,
             details: e.details.into_iter().collect(),
             created_at: Some(timestamp(e.created_at)),
+            identity: e.identity,
+            identity_role: e.identity_role,
         }
     }
 }

@@ -6,7 +6,7 @@ use kanband_proto::pb::{self, tasks_server::Tasks};
 use tonic::{Request, Response, Status};
 
 use super::{
-    requests::{self, actor, task_id},
+    requests::{self, task_id},
     responses::next_page_token,
 };
 use crate::{
@@ -44,7 +44,8 @@ impl Tasks for TasksService {
         let caller = auth::caller(&request);
         rules::may_create(&caller, &request.get_ref().parents)?;
         let new = requests::new_task(request.into_inner())?;
-        let (task, created) = self.app.store().create_task(new).await?;
+        let by = caller.author(new.created_by.as_str());
+        let (task, created) = self.app.store().create_task(new, by).await?;
         Ok(Response::new(pb::CreateTaskResponse {
             task: Some(task.into()),
             created,
@@ -103,30 +104,34 @@ impl Tasks for TasksService {
         &self,
         request: Request<pb::UpdateTaskRequest>,
     ) -> Result<Response<pb::Task>, Status> {
-        let (id, actor, changes) = requests::task_changes(request.into_inner())?;
-        self.changed(self.app.store().update_task(id, changes, actor).await?)
+        let caller = auth::caller(&request);
+        let (id, note, changes) = requests::task_changes(request.into_inner())?;
+        let by = caller.author(note);
+        self.changed(self.app.store().update_task(id, changes, by).await?)
     }
 
     async fn assign_task(
         &self,
         request: Request<pb::AssignTaskRequest>,
     ) -> Result<Response<pb::Task>, Status> {
+        let caller = auth::caller(&request);
         let req = request.into_inner();
         let id = task_id("id", req.id)?;
         validate::profile("assignee", &req.assignee)?;
-        let actor = actor("actor", req.actor)?;
-        self.changed(self.app.store().assign(id, req.assignee, actor).await?)
+        let by = requests::author(&caller, "actor", req.actor)?;
+        self.changed(self.app.store().assign(id, req.assignee, by).await?)
     }
 
     async fn link_tasks(
         &self,
         request: Request<pb::LinkTasksRequest>,
     ) -> Result<Response<pb::LinkTasksResponse>, Status> {
+        let caller = auth::caller(&request);
         let req = request.into_inner();
         let parent = task_id("parent_id", req.parent_id)?;
         let child = task_id("child_id", req.child_id)?;
-        let actor = actor("actor", req.actor)?;
-        let (parent, child) = self.app.store().link(parent, child, actor).await?;
+        let by = requests::author(&caller, "actor", req.actor)?;
+        let (parent, child) = self.app.store().link(parent, child, by).await?;
         Ok(Response::new(pb::LinkTasksResponse {
             parent: Some(parent.into()),
             child: Some(child.into()),
@@ -137,11 +142,12 @@ impl Tasks for TasksService {
         &self,
         request: Request<pb::UnlinkTasksRequest>,
     ) -> Result<Response<pb::LinkTasksResponse>, Status> {
+        let caller = auth::caller(&request);
         let req = request.into_inner();
         let parent = task_id("parent_id", req.parent_id)?;
         let child = task_id("child_id", req.child_id)?;
-        let actor = actor("actor", req.actor)?;
-        let (parent, child) = self.app.store().unlink(parent, child, actor).await?;
+        let by = requests::author(&caller, "actor", req.actor)?;
+        let (parent, child) = self.app.store().unlink(parent, child, by).await?;
         Ok(Response::new(pb::LinkTasksResponse {
             parent: Some(parent.into()),
             child: Some(child.into()),
@@ -156,7 +162,7 @@ impl Tasks for TasksService {
         let req = request.into_inner();
         let id = task_id("task_id", req.task_id)?;
         rules::may_comment(&caller, &id)?;
-        let author = actor("author", req.author)?;
+        let by = requests::author(&caller, "author", req.author)?;
         validate::required_text("body", &req.body, limits::COMMENT_MAX)?;
         let token = if req.claim_token.is_empty() {
             // A worker's comment is fenced by its own claim even when it names none.
@@ -167,7 +173,7 @@ impl Tasks for TasksService {
         Ok(Response::new(
             self.app
                 .store()
-                .add_comment(id, author, req.body, token)
+                .add_comment(id, req.body, token, by)
                 .await?
                 .into(),
         ))
@@ -192,28 +198,31 @@ impl Tasks for TasksService {
         &self,
         request: Request<pb::BlockTaskRequest>,
     ) -> Result<Response<pb::Task>, Status> {
+        let caller = auth::caller(&request);
         let req = request.into_inner();
         let id = task_id("id", req.id)?;
         validate::text("reason", &req.reason, limits::SUMMARY_MAX)?;
         let kind = requests::block_kind("kind", req.kind)?;
-        let actor = actor("actor", req.actor)?;
-        self.changed(self.app.store().block(id, kind, req.reason, actor).await?)
+        let by = requests::author(&caller, "actor", req.actor)?;
+        self.changed(self.app.store().block(id, kind, req.reason, by).await?)
     }
 
     async fn unblock_task(
         &self,
         request: Request<pb::UnblockTaskRequest>,
     ) -> Result<Response<pb::Task>, Status> {
+        let caller = auth::caller(&request);
         let req = request.into_inner();
         let id = task_id("id", req.id)?;
-        let actor = actor("actor", req.actor)?;
-        self.changed(self.app.store().unblock(id, actor).await?)
+        let by = requests::author(&caller, "actor", req.actor)?;
+        self.changed(self.app.store().unblock(id, by).await?)
     }
 
     async fn schedule_task(
         &self,
         request: Request<pb::ScheduleTaskRequest>,
     ) -> Result<Response<pb::Task>, Status> {
+        let caller = auth::caller(&request);
         let req = request.into_inner();
         let id = task_id("id", req.id)?;
         validate::at_most(
@@ -221,55 +230,59 @@ impl Tasks for TasksService {
             req.delay_seconds,
             limits::SCHEDULE_DELAY_MAX,
         )?;
-        let actor = actor("actor", req.actor)?;
+        let by = requests::author(&caller, "actor", req.actor)?;
         let until = (req.delay_seconds > 0).then(|| now_ms() + req.delay_seconds as i64 * 1000);
-        self.changed(self.app.store().schedule(id, until, actor).await?)
+        self.changed(self.app.store().schedule(id, until, by).await?)
     }
 
     async fn promote_task(
         &self,
         request: Request<pb::PromoteTaskRequest>,
     ) -> Result<Response<pb::Task>, Status> {
+        let caller = auth::caller(&request);
         let req = request.into_inner();
         let id = task_id("id", req.id)?;
-        let actor = actor("actor", req.actor)?;
-        self.changed(self.app.store().promote(id, actor).await?)
+        let by = requests::author(&caller, "actor", req.actor)?;
+        self.changed(self.app.store().promote(id, by).await?)
     }
 
     async fn archive_task(
         &self,
         request: Request<pb::ArchiveTaskRequest>,
     ) -> Result<Response<pb::Task>, Status> {
+        let caller = auth::caller(&request);
         let req = request.into_inner();
         let id = task_id("id", req.id)?;
-        let actor = actor("actor", req.actor)?;
-        self.changed(self.app.store().archive(id, actor).await?)
+        let by = requests::author(&caller, "actor", req.actor)?;
+        self.changed(self.app.store().archive(id, by).await?)
     }
 
     async fn reclaim_task(
         &self,
         request: Request<pb::ReclaimTaskRequest>,
     ) -> Result<Response<pb::Task>, Status> {
+        let caller = auth::caller(&request);
         let req = request.into_inner();
         let id = task_id("id", req.id)?;
-        let actor = actor("actor", req.actor)?;
+        let by = requests::author(&caller, "actor", req.actor)?;
         validate::at_most(
             "grace_seconds",
             req.grace_seconds,
             limits::RECLAIM_GRACE_MAX,
         )?;
         let grace = std::time::Duration::from_secs(req.grace_seconds.into());
-        self.changed(self.app.store().reclaim(id, grace, actor).await?)
+        self.changed(self.app.store().reclaim(id, grace, by).await?)
     }
 
     async fn reopen_review(
         &self,
         request: Request<pb::ReopenReviewRequest>,
     ) -> Result<Response<pb::Task>, Status> {
+        let caller = auth::caller(&request);
         let req = request.into_inner();
         let id = task_id("id", req.id)?;
-        let actor = actor("actor", req.actor)?;
-        self.changed(self.app.store().reopen_review(id, actor).await?)
+        let by = requests::author(&caller, "actor", req.actor)?;
+        self.changed(self.app.store().reopen_review(id, by).await?)
     }
 
     async fn list_events(

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::domain::Author;
+
 /// What an identity may do. Which role may call each RPC is the table in
 /// [`super::policy`]; the finer checks (a supervisor's own sessions, a worker's own task) are
 /// made by the handlers.
@@ -136,6 +138,12 @@ impl Identity {
         }
     }
 
+    /// What a change this identity makes is recorded as: its name and role, with the
+    /// caller's free-form `note` (the request's `actor`) beside them, never instead.
+    pub fn author(&self, note: impl Into<String>) -> Author {
+        Author::new(self.name.clone(), self.role.as_str(), note)
+    }
+
     /// The machine id a supervisor token is bound to.
     pub fn machine_id(&self) -> Option<&str> {
         match &self.binding {
@@ -164,5 +172,15 @@ mod tests {
         }
         assert_eq!(Role::parse("root"), None);
         assert!(Role::Operator.can_act() && !Role::Reader.can_act());
+    }
+
+    #[test]
+    fn an_author_is_the_identity_whatever_the_note_says() {
+        let by = Identity::worker("clm_1", "t_1").author("admin");
+        assert_eq!(
+            (by.identity.as_str(), by.role.as_str()),
+            ("worker:t_1", "worker")
+        );
+        assert_eq!(by.note, "admin");
     }
 }

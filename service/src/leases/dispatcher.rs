@@ -20,7 +20,10 @@ use tokio::sync::oneshot;
 
 use super::{changes::Changes, registry::Registry};
 use crate::{
-    domain::lease::{Ending, Use},
+    domain::{
+        Author,
+        lease::{Ending, Use},
+    },
     error::{Error, Result},
     store::{Finish, Store, model::Grant},
 };
@@ -143,7 +146,12 @@ impl Dispatcher {
                         // without counting anything against the task.
                         let drained = Finish::End(Ending::Drained);
                         if let Err(err) = store
-                            .holder_finish(grant.claim.token, Use::Confirm, drained)
+                            .holder_finish(
+                                grant.claim.token,
+                                Use::Confirm,
+                                drained,
+                                Author::system(),
+                            )
                             .await
                         {
                             tracing::warn!(error = %err, "returning an unanswered grant");

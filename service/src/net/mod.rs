@@ -2,7 +2,8 @@
 //! which backs off when descriptors run out), the descriptor limit, and [`Conn`], each accepted
 //! socket with its connection's own state ([`Peer`], carried into each request's extensions so
 //! stream caps can be charged to the connection a call came over) and the timeouts that close
-//! connections doing nothing; [`ObserveLayer`], each call's metrics and debug log line; and [`status`], protocol errors
+//! connections doing nothing; [`TlsIncoming`], TCP connections after a TLS handshake held to the
+//! handshake timeout; [`ObserveLayer`], each call's metrics and debug log line; and [`status`], protocol errors
 //! answered as the caller's.
 
 mod conn;
@@ -11,6 +12,7 @@ mod layer;
 mod nofile;
 mod observe;
 pub mod status;
+mod tls;
 
 use std::sync::Arc;
 
@@ -19,6 +21,7 @@ pub use incoming::{Incoming, Listener};
 pub use layer::{PeerLayer, PeerService};
 pub use nofile::raise_descriptor_limit;
 pub use observe::{Caller, ObserveLayer, ObserveService, code_name};
+pub use tls::{ServerTls, TlsConn, TlsError, TlsIncoming};
 
 use crate::streams::ConnStreams;
 

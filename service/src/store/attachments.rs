@@ -15,6 +15,7 @@ use super::{
         read,
     },
 };
+use crate::domain::Author;
 use crate::{
     clock::now_ms,
     domain::{EventKind, ids},
@@ -60,10 +61,15 @@ impl Store {
     /// row and the `attached` event. A refused row (task gone, claim lost) stores nothing: the
     /// blob is removed again unless another row names the same bytes.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub(crate) async fn attach(&self, new: NewAttachment, upload: Upload) -> Result<Attachment> {
+    pub(crate) async fn attach(
+        &self,
+        new: NewAttachment,
+        upload: Upload,
+        by: Author,
+    ) -> Result<Attachment> {
         let stored = upload.finish(&self.blobs).await?;
         let sha256 = stored.sha256.clone();
-        let written = self.insert_attachment(new, &stored).await;
+        let written = self.insert_attachment(new, &stored, by).await;
         drop(stored);
         if written.is_err() {
             self.release_blobs(vec![sha256]).await;
@@ -71,7 +77,12 @@ impl Store {
         written
     }
 
-    async fn insert_attachment(&self, new: NewAttachment, stored: &Stored) -> Result<Attachment> {
+    async fn insert_attachment(
+        &self,
+        new: NewAttachment,
+        stored: &Stored,
+        by: Author,
+    ) -> Result<Attachment> {
         let leases = self.leases.clone();
         let (sha256, size) = (stored.sha256.clone(), stored.size);
         self.write(move |tx, _| {
@@ -101,7 +112,7 @@ impl Store {
                     board: &task.board,
                     task_id: &task.id,
                     kind: EventKind::Attached,
-                    actor: &new.uploaded_by,
+                    by: &by,
                     details: &[
                         ("attachment_id", id.clone()),
                         ("name", new.name.clone()),
@@ -151,7 +162,7 @@ impl Store {
     /// Deletes an attachment and records `attachment_deleted`; its blob is removed once no row
     /// names it.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn delete_attachment(&self, id: String, actor: String) -> Result<Attachment> {
+    pub async fn delete_attachment(&self, id: String, by: Author) -> Result<Attachment> {
         let deleted = self
             .write(move |tx, _| {
                 let attachment = attachment_in(tx, &id)?;
@@ -163,7 +174,7 @@ impl Store {
                         board: &task.board,
                         task_id: &task.id,
                         kind: EventKind::AttachmentDeleted,
-                        actor: &actor,
+                        by: &by,
                         details: &[
                             ("attachment_id", attachment.id.clone()),
                             ("name", attachment.name.clone()),

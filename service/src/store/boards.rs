@@ -12,6 +12,7 @@ use super::{
         read, revoke,
     },
 };
+use crate::domain::Author;
 use crate::{
     clock::now_ms,
     domain::{EventKind, ids::DEFAULT_BOARD, lease::RevokeCause},
@@ -21,7 +22,7 @@ use crate::{
 impl Store {
     /// Creates a board.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn create_board(&self, new: NewBoard, actor: String) -> Result<Board> {
+    pub async fn create_board(&self, new: NewBoard, by: Author) -> Result<Board> {
         self.write(move |tx, _| {
             if read::board(tx, &new.slug).is_ok() {
                 return Err(Error::AlreadyExists(format!(
@@ -55,7 +56,7 @@ impl Store {
                     board: &new.slug,
                     task_id: "",
                     kind: EventKind::BoardCreated,
-                    actor: &actor,
+                    by: &by,
                     details: &[],
                 },
             )?;
@@ -94,7 +95,7 @@ impl Store {
         &self,
         slug: String,
         changes: BoardChanges,
-        actor: String,
+        by: Author,
     ) -> Result<Board> {
         self.write(move |tx, _| {
             let mut board = read::board(tx, &slug)?;
@@ -142,7 +143,7 @@ impl Store {
                     board: &slug,
                     task_id: "",
                     kind: EventKind::BoardUpdated,
-                    actor: &actor,
+                    by: &by,
                     details: &[("fields", fields.join(","))],
                 },
             )?;
@@ -154,7 +155,7 @@ impl Store {
 
     /// Archives a board and every task on it.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn archive_board(&self, slug: String, actor: String) -> Result<Board> {
+    pub async fn archive_board(&self, slug: String, by: Author) -> Result<Board> {
         self.write(move |tx, fx| {
             if slug == DEFAULT_BOARD {
                 return Err(Error::FailedPrecondition(
@@ -172,7 +173,7 @@ impl Store {
                 .query_map([&slug], |row| row.get(0))?
                 .collect::<Result<_, _>>()?;
             for id in &ids {
-                revoke::archive_in(tx, id, &actor, fx)?;
+                revoke::archive_in(tx, id, &by, fx)?;
             }
             tx.execute(
                 "UPDATE boards SET archived = 1, updated_at = ?2 WHERE slug = ?1",
@@ -184,7 +185,7 @@ impl Store {
                     board: &slug,
                     task_id: "",
                     kind: EventKind::BoardArchived,
-                    actor: &actor,
+                    by: &by,
                     details: &[("tasks_archived", ids.len().to_string())],
                 },
             )?;
@@ -197,14 +198,14 @@ impl Store {
     /// Deletes every task of a board in one transaction and records a `board_reset` event.
     /// Returns the number of tasks removed and the event id.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn reset_board(&self, slug: String, actor: String) -> Result<(u64, i64)> {
+    pub async fn reset_board(&self, slug: String, by: Author) -> Result<(u64, i64)> {
         let (removed, event_id, blobs) = self
             .write(move |tx, fx| {
                 read::board(tx, &slug)?;
                 for claim in read::board_claims(tx, &slug)? {
                     // A claim whose task an earlier reset deleted is already being revoked.
                     if let Ok(task) = read::task(tx, &claim.task_id) {
-                        revoke::revoke_in(tx, &task, RevokeCause::BoardReset, None, &actor, fx)?;
+                        revoke::revoke_in(tx, &task, RevokeCause::BoardReset, None, &by, fx)?;
                     }
                 }
                 // Their attachments go with the tasks; the blobs once the reset has committed.
@@ -222,7 +223,7 @@ impl Store {
                         board: &slug,
                         task_id: "",
                         kind: EventKind::BoardReset,
-                        actor: &actor,
+                        by: &by,
                         details: &[("tasks_removed", removed.to_string())],
                     },
                 )?;

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     domain::{
-        EventKind, Status,
+        Author, EventKind, Status,
         lease::{ClaimState, Ending, RevokeCause},
         transitions::Op,
     },
@@ -40,7 +40,7 @@ impl Store {
                 ClaimState::Revoking(_) => Finish::Revoked,
                 ClaimState::Ended(_) => return Ok(false),
             };
-            claims::finish_in(tx, &claim, finish, "kanband", fx)?;
+            claims::finish_in(tx, &claim, finish, &Author::system(), fx)?;
             Ok(true)
         })
         .await
@@ -57,7 +57,7 @@ impl Store {
                 return Ok(());
             }
             let task = read::task(tx, &claim.task_id)?;
-            revoke::revoke_in(tx, &task, cause, None, "kanband", fx)
+            revoke::revoke_in(tx, &task, cause, None, &Author::system(), fx)
         })
         .await
     }
@@ -71,7 +71,7 @@ impl Store {
             if !leases.session_overdue(&id) {
                 return Ok(0);
             }
-            sessions::close_in(tx, &id, true, fx)
+            sessions::close_in(tx, &id, true, &Author::system(), fx)
         })
         .await
     }
@@ -90,7 +90,7 @@ impl Store {
                 return Ok(None);
             }
             let to = status::next(tx, &task, Op::Wake, "wake")?;
-            set_status(tx, &task, to, EventKind::Woke, "kanband", &[])?;
+            set_status(tx, &task, to, EventKind::Woke, &Author::system(), &[])?;
             Ok(Some(read::task(tx, &id)?))
         })
         .await

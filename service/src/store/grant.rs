@@ -15,6 +15,7 @@ use super::{
         status::{self, set_status},
     },
 };
+use crate::domain::Author;
 use crate::{
     clock::now_ms,
     domain::{
@@ -84,7 +85,9 @@ fn grant_in(
         ("session", session.id.clone()),
         ("profile", profile.clone()),
     ];
-    set_status(conn, &task, to, EventKind::Claimed, &session.id, &details)?;
+    // The dispatcher grants (on a waiting session's behalf): kanband, noting the session.
+    let by = Author::system_noting(session.id.as_str());
+    set_status(conn, &task, to, EventKind::Claimed, &by, &details)?;
     let claim = ClaimRecord {
         token,
         task_id: task.id.clone(),

@@ -15,7 +15,10 @@ use super::{
 };
 use crate::{
     clock::now_ms,
-    domain::lease::{self, ClaimState, EndReason, Ending, Exit, HolderCall, LeaseLost, Use},
+    domain::{
+        Author,
+        lease::{self, ClaimState, EndReason, Ending, Exit, HolderCall, LeaseLost, Use},
+    },
     error::{Error, Result},
 };
 
@@ -61,13 +64,15 @@ fn answer(ended: Option<Ended>) -> Result<Ended> {
 
 impl Store {
     /// Ends a claim with its holder's outcome, after fencing the token. The same call retried
-    /// on a claim it already ended is answered with the task as it is now, flagged.
+    /// on a claim it already ended is answered with the task as it is now, flagged. `caller`
+    /// is recorded as the events' identity, with the claim's session as their note.
     #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn holder_finish(
         &self,
         token: String,
         wanted: Use,
         finish: Finish,
+        caller: Author,
     ) -> Result<Ended> {
         let leases = self.leases.clone();
         self.write(move |tx, fx| {
@@ -77,11 +82,11 @@ impl Store {
             }
             let claim = claims::fenced(tx, &token, wanted)?;
             claims::refuse_overdue(&*leases, &claim, tx)?;
-            let actor = claim.session_id.clone();
+            let by = caller.noting(claim.session_id.as_str());
             let task = match (&claim.state, finish) {
                 // A release that confirms a revocation still leaves its reason on the run.
                 (ClaimState::Revoking(_), Finish::Release { reason }) => {
-                    let task = claims::finish_in(tx, &claim, Finish::Revoked, &actor, fx)?;
+                    let task = claims::finish_in(tx, &claim, Finish::Revoked, &by, fx)?;
                     tx.execute(
                         "UPDATE runs SET summary = ?2 WHERE id = ?1 AND summary = ''",
                         params![claim.run_id, reason],
@@ -89,9 +94,9 @@ impl Store {
                     task
                 }
                 (ClaimState::Revoking(_), _) => {
-                    claims::finish_in(tx, &claim, Finish::Revoked, &actor, fx)?
+                    claims::finish_in(tx, &claim, Finish::Revoked, &by, fx)?
                 }
-                (_, finish) => claims::finish_in(tx, &claim, finish, &actor, fx)?,
+                (_, finish) => claims::finish_in(tx, &claim, finish, &by, fx)?,
             };
             if let Some(call) = call {
                 claims::ended_by(tx, &token, call)?;
@@ -103,13 +108,15 @@ impl Store {
     }
 
     /// Records the worker's exit on its run and classifies it if the claim had no outcome. A
-    /// retry of the report that ended the claim is answered as already recorded.
+    /// retry of the report that ended the claim is answered as already recorded. `caller` is
+    /// recorded as in [`Store::holder_finish`].
     #[tracing::instrument(level = "debug", skip_all)]
     pub(crate) async fn report_exit(
         &self,
         token: String,
         exit: Exit,
         tail: String,
+        caller: Author,
     ) -> Result<Ended> {
         self.write(move |tx, fx| {
             let code = match exit {
@@ -141,8 +148,8 @@ impl Store {
                 ClaimState::Revoking(_) => Finish::Revoked,
                 _ => Finish::End(Ending::Exited(exit)),
             };
-            let actor = claim.session_id.clone();
-            let task = claims::finish_in(tx, &claim, finish, &actor, fx)?;
+            let by = caller.noting(claim.session_id.as_str());
+            let task = claims::finish_in(tx, &claim, finish, &by, fx)?;
             if task.is_some() {
                 record(tx, &claim.run_id)?;
             }

@@ -18,11 +18,13 @@ use super::{
 };
 use crate::{
     clock::now_ms,
-    domain::{BlockKind, EventKind, RunOutcome, Status, ids},
+    domain::{Author, BlockKind, EventKind, RunOutcome, Status, ids},
     error::{Error, Result},
 };
 
-/// Who the events the import writes itself name as their actor.
+/// Who the events the import writes itself name as their actor, and the identity every
+/// imported event records (with [`Author::SYSTEM_ROLE`]); the source's own actor stays the
+/// note.
 pub const IMPORT_ACTOR: &str = "kanband-import";
 
 /// Everything one import writes: one entry per source board.
@@ -526,8 +528,9 @@ fn append(
     created_at: i64,
 ) -> Result<i64> {
     conn.prepare_cached(
-        "INSERT INTO events (board, task_id, kind, actor, details, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO events (board, task_id, kind, actor, details, created_at, identity,
+                             identity_role)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         board,
@@ -535,7 +538,9 @@ fn append(
         kind,
         actor,
         rows::map_json(details),
-        created_at
+        created_at,
+        IMPORT_ACTOR,
+        Author::SYSTEM_ROLE
     ])?;
     Ok(conn.last_insert_rowid())
 }

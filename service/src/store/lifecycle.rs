@@ -14,6 +14,7 @@ use super::{
         status::{self, block_in, set_status},
     },
 };
+use crate::domain::Author;
 use crate::{
     domain::{BlockKind, EventKind, Status, lease::RevokeCause, transitions::Op},
     error::Result,
@@ -40,17 +41,17 @@ impl Store {
         id: String,
         kind: BlockKind,
         reason: String,
-        actor: String,
+        by: Author,
     ) -> Result<Task> {
         self.change_task(id, move |conn, task, _| {
-            block_in(conn, task, Op::Block(kind), kind, &reason, &actor)
+            block_in(conn, task, Op::Block(kind), kind, &reason, &by)
         })
         .await
     }
 
     /// Unblocks a blocked task and resets its failure count.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn unblock(&self, id: String, actor: String) -> Result<Task> {
+    pub async fn unblock(&self, id: String, by: Author) -> Result<Task> {
         self.change_task(id, move |conn, task, _| {
             let to = status::next(conn, task, Op::Unblock, "unblock")?;
             conn.execute(
@@ -59,7 +60,7 @@ impl Store {
                  WHERE id = ?1",
                 [&task.id],
             )?;
-            set_status(conn, task, to, EventKind::Unblocked, &actor, &[])
+            set_status(conn, task, to, EventKind::Unblocked, &by, &[])
         })
         .await
     }
@@ -67,17 +68,17 @@ impl Store {
     /// Parks a task in `scheduled`, until `until_ms` (Unix ms) if given. A running task's claim
     /// is revoked; the task is scheduled when its holder confirms or its lease runs out.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn schedule(&self, id: String, until_ms: Option<i64>, actor: String) -> Result<Task> {
+    pub async fn schedule(&self, id: String, until_ms: Option<i64>, by: Author) -> Result<Task> {
         self.change_task(id, move |conn, task, fx| {
             let to = status::next(conn, task, Op::Schedule, "schedule")?;
             if task.status == Status::Running {
-                return revoke::revoke_in(conn, task, RevokeCause::Scheduled, until_ms, &actor, fx);
+                return revoke::revoke_in(conn, task, RevokeCause::Scheduled, until_ms, &by, fx);
             }
             let details = [(
                 "until_ms",
                 until_ms.map(|t| t.to_string()).unwrap_or_default(),
             )];
-            set_status(conn, task, to, EventKind::Scheduled, &actor, &details)?;
+            set_status(conn, task, to, EventKind::Scheduled, &by, &details)?;
             conn.execute(
                 "UPDATE tasks SET scheduled_until = ?2 WHERE id = ?1",
                 params![task.id, until_ms],
@@ -92,19 +93,19 @@ impl Store {
 
     /// Operator promotion.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn promote(&self, id: String, actor: String) -> Result<Task> {
+    pub async fn promote(&self, id: String, by: Author) -> Result<Task> {
         self.change_task(id, move |conn, task, _| {
             let to = status::next(conn, task, Op::Promote, "promote")?;
-            set_status(conn, task, to, EventKind::Promoted, &actor, &[])
+            set_status(conn, task, to, EventKind::Promoted, &by, &[])
         })
         .await
     }
 
     /// Archives a task.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn archive(&self, id: String, actor: String) -> Result<Task> {
+    pub async fn archive(&self, id: String, by: Author) -> Result<Task> {
         self.change_task(id, move |conn, task, fx| {
-            revoke::archive_in(conn, &task.id, &actor, fx).map(drop)
+            revoke::archive_in(conn, &task.id, &by, fx).map(drop)
         })
         .await
     }
@@ -115,23 +116,23 @@ impl Store {
     /// With a `grace`, the holder is first asked to stop (`cancel_requested`) and the claim is
     /// revoked when the grace ends, unless the holder has finished by then.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn reclaim(&self, id: String, grace: Duration, actor: String) -> Result<Task> {
+    pub async fn reclaim(&self, id: String, grace: Duration, by: Author) -> Result<Task> {
         self.change_task(id, move |conn, task, fx| {
             status::next(conn, task, Op::Requeue, "reclaim")?;
             if grace.is_zero() {
-                return revoke::revoke_in(conn, task, RevokeCause::Reclaimed, None, &actor, fx);
+                return revoke::revoke_in(conn, task, RevokeCause::Reclaimed, None, &by, fx);
             }
-            revoke::request_cancel_in(conn, task, grace, &actor, fx)
+            revoke::request_cancel_in(conn, task, grace, &by, fx)
         })
         .await
     }
 
     /// Sends a done task back to review.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn reopen_review(&self, id: String, actor: String) -> Result<Task> {
+    pub async fn reopen_review(&self, id: String, by: Author) -> Result<Task> {
         self.change_task(id, move |conn, task, _| {
             let to = status::next(conn, task, Op::ReopenReview, "reopen")?;
-            set_status(conn, task, to, EventKind::ReviewReopened, &actor, &[])
+            set_status(conn, task, to, EventKind::ReviewReopened, &by, &[])
         })
         .await
     }

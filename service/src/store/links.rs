@@ -12,6 +12,7 @@ use super::{
         status::promote_if_ready,
     },
 };
+use crate::domain::Author;
 use crate::{
     domain::EventKind,
     error::{Error, Result},
@@ -24,12 +25,12 @@ impl Store {
         &self,
         parent_id: String,
         child_id: String,
-        actor: String,
+        by: Author,
     ) -> Result<(Task, Task)> {
         self.write(move |tx, _| {
             let parent = read::task(tx, &parent_id)?;
             let child = read::task(tx, &child_id)?;
-            link_in(tx, &parent, &child, &actor)?;
+            link_in(tx, &parent, &child, &by)?;
             let pair = (read::task(tx, &parent_id)?, read::task(tx, &child_id)?);
             Ok(pair)
         })
@@ -42,7 +43,7 @@ impl Store {
         &self,
         parent_id: String,
         child_id: String,
-        actor: String,
+        by: Author,
     ) -> Result<(Task, Task)> {
         self.write(move |tx, _| {
             let parent = read::task(tx, &parent_id)?;
@@ -63,11 +64,11 @@ impl Store {
                     board: &child.board,
                     task_id: &child.id,
                     kind: EventKind::Unlinked,
-                    actor: &actor,
+                    by: &by,
                     details: &[("parent", parent.id.clone())],
                 },
             )?;
-            promote_if_ready(tx, &child_id, &actor)?;
+            promote_if_ready(tx, &child_id, &by)?;
             let pair = (read::task(tx, &parent_id)?, read::task(tx, &child_id)?);
             Ok(pair)
         })

@@ -273,6 +273,8 @@ pub struct Event {
     pub actor: String,
     pub details: BTreeMap<String, String>,
     pub created_at: i64,
+    pub identity: String,
+    pub identity_role: String,
 }
 
 /// A task with everything around it.

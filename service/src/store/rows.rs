@@ -36,7 +36,8 @@ pub(super) const RUN_COLUMNS: &str = "id, task_id, epoch, session_id, profile, m
     last_heartbeat_note";
 
 /// The columns [`event`] reads, in order.
-pub(super) const EVENT_COLUMNS: &str = "id, board, task_id, kind, actor, details, created_at";
+pub(super) const EVENT_COLUMNS: &str =
+    "id, board, task_id, kind, actor, details, created_at, identity, identity_role";
 
 /// The columns [`comment`] reads, in order.
 pub(super) const COMMENT_COLUMNS: &str = "id, task_id, author, body, created_at";
@@ -245,6 +246,8 @@ pub(super) fn event(row: &Row<'_>) -> rusqlite::Result<Event> {
         actor: row.get(4)?,
         details: json(row, 5)?,
         created_at: row.get(6)?,
+        identity: row.get(7)?,
+        identity_role: row.get(8)?,
     })
 }
 
@@ -357,6 +360,8 @@ pub(super) fn event_at(row: &Row<'_>, offset: usize) -> rusqlite::Result<Event> 
         actor: row.get(offset + 4)?,
         details: serde_json::from_str(&row.get::<_, String>(offset + 5)?).unwrap_or_default(),
         created_at: row.get(offset + 6)?,
+        identity: row.get(offset + 7)?,
+        identity_role: row.get(offset + 8)?,
     })
 }
 

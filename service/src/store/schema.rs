@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0008_attachments.sql"),
     include_str!("../../migrations/0009_imports.sql"),
     include_str!("../../migrations/0010_auth.sql"),
+    include_str!("../../migrations/0011_event_identity.sql"),
 ];
 
 /// The schema version this build writes.
@@ -75,5 +76,34 @@ mod tests {
             migrate(&mut conn),
             Err(MigrationError::TooNew { .. })
         ));
+    }
+
+    #[test]
+    fn events_from_before_identities_read_as_unknown() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let before = MIGRATIONS
+            .iter()
+            .position(|sql| sql.contains("ADD COLUMN identity "))
+            .expect("the identity migration");
+        for sql in &MIGRATIONS[..before] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", before as u32)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO events (board, kind, actor, created_at) VALUES ('default', 'x', 'bob', 1)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), before as u32);
+        let (identity, role, actor): (String, String, String) = conn
+            .query_row(
+                "SELECT identity, identity_role, actor FROM events",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((identity.as_str(), role.as_str()), ("unknown", "unknown"));
+        assert_eq!(actor, "bob", "the old actor stays the note");
     }
 }

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     clock::now_ms,
-    domain::{EventKind, lease::ClaimState},
+    domain::{Author, EventKind, lease::ClaimState},
     error::Result,
 };
 
@@ -47,10 +47,11 @@ impl Store {
         .await
     }
 
-    /// Closes a session at its holder's request; returns how many claims were released.
+    /// Closes a session at its holder's request (`caller`, recorded on the events of the
+    /// claims it ends); returns how many claims were released.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub(crate) async fn close_session(&self, id: String) -> Result<u32> {
-        self.write(move |tx, fx| sessions::close_in(tx, &id, false, fx))
+    pub(crate) async fn close_session(&self, id: String, caller: Author) -> Result<u32> {
+        self.write(move |tx, fx| sessions::close_in(tx, &id, false, &caller, fx))
             .await
     }
 
@@ -143,7 +144,7 @@ impl Store {
                         board: &claim.board,
                         task_id: &claim.task_id,
                         kind: EventKind::LeaseRearmed,
-                        actor: "kanband",
+                        by: &Author::system(),
                         details: &[
                             ("run", claim.run_id.clone()),
                             ("epoch", claim.epoch.to_string()),

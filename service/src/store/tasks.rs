@@ -13,13 +13,14 @@ use super::{
         graph, links, read, status,
     },
 };
+use crate::domain::Author;
 use crate::{
     clock::now_ms,
     domain::{EventKind, Status, ids, transitions::Op},
     error::{Error, Result},
 };
 
-fn create_in(conn: &Connection, new: &NewTask) -> Result<(Task, bool)> {
+fn create_in(conn: &Connection, new: &NewTask, by: &Author) -> Result<(Task, bool)> {
     read::open_board(conn, &new.board)?;
     let mut parents = Vec::with_capacity(new.parents.len());
     for parent_id in &new.parents {
@@ -100,13 +101,13 @@ fn create_in(conn: &Connection, new: &NewTask) -> Result<(Task, bool)> {
             board: &new.board,
             task_id: &id,
             kind: EventKind::Created,
-            actor: &new.created_by,
+            by,
             details: &[("status", status.to_string()), ("title", new.title.clone())],
         },
     )?;
     let child = read::task(conn, &id)?;
     for parent in &parents {
-        links::link_in(conn, parent, &child, &new.created_by)?;
+        links::link_in(conn, parent, &child, by)?;
     }
     Ok((read::task(conn, &id)?, true))
 }
@@ -129,9 +130,9 @@ impl Store {
     /// new task changes nothing else a session could claim, so the dispatcher is woken only
     /// for its profile, and only if it is claimable now.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn create_task(&self, new: NewTask) -> Result<(Task, bool)> {
+    pub async fn create_task(&self, new: NewTask, by: Author) -> Result<(Task, bool)> {
         self.write_quietly(move |tx, fx| {
-            let created = create_in(tx, &new)?;
+            let created = create_in(tx, &new, &by)?;
             if created.1
                 && let Some(profile) = claimable_profile(tx, &created.0)?
             {
@@ -254,12 +255,7 @@ impl Store {
 
     /// Changes the descriptive fields that are set.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn update_task(
-        &self,
-        id: String,
-        changes: TaskChanges,
-        actor: String,
-    ) -> Result<Task> {
+    pub async fn update_task(&self, id: String, changes: TaskChanges, by: Author) -> Result<Task> {
         self.write(move |tx, _| {
             let mut task = read::task(tx, &id)?;
             status::next(tx, &task, Op::Edit, "update")?;
@@ -319,7 +315,7 @@ impl Store {
                     board: &task.board,
                     task_id: &id,
                     kind: EventKind::Updated,
-                    actor: &actor,
+                    by: &by,
                     details: &[("fields", fields.join(","))],
                 },
             )?;
@@ -331,7 +327,7 @@ impl Store {
 
     /// Sets or clears the assignee and resets the failure count.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn assign(&self, id: String, assignee: String, actor: String) -> Result<Task> {
+    pub async fn assign(&self, id: String, assignee: String, by: Author) -> Result<Task> {
         self.write(move |tx, _| {
             let task = read::task(tx, &id)?;
             status::next(tx, &task, Op::Assign, "assign")?;
@@ -346,7 +342,7 @@ impl Store {
                     board: &task.board,
                     task_id: &id,
                     kind: EventKind::Assigned,
-                    actor: &actor,
+                    by: &by,
                     details: &[("from", task.assignee.clone()), ("to", assignee)],
                 },
             )?;
@@ -357,15 +353,15 @@ impl Store {
     }
 
     /// Adds a comment. A worker's comment carries its claim `token`, which must be the task's
-    /// live claim (fenced like a holder call); an operator's carries none. It makes nothing
-    /// claimable: no dispatcher pass.
+    /// live claim (fenced like a holder call); an operator's carries none. The comment's
+    /// author is `by`'s note. It makes nothing claimable: no dispatcher pass.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn add_comment(
         &self,
         task_id: String,
-        author: String,
         body: String,
         token: Option<String>,
+        by: Author,
     ) -> Result<Comment> {
         let leases = self.leases.clone();
         self.write_quietly(move |tx, _| {
@@ -375,7 +371,7 @@ impl Store {
             }
             tx.execute(
                 "INSERT INTO comments (task_id, author, body, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![task_id, author, body, now_ms()],
+                params![task_id, by.note, body, now_ms()],
             )?;
             let id = tx.last_insert_rowid();
             events::append(
@@ -384,7 +380,7 @@ impl Store {
                     board: &task.board,
                     task_id: &task_id,
                     kind: EventKind::Commented,
-                    actor: &author,
+                    by: &by,
                     details: &[("comment_id", id.to_string())],
                 },
             )?;

@@ -4,6 +4,7 @@
 
 mod admin;
 mod attachments;
+mod audit;
 mod auth;
 mod backlog;
 mod bad_input;
@@ -27,3 +28,4 @@ mod stream_caps;
 mod stress;
 mod support;
 mod tasks;
+mod tls;

@@ -16,4 +16,5 @@ mod import_bad;
 mod quickstart;
 mod scenario;
 mod support;
+mod tls;
 mod unreachable;

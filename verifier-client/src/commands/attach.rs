@@ -15,7 +15,7 @@ use kanband_proto::pb::{
 };
 use sha2::{Digest as _, Sha256};
 
-use super::{Ctx, identity};
+use super::Ctx;
 use crate::{Error, Result, cli::AttachArgs, render};
 
 /// Bytes per upload message (the service accepts messages up to 4 MiB).
@@ -95,7 +95,7 @@ pub(crate) async fn attach(ctx: &Ctx, args: AttachArgs) -> Result<()> {
             name,
             media_type,
             claim_token,
-            uploaded_by: identity(None),
+            uploaded_by: ctx.actor(),
         })),
     }];
     messages.extend(bytes.chunks(CHUNK).map(|chunk| UploadRequest {
@@ -196,7 +196,7 @@ pub(crate) async fn delete(ctx: &Ctx, id: String) -> Result<()> {
         .attachments
         .delete(DeleteAttachmentRequest {
             id,
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();

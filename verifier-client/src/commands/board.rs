@@ -5,7 +5,7 @@ use kanband_proto::pb::{
     ListBoardsResponse, ResetBoardRequest,
 };
 
-use super::{Ctx, identity};
+use super::Ctx;
 use crate::{Result, render};
 
 /// Prints a board as a one-row table, or as JSON.
@@ -69,7 +69,7 @@ pub(crate) async fn archive(ctx: &Ctx, slug: String) -> Result<()> {
         .boards
         .archive_board(ArchiveBoardRequest {
             slug,
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();
@@ -85,7 +85,7 @@ pub(crate) async fn reset(ctx: &Ctx, slug: String) -> Result<()> {
         .boards
         .reset_board(ResetBoardRequest {
             slug: slug.clone(),
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();

@@ -47,6 +47,8 @@ pub(crate) struct Ctx {
     retry_for: Option<Duration>,
     /// `--yes`: destructive verbs go on without asking.
     yes: bool,
+    /// `--actor`, if given.
+    actor: Option<String>,
 }
 
 impl Ctx {
@@ -60,14 +62,26 @@ impl Ctx {
         crate::confirm::confirm(what, self.yes)
     }
 
+    /// The note sent as the actor of what this command changes (see [`identity`]).
+    fn actor(&self) -> String {
+        identity(self.actor.as_deref())
+    }
+
+    /// `explicit` (a command's own `--author`) if given, else [`Ctx::actor`].
+    fn actor_or(&self, explicit: Option<&str>) -> String {
+        identity(explicit.filter(|v| !v.is_empty()).or(self.actor.as_deref()))
+    }
+
     /// How long a worker verb on `claim` retries while kanband is unavailable.
     fn retry_bound(&self, claim: &ClaimArgs) -> Duration {
         retry::budget(self.retry_for, claim.lease_ttl_ms)
     }
 }
 
-/// Who is acting, for comments, `created_by` and the event log: the explicit value, else the
-/// profile a supervisor runs this worker as (`KANBAN_PROFILE`), else the login name (`USER`).
+/// The note sent as the actor, for comments, `created_by` and the event log: the explicit value
+/// (`--actor`), else the profile a supervisor runs this worker as (`KANBAN_PROFILE`), else the
+/// login name (`USER`). kanband records it beside the identity it authenticated (the token's
+/// name, or `admin` on its own Unix socket), never instead of it.
 fn identity(explicit: Option<&str>) -> String {
     let from_env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
     explicit
@@ -95,13 +109,14 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .filter(|t| !t.is_empty() && !addr.starts_with("unix:"))
         });
     let ctx = Ctx {
-        target: Target::new(addr, token),
+        target: Target::new(addr, token).with_tls(cli.tls.files()),
         board: cli.board,
         out: Output {
             format: if cli.json { Format::Json } else { cli.output },
         },
         retry_for: cli.retry_for,
         yes: cli.yes,
+        actor: cli.actor,
     };
     match cli.command {
         Command::Show(args) => worker::show(&ctx, args).await,

@@ -9,7 +9,7 @@ use kanband_proto::pb::{
 
 use std::time::Duration;
 
-use super::{Ctx, identity};
+use super::Ctx;
 use crate::{
     Result,
     cli::{CreateArgs, LinkArgs, ListArgs},
@@ -41,7 +41,7 @@ pub(crate) async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
             body: args.body,
             assignee: args.assignee.unwrap_or_default(),
             priority: args.priority,
-            created_by: identity(None),
+            created_by: ctx.actor(),
             idempotency_key: args.idempotency_key.unwrap_or_default(),
             parents: args.parents,
             required_capabilities: args.capabilities,
@@ -120,7 +120,7 @@ pub(crate) async fn link(ctx: &Ctx, args: LinkArgs) -> Result<()> {
         .link_tasks(LinkTasksRequest {
             parent_id: args.parent,
             child_id: args.child,
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();
@@ -142,7 +142,7 @@ pub(crate) async fn unblock(ctx: &Ctx, id: String) -> Result<()> {
         .tasks
         .unblock_task(UnblockTaskRequest {
             id,
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();
@@ -162,7 +162,7 @@ pub(crate) async fn comment(
 ) -> Result<()> {
     let message = AddCommentRequest {
         task_id,
-        author: identity(author.as_deref()),
+        author: ctx.actor_or(author.as_deref()),
         body,
         claim_token,
     };
@@ -189,7 +189,7 @@ pub(crate) async fn assign(ctx: &Ctx, id: String, assignee: String) -> Result<()
         .assign_task(AssignTaskRequest {
             id,
             assignee,
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();
@@ -203,7 +203,7 @@ pub(crate) async fn promote(ctx: &Ctx, id: String) -> Result<()> {
         .tasks
         .promote_task(PromoteTaskRequest {
             id,
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();
@@ -217,7 +217,7 @@ pub(crate) async fn archive(ctx: &Ctx, id: String) -> Result<()> {
         .tasks
         .archive_task(ArchiveTaskRequest {
             id,
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();
@@ -231,7 +231,7 @@ pub(crate) async fn reclaim(ctx: &Ctx, id: String, grace_seconds: u32) -> Result
         .tasks
         .reclaim_task(ReclaimTaskRequest {
             id,
-            actor: identity(None),
+            actor: ctx.actor(),
             grace_seconds,
         })
         .await?
@@ -247,7 +247,7 @@ pub(crate) async fn schedule(ctx: &Ctx, id: String, delay_seconds: u64) -> Resul
         .schedule_task(ScheduleTaskRequest {
             id,
             delay_seconds,
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();
@@ -263,7 +263,7 @@ pub(crate) async fn block(ctx: &Ctx, id: String, reason: String, kind: BlockKind
             id,
             reason,
             kind: kind.into(),
-            actor: identity(None),
+            actor: ctx.actor(),
         })
         .await?
         .into_inner();

@@ -10,6 +10,7 @@ use super::{
     read,
     status::{self, refused, set_status},
 };
+use crate::domain::Author;
 use crate::{
     clock::now_ms,
     domain::{
@@ -194,7 +195,7 @@ fn end_without_outcome(
     task: &Task,
     ending: Ending,
     note: &str,
-    actor: &str,
+    by: &Author,
     fx: &mut Vec<Effect>,
 ) -> Result<()> {
     let reason = if ending == Ending::Expired {
@@ -204,9 +205,9 @@ fn end_without_outcome(
     };
     end_claim(conn, &claim.token, reason)?;
     if lease::ends_as_reclaim(ending, claim.cancel_until.is_some()) {
-        return reclaim_in(conn, claim, task, RunOutcome::Reclaimed, note, actor);
+        return reclaim_in(conn, claim, task, RunOutcome::Reclaimed, note, by);
     }
-    settle_in(conn, claim, task, ending, note, actor, fx)
+    settle_in(conn, claim, task, ending, note, by, fx)
 }
 
 /// An operator reclaim finishes: the run ends with `outcome` (`reclaimed`, or `revoked` when a
@@ -218,7 +219,7 @@ fn reclaim_in(
     task: &Task,
     outcome: RunOutcome,
     note: &str,
-    actor: &str,
+    by: &Author,
 ) -> Result<()> {
     end_run(conn, &claim.run_id, outcome, note, "")?;
     set_counters(conn, &task.id, Counters::default(), None)?;
@@ -238,7 +239,7 @@ fn reclaim_in(
     if !note.is_empty() {
         details.push(("reason", note.to_owned()));
     }
-    set_status(conn, task, to, EventKind::Requeued, actor, &details)
+    set_status(conn, task, to, EventKind::Requeued, by, &details)
 }
 
 /// Applies a settlement of a claim that ended without an outcome.
@@ -248,7 +249,7 @@ fn settle_in(
     task: &Task,
     ending: Ending,
     note: &str,
-    actor: &str,
+    by: &Author,
     fx: &mut Vec<Effect>,
 ) -> Result<()> {
     let limit = lease::failure_limit(
@@ -269,7 +270,7 @@ fn settle_in(
         Next::Requeue | Next::Cooldown(_) => {
             let to = next_status(task.status, Op::Requeue, &ctx)
                 .map_err(|r| refused(&task.id, "requeue", r))?;
-            set_status(conn, task, to, EventKind::ended(s.outcome), actor, &details)?;
+            set_status(conn, task, to, EventKind::ended(s.outcome), by, &details)?;
             if let Next::Cooldown(wait) = s.next {
                 let until = now_ms() + wait.as_millis() as i64;
                 conn.execute(
@@ -286,7 +287,7 @@ fn settle_in(
                 "UPDATE tasks SET block_reason = ?2, last_failure_error = ?2 WHERE id = ?1",
                 params![task.id, error],
             )?;
-            set_status(conn, task, to, EventKind::ended(s.outcome), actor, &details)?;
+            set_status(conn, task, to, EventKind::ended(s.outcome), by, &details)?;
             if gave_up {
                 events::append(
                     conn,
@@ -294,7 +295,7 @@ fn settle_in(
                         board: &task.board,
                         task_id: &task.id,
                         kind: EventKind::GaveUp,
-                        actor,
+                        by,
                         details: &[("error", error)],
                     },
                 )?;
@@ -309,7 +310,7 @@ pub(in crate::store) fn finish_in(
     conn: &Connection,
     claim: &ClaimRecord,
     finish: Finish,
-    actor: &str,
+    by: &Author,
     fx: &mut Vec<Effect>,
 ) -> Result<Option<Task>> {
     fx.push(Effect::Ended(claim.token.clone()));
@@ -360,13 +361,13 @@ pub(in crate::store) fn finish_in(
                 .collect();
             let mut details = run.to_vec();
             details.extend(metadata.iter().map(|(k, v)| (k.as_str(), v.clone())));
-            set_status(conn, &task, to, EventKind::Completed, actor, &details)?;
+            set_status(conn, &task, to, EventKind::Completed, by, &details)?;
         }
         Finish::Block { kind, reason } => {
             end_claim(conn, &claim.token, EndReason::Outcome)?;
             end_run(conn, &claim.run_id, RunOutcome::Blocked, &reason, "")?;
             outcome_reset(conn, &task, false)?;
-            status::block_in(conn, &task, Op::HolderBlock(kind), kind, &reason, actor)?;
+            status::block_in(conn, &task, Op::HolderBlock(kind), kind, &reason, by)?;
         }
         Finish::RequestReview { summary } => {
             let to = next_status(task.status, Op::RequestReview, &ctx)
@@ -384,7 +385,7 @@ pub(in crate::store) fn finish_in(
                 "UPDATE tasks SET summary = ?2 WHERE id = ?1",
                 params![task.id, summary],
             )?;
-            set_status(conn, &task, to, EventKind::ReviewRequested, actor, &run)?;
+            set_status(conn, &task, to, EventKind::ReviewRequested, by, &run)?;
         }
         Finish::RequestChanges { reason } => {
             let to = next_status(task.status, Op::RequestChanges, &ctx)
@@ -400,19 +401,12 @@ pub(in crate::store) fn finish_in(
             outcome_reset(conn, &task, false)?;
             let mut details = run.to_vec();
             details.push(("reason", reason));
-            set_status(
-                conn,
-                &task,
-                to,
-                EventKind::ChangesRequested,
-                actor,
-                &details,
-            )?;
+            set_status(conn, &task, to, EventKind::ChangesRequested, by, &details)?;
         }
         Finish::Release { reason } => {
-            end_without_outcome(conn, claim, &task, Ending::Released, &reason, actor, fx)?;
+            end_without_outcome(conn, claim, &task, Ending::Released, &reason, by, fx)?;
         }
-        Finish::End(ending) => end_without_outcome(conn, claim, &task, ending, "", actor, fx)?,
+        Finish::End(ending) => end_without_outcome(conn, claim, &task, ending, "", by, fx)?,
         Finish::Revoked => {
             let ClaimState::Revoking(cause) = claim.state else {
                 return Err(Error::FailedPrecondition(format!(
@@ -436,7 +430,7 @@ pub(in crate::store) fn finish_in(
                     } else {
                         RunOutcome::Reclaimed
                     };
-                    reclaim_in(conn, claim, &task, outcome, "", actor)?;
+                    reclaim_in(conn, claim, &task, outcome, "", by)?;
                 }
                 RevokeCause::Scheduled => {
                     end_run(conn, &claim.run_id, RunOutcome::Scheduled, "", "")?;
@@ -446,7 +440,7 @@ pub(in crate::store) fn finish_in(
                     )?;
                     let to = next_status(task.status, Op::Schedule, &ctx)
                         .map_err(|r| refused(&task.id, "schedule", r))?;
-                    set_status(conn, &task, to, EventKind::Scheduled, actor, &run)?;
+                    set_status(conn, &task, to, EventKind::Scheduled, by, &run)?;
                     conn.execute(
                         "UPDATE tasks SET scheduled_until = ?2 WHERE id = ?1",
                         params![task.id, claim.revoke_until],
@@ -456,7 +450,7 @@ pub(in crate::store) fn finish_in(
                     }
                 }
                 RevokeCause::MaxRuntime | RevokeCause::StaleProgress => {
-                    settle_in(conn, claim, &task, Ending::TimedOut, "", actor, fx)?;
+                    settle_in(conn, claim, &task, Ending::TimedOut, "", by, fx)?;
                 }
             }
         }

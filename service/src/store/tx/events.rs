@@ -2,7 +2,11 @@
 
 use tokio_rusqlite::rusqlite::{Connection, params};
 
-use crate::{clock::now_ms, domain::EventKind, error::Result};
+use crate::{
+    clock::now_ms,
+    domain::{Author, EventKind},
+    error::Result,
+};
 
 /// A change to record.
 #[derive(Debug)]
@@ -10,7 +14,8 @@ pub(in crate::store) struct NewEvent<'a> {
     pub(in crate::store) board: &'a str,
     pub(in crate::store) task_id: &'a str,
     pub(in crate::store) kind: EventKind,
-    pub(in crate::store) actor: &'a str,
+    /// Who caused it: the authenticated identity, and the caller's note (`events.actor`).
+    pub(in crate::store) by: &'a Author,
     pub(in crate::store) details: &'a [(&'a str, String)],
 }
 
@@ -22,16 +27,19 @@ pub(in crate::store) fn append(conn: &Connection, event: NewEvent<'_>) -> Result
         .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.clone())))
         .collect();
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO events (board, task_id, kind, actor, details, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO events (board, task_id, kind, actor, details, created_at, identity,
+                             identity_role)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     stmt.execute(params![
         event.board,
         event.task_id,
         event.kind.as_str(),
-        event.actor,
+        event.by.note,
         serde_json::Value::Object(details).to_string(),
         now_ms(),
+        event.by.identity,
+        event.by.role,
     ])?;
     Ok(conn.last_insert_rowid())
 }

@@ -7,6 +7,7 @@ use super::{
     graph,
     status::{self, set_status},
 };
+use crate::domain::Author;
 use crate::{
     domain::{EventKind, transitions::Op},
     error::{Error, Result},
@@ -19,7 +20,7 @@ pub(in crate::store) fn link_in(
     conn: &Connection,
     parent: &Task,
     child: &Task,
-    actor: &str,
+    by: &Author,
 ) -> Result<()> {
     if parent.id == child.id {
         return Err(Error::invalid(
@@ -59,7 +60,7 @@ pub(in crate::store) fn link_in(
             board: &child.board,
             task_id: &child.id,
             kind: EventKind::Linked,
-            actor,
+            by,
             details: &[("parent", parent.id.clone())],
         },
     )?;
@@ -69,7 +70,7 @@ pub(in crate::store) fn link_in(
             child,
             to,
             EventKind::Demoted,
-            actor,
+            by,
             &[("reason", "unfinished parent".into())],
         )?;
     }

@@ -10,6 +10,7 @@ use super::{
     read,
     status::{self, set_status},
 };
+use crate::domain::Author;
 use crate::{
     clock::now_ms,
     domain::{
@@ -29,7 +30,7 @@ pub(in crate::store) fn revoke_in(
     task: &Task,
     cause: RevokeCause,
     until: Option<i64>,
-    actor: &str,
+    by: &Author,
     fx: &mut Vec<Effect>,
 ) -> Result<()> {
     let Some(claim) = read::task_claim(conn, &task.id)? else {
@@ -48,7 +49,7 @@ pub(in crate::store) fn revoke_in(
             board: &task.board,
             task_id: &task.id,
             kind: EventKind::Revoked,
-            actor,
+            by,
             details: &[
                 ("cause", cause.as_str().to_owned()),
                 ("run", claim.run_id.clone()),
@@ -66,7 +67,7 @@ pub(in crate::store) fn request_cancel_in(
     conn: &Connection,
     task: &Task,
     grace: Duration,
-    actor: &str,
+    by: &Author,
     fx: &mut Vec<Effect>,
 ) -> Result<()> {
     let Some(claim) = read::task_claim(conn, &task.id)? else {
@@ -85,7 +86,7 @@ pub(in crate::store) fn request_cancel_in(
             board: &task.board,
             task_id: &task.id,
             kind: EventKind::CancelRequested,
-            actor,
+            by,
             details: &[
                 ("run", claim.run_id.clone()),
                 ("grace_seconds", grace.as_secs().to_string()),
@@ -101,14 +102,14 @@ pub(in crate::store) fn request_cancel_in(
 pub(in crate::store) fn archive_in(
     conn: &Connection,
     id: &str,
-    actor: &str,
+    by: &Author,
     fx: &mut Vec<Effect>,
 ) -> Result<Task> {
     let task = read::task(conn, id)?;
     let to = status::next(conn, &task, Op::Archive, "archive")?;
     if task.status == Status::Running {
-        revoke_in(conn, &task, RevokeCause::Archived, None, actor, fx)?;
+        revoke_in(conn, &task, RevokeCause::Archived, None, by, fx)?;
     }
-    set_status(conn, &task, to, EventKind::Archived, actor, &[])?;
+    set_status(conn, &task, to, EventKind::Archived, by, &[])?;
     read::task(conn, id)
 }

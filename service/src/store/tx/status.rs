@@ -8,6 +8,7 @@ use super::{
     events::{self, NewEvent},
     graph, read,
 };
+use crate::domain::Author;
 use crate::{
     clock::now_ms,
     domain::{
@@ -50,7 +51,7 @@ pub(in crate::store) fn set_status(
     task: &Task,
     to: Status,
     kind: EventKind,
-    actor: &str,
+    by: &Author,
     details: &[(&str, String)],
 ) -> Result<()> {
     let now = now_ms();
@@ -69,22 +70,22 @@ pub(in crate::store) fn set_status(
             board: &task.board,
             task_id: &task.id,
             kind,
-            actor,
+            by,
             details: &all,
         },
     )?;
     if to.is_finished() && !task.status.is_finished() {
-        promote_children(conn, &task.id, actor)?;
+        promote_children(conn, &task.id, by)?;
     }
     if task.status.is_finished() && !to.is_finished() {
-        demote_children(conn, &task.id, actor)?;
+        demote_children(conn, &task.id, by)?;
     }
     Ok(())
 }
 
 /// Sends each `ready` child of `parent_id` back to `todo` now that the parent is unfinished
 /// again (as when a new unfinished parent is linked).
-fn demote_children(conn: &Connection, parent_id: &str, actor: &str) -> Result<()> {
+fn demote_children(conn: &Connection, parent_id: &str, by: &Author) -> Result<()> {
     for child_id in graph::neighbours(conn, parent_id, false)? {
         let child = read::task(conn, &child_id)?;
         let to = next(conn, &child, Op::ParentUnfinished, "demote")?;
@@ -94,7 +95,7 @@ fn demote_children(conn: &Connection, parent_id: &str, actor: &str) -> Result<()
                 &child,
                 to,
                 EventKind::Demoted,
-                actor,
+                by,
                 &[("reason", "a parent is unfinished again".into())],
             )?;
         }
@@ -103,15 +104,15 @@ fn demote_children(conn: &Connection, parent_id: &str, actor: &str) -> Result<()
 }
 
 /// Promotes each `todo` child of `parent_id` whose parents are now all finished.
-fn promote_children(conn: &Connection, parent_id: &str, actor: &str) -> Result<()> {
+fn promote_children(conn: &Connection, parent_id: &str, by: &Author) -> Result<()> {
     for child_id in graph::neighbours(conn, parent_id, false)? {
-        promote_if_ready(conn, &child_id, actor)?;
+        promote_if_ready(conn, &child_id, by)?;
     }
     Ok(())
 }
 
 /// Moves a `todo` task to `ready` if its parents are all finished.
-pub(in crate::store) fn promote_if_ready(conn: &Connection, id: &str, actor: &str) -> Result<()> {
+pub(in crate::store) fn promote_if_ready(conn: &Connection, id: &str, by: &Author) -> Result<()> {
     let task = read::task(conn, id)?;
     if task.status != Status::Todo || !graph::parents_finished(conn, id)? {
         return Ok(());
@@ -122,7 +123,7 @@ pub(in crate::store) fn promote_if_ready(conn: &Connection, id: &str, actor: &st
         &task,
         to,
         EventKind::Promoted,
-        actor,
+        by,
         &[("reason", "parents finished".into())],
     )
 }
@@ -134,7 +135,7 @@ pub(in crate::store) fn block_in(
     op: Op,
     kind: BlockKind,
     reason: &str,
-    actor: &str,
+    by: &Author,
 ) -> Result<()> {
     let to = next(conn, task, op, "block")?;
     let outcome = block_outcome(kind, &context(conn, task)?);
@@ -143,7 +144,7 @@ pub(in crate::store) fn block_in(
         params![task.id, kind.as_str(), reason, outcome.recurrences],
     )?;
     let details = [("kind", kind.to_string()), ("reason", reason.to_owned())];
-    set_status(conn, task, to, EventKind::Blocked, actor, &details)?;
+    set_status(conn, task, to, EventKind::Blocked, by, &details)?;
     if outcome.loop_detected {
         events::append(
             conn,
@@ -151,7 +152,7 @@ pub(in crate::store) fn block_in(
                 board: &task.board,
                 task_id: &task.id,
                 kind: EventKind::BlockLoopDetected,
-                actor,
+                by,
                 details: &[
                     ("kind", kind.to_string()),
                     ("recurrences", outcome.recurrences.to_string()),
