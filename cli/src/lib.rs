@@ -5,7 +5,9 @@
 //!   once; an invalid filter is an error at start.
 //! - [`report`]: an error as one line a person can act on: each cause once, no backtrace.
 //! - [`docs`]: the `completions SHELL` and `man` subcommands.
+//! - [`input`]: one parser per kind of value people type: addresses, yes/no, durations.
 
 pub mod docs;
+pub mod input;
 pub mod logging;
 pub mod report;

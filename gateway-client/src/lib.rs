@@ -36,13 +36,18 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The address is not `unix:/path` or `http://host:port`.
-    #[error("{0:?} is not an address like unix:/path/to/kanband.sock or http://127.0.0.1:50051")]
+    #[error(
+        "{0:?} is not an address: use host:port (localhost:50051), http://host:port, \
+         unix:/path/to/kanband.sock or a path to the socket"
+    )]
     BadAddress(String),
     /// The token has characters no token has.
     #[error("the token is not printable ASCII, so it is no kanband token")]
     BadToken,
-    /// The service could not be reached.
-    #[error("cannot reach kanband at {addr}: {}", chain(source))]
+    /// The service could not be reached. The message says what happened (no socket file,
+    /// connection refused, permission denied, no answer) and what to do, from the I/O error
+    /// under the transport's (see [`unreachable_reason`]).
+    #[error("cannot reach kanband at {addr}: {}", unreachable_reason(.addr, .source))]
     Unreachable {
         /// The address.
         addr: String,
@@ -100,8 +105,11 @@ pub enum Address {
 }
 
 impl Address {
-    /// Parses an address.
+    /// Parses an address in any form [`kanband_cli::input::address`] accepts (`host:port`,
+    /// `http://host:port`, `unix:/path`, a bare socket path).
     pub fn parse(addr: &str) -> Result<Address, ConnectError> {
+        let addr = &kanband_cli::input::address(addr)
+            .map_err(|_| ConnectError::BadAddress(addr.to_owned()))?;
         if let Some(path) = addr.strip_prefix("unix:") {
             let path = path.strip_prefix("//").unwrap_or(path);
             if path.is_empty() {
@@ -423,6 +431,54 @@ impl Interceptor for Bearer {
 /// A channel whose calls carry a [`Bearer`].
 pub type AuthChannel = InterceptedService<Channel, Bearer>;
 
+/// What to tell a person whose connection to `addr` failed with `err`: what happened, and
+/// what to do about it ("is kanband running? start it with `kanband`" where that fits).
+pub fn unreachable_reason(addr: &str, err: &tonic::transport::Error) -> String {
+    use std::io::ErrorKind;
+    const START: &str = "is kanband running? start it with `kanband`";
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    let mut io = None;
+    while let Some(current) = cause {
+        if let Some(found) = current.downcast_ref::<std::io::Error>() {
+            io = Some(found);
+            break;
+        }
+        cause = current.source();
+    }
+    let socket = addr.strip_prefix("unix:");
+    let Some(io) = io else {
+        // No I/O error below: a connect that timed out, or the address could not be used.
+        return if std::error::Error::source(err).is_none() {
+            format!(
+                "no connection within {} s; {START}",
+                CONNECT_TIMEOUT.as_secs()
+            )
+        } else {
+            format!("{}; {START}", chain(err))
+        };
+    };
+    match (io.kind(), socket) {
+        (ErrorKind::NotFound, Some(path)) => format!(
+            "no socket file at {path}; {START} (it makes kanband.sock in its data directory)"
+        ),
+        (ErrorKind::ConnectionRefused, Some(path)) => format!(
+            "nothing accepts connections on {path} (a socket file left by a kanband that \
+             stopped?); {START}"
+        ),
+        (ErrorKind::PermissionDenied, Some(path)) => format!(
+            "permission denied on the socket {path}: only kanband's own user may use it; run \
+             as that user, or connect over TCP (--addr localhost:50051) with a token"
+        ),
+        (ErrorKind::ConnectionRefused, None) => {
+            format!(
+                "connection refused; {START} (it listens on 127.0.0.1:50051 unless --listen says otherwise)"
+            )
+        }
+        (ErrorKind::TimedOut, _) => format!("no answer in time; {START}"),
+        _ => format!("{io}; {START}"),
+    }
+}
+
 /// Connects to kanband at `addr` (see [`Address`]); an `https://` address trusts the system's
 /// roots.
 pub async fn connect(addr: &str) -> Result<Channel, ConnectError> {
@@ -538,7 +594,15 @@ mod tests {
             Address::parse("http://127.0.0.1:1").unwrap(),
             Address::Http(_)
         ));
-        for bad in ["", "unix:", "127.0.0.1:50051", "ftp://x"] {
+        assert_eq!(
+            Address::parse("localhost:50051").unwrap(),
+            Address::Http("http://localhost:50051".into())
+        );
+        assert_eq!(
+            Address::parse("/tmp/k.sock").unwrap(),
+            Address::Unix("/tmp/k.sock".into())
+        );
+        for bad in ["", "unix:", "localhost", "ftp://x"] {
             assert!(Address::parse(bad).is_err(), "{bad}");
         }
     }

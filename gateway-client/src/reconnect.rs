@@ -5,7 +5,11 @@
 //! come back quickly without stampeding: [`Backoff`] starts at 100 ms and doubles to 5 s, each
 //! delay jittered into its upper half so a fleet of supervisors does not reconnect in lockstep.
 
-use std::{future::Future, time::Duration};
+use std::{
+    future::Future,
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
 
 use tonic::{Code, Request, Response, Status};
 
@@ -88,8 +92,15 @@ fn random_u64() -> u64 {
     })
 }
 
+/// Whether kanband is known to be unreachable: set by the first failed connect of an outage,
+/// cleared by the next success. Process-wide, so the supervisor, its reporter and its notifier
+/// reconnecting at once still log the outage once.
+static OUTAGE: AtomicBool = AtomicBool::new(false);
+
 /// Connects to `target`, retrying unreachable addresses with `backoff` until it works. Only an
-/// address that cannot be parsed is returned as an error.
+/// address that cannot be parsed is returned as an error. An outage is logged once at warn
+/// (`kanband unreachable, retrying`, with what the connection error says to do), each further
+/// attempt at debug, and its end at info.
 pub async fn connect_with_backoff(
     target: impl Into<Target>,
     backoff: &mut Backoff,
@@ -99,12 +110,19 @@ pub async fn connect_with_backoff(
         match Client::connect(&target).await {
             Ok(client) => {
                 backoff.reset();
+                if OUTAGE.swap(false, Ordering::Relaxed) {
+                    tracing::info!(addr = %target.addr, "kanband reachable again");
+                }
                 return Ok(client);
             }
             Err(err @ ConnectError::BadAddress(_)) => return Err(err),
             Err(err) => {
                 let delay = backoff.next_delay();
-                tracing::warn!(error = %err, ?delay, "kanband unreachable, retrying");
+                if OUTAGE.swap(true, Ordering::Relaxed) {
+                    tracing::debug!(error = %err, ?delay, "kanband still unreachable, retrying");
+                } else {
+                    tracing::warn!(error = %err, "kanband unreachable, retrying");
+                }
                 tokio::time::sleep(delay).await;
             }
         }

@@ -34,6 +34,11 @@ pub const EPOCH_TRAILER: &str = "kanban-current-epoch";
 /// it is now. A holder whose reply was lost retries and learns that its outcome landed.
 pub const ALREADY_RECORDED_HEADER: &str = "kanban-already-recorded";
 
+/// Response header of `Events.Watch` with `from_newest`: the event id the stream starts after
+/// (the newest when the call was accepted). A watcher resumes after it until it has seen an
+/// event of its own.
+pub const WATCH_AFTER_HEADER: &str = "kanban-watch-after";
+
 /// The encoded `FileDescriptorSet` of every `kanban.v1` file, for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/kanban_v1_descriptor.bin"));

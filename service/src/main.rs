@@ -89,8 +89,10 @@ struct ServeArgs {
     listen: String,
 
     /// Allow --listen without --tls-cert, or --http, on an address other than loopback:
-    /// every token then crosses the network in clear. Logged as a warning at every start.
-    #[arg(long, env = "KANBAND_INSECURE_LISTEN_WITHOUT_TLS")]
+    /// every token then crosses the network in clear. Logged as a warning at every start. In
+    /// the environment: 1, true, yes or 0, false, no.
+    #[arg(long, env = "KANBAND_INSECURE_LISTEN_WITHOUT_TLS", action = clap::ArgAction::SetTrue,
+          value_parser = kanband_cli::input::boolean)]
     insecure_listen_without_tls: bool,
 
     /// Serve TCP over TLS with this PEM certificate chain (leaf first); needs --tls-key. With
@@ -127,13 +129,14 @@ struct ServeArgs {
     #[arg(long, env = "KANBAND_HTTP", value_name = "ADDR", default_value = DEFAULT_HTTP)]
     http: String,
 
-    /// Revoke a claim whose holder renews but sends no progress heartbeat for this many
-    /// seconds; 0 turns the backstop off.
+    /// Revoke a claim whose holder renews but sends no progress heartbeat for this long
+    /// (seconds, or 90s, 5m, 1h); 0 turns the backstop off.
     #[arg(
         long,
         env = "KANBAND_STALE_PROGRESS_SECONDS",
         value_name = "SECONDS",
-        default_value_t = 0
+        default_value_t = 0,
+        value_parser = kanband_cli::input::seconds
     )]
     stale_progress_seconds: u64,
 
@@ -152,11 +155,13 @@ struct ServeArgs {
     )]
     handshake_timeout_ms: u64,
 
-    /// Close a connection with no request or stream open for this many seconds; 0 never.
+    /// Close a connection with no request or stream open for this long (seconds, or 90s, 5m,
+    /// 1h); 0 never.
     #[arg(
         long,
         env = "KANBAND_IDLE_TIMEOUT_SECONDS",
         value_name = "SECONDS",
+        value_parser = kanband_cli::input::seconds,
         default_value_t = kanband::net::Timeouts::default().idle.map_or(0, |idle| idle.as_secs())
     )]
     idle_timeout_seconds: u64,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::{
     names::{parse_block_kind, parse_status},
-    retry::parse_duration,
+    output::Format,
 };
 
 /// Where kanband listens by default (its TCP listener, `service/src/server.rs`).
@@ -33,8 +33,11 @@ attachments, attachment, watch, stats and dispatch with a token (--token, KANBAN
 --token-file; none is needed over kanband's Unix socket as kanband's own user); admins manage
 tokens with `token`.
 
-With --json every command prints one JSON value on stdout (watch: one object per line).
-Errors go to stderr as `kanbanctl: <message>`.
+-o table (the default) prints a header row and one row per resource; -o wide adds columns.
+-o json (or --json) prints the response message as proto3 JSON on one line (watch: one event
+per line): the same shape grpcurl prints for the same call, generated from the .proto files
+(camelCase names, enums by proto name such as TASK_STATUS_READY, 64-bit numbers as strings,
+fields at their default value left out). Errors go to stderr as `kanbanctl: <message>`.
 
 While kanband is unreachable, starting or draining (a restart, an upgrade), the worker verbs
 (show, heartbeat, complete, block, comment, request-review, request-changes) try again with
@@ -51,8 +54,8 @@ at once.";
     long_about = format!("{INTRO}\n\n{}", crate::exit::HELP),
 )]
 pub struct Cli {
-    /// Where kanband listens: unix:/path/to/kanband.sock, http://host:port, or
-    /// https://host:port (TLS).
+    /// Where kanband listens: host:port (localhost:50051), http://host:port,
+    /// https://host:port (TLS), unix:/path/to/kanband.sock or a path to the socket.
     #[arg(long, env = "KANBAN_ADDR", default_value = DEFAULT_ADDR, global = true)]
     pub addr: String,
     /// `--ca`, `--cert` and `--key`, for an https:// address.
@@ -75,13 +78,30 @@ pub struct Cli {
     /// Board to work on (the supervisor sets KANBAN_BOARD to the task's board).
     #[arg(long, env = "KANBAN_BOARD", default_value = DEFAULT_BOARD, global = true)]
     pub board: String,
-    /// Print machine-readable JSON on stdout: one value per command, one object per line for
-    /// watch.
-    #[arg(long, env = "KANBAN_JSON", global = true)]
+    /// How to print results: table (header row, one row per resource), wide (more columns) or
+    /// json (the response message as proto3 JSON, as grpcurl prints it; one event per line for
+    /// watch).
+    #[arg(
+        short = 'o',
+        long = "output",
+        env = "KANBAN_OUTPUT",
+        value_enum,
+        default_value_t = Format::Table,
+        global = true
+    )]
+    pub output: Format,
+    /// Do a destructive verb (board reset, board archive, token revoke, attachment delete)
+    /// without asking; needed when there is no terminal to ask on.
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+    /// The same as `-o json` (in the environment: 1, true, yes or 0, false, no).
+    #[arg(long, env = "KANBAN_JSON", global = true, action = clap::ArgAction::SetTrue,
+          value_parser = kanband_cli::input::boolean)]
     pub json: bool,
-    /// How long worker verbs keep trying while kanband is unavailable (250ms, 30s, 2m; 0: not
-    /// at all) [default: the claim's lease time, else 60s]
-    #[arg(long, env = "KANBAN_RETRY_FOR", value_name = "DURATION", value_parser = parse_duration, global = true)]
+    /// How long worker verbs keep trying while kanband is unavailable (250ms, 30s, 2m, 1h;
+    /// bare seconds; 0: not at all) [default: the claim's lease time, else 60s]
+    #[arg(long, env = "KANBAN_RETRY_FOR", value_name = "DURATION",
+          value_parser = kanband_cli::input::duration, global = true)]
     pub retry_for: Option<Duration>,
     /// A free-form note of who a change is made for ("on behalf of"), recorded as the event's
     /// actor beside the identity kanband authenticated (your token's name and role, or `admin`
@@ -132,7 +152,8 @@ pub enum Command {
     /// Operator commands on tasks.
     #[command(subcommand)]
     Task(TaskCommand),
-    /// Follow the event stream, reconnecting without gaps or duplicates (Ctrl-C ends it).
+    /// Follow the event stream from the newest event on (--from-start, --after ID: from
+    /// earlier), reconnecting without gaps or duplicates (Ctrl-C ends it).
     Watch(WatchArgs),
     /// Counts and latencies of the running service.
     Stats,
@@ -157,6 +178,12 @@ pub enum Command {
     /// Bearer tokens (admin): create, list, revoke.
     #[command(subcommand)]
     Token(TokenCommand),
+}
+
+/// `--grace`: a duration in whole seconds that fits the request's field.
+fn grace_seconds(text: &str) -> Result<u32, String> {
+    let seconds = kanband_cli::input::seconds(text)?;
+    u32::try_from(seconds).map_err(|_| format!("{text:?} is too long a grace"))
 }
 
 /// `token ...`.
@@ -378,13 +405,13 @@ pub struct AttachArgs {
 /// `attachment ...`.
 #[derive(Debug, Subcommand)]
 pub enum AttachmentCommand {
-    /// Download an attachment (its SHA-256 is checked): to FILE with -o, else to stdout.
+    /// Download an attachment (its SHA-256 is checked): to FILE with -O, else to stdout.
     Get {
         /// Attachment id (`a_...`).
         id: String,
         /// Where to write it; the file is replaced only once the whole download checks out.
-        #[arg(short, long, value_name = "FILE")]
-        output: Option<std::path::PathBuf>,
+        #[arg(short = 'O', long, value_name = "FILE")]
+        output_file: Option<std::path::PathBuf>,
     },
     /// Delete an attachment.
     Delete {
@@ -454,16 +481,17 @@ pub enum TaskCommand {
     Reclaim {
         /// Task id.
         id: String,
-        /// Seconds the holder gets to stop on its own first.
-        #[arg(long, default_value_t = 0)]
+        /// How long the holder gets to stop on its own first (seconds, or 30s, 5m).
+        #[arg(long, default_value = "0", value_parser = grace_seconds)]
         grace: u32,
     },
     /// Park a task, optionally until a delay has passed.
     Schedule {
         /// Task id.
         id: String,
-        /// Seconds until it becomes ready again; 0 parks it until promoted.
-        #[arg(long, default_value_t = 0)]
+        /// How long until it becomes ready again (seconds, or 90s, 5m, 1h); 0 parks it until
+        /// promoted.
+        #[arg(long, default_value = "0", value_parser = kanband_cli::input::seconds)]
         delay: u64,
     },
     /// Block a task that is not running.
@@ -492,12 +520,15 @@ pub enum TaskCommand {
     },
 }
 
-/// `watch`.
+/// `watch`: from now on, unless told where to start.
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Start after this event id (0: from the beginning of the history).
-    #[arg(long, default_value_t = 0)]
-    pub after: u64,
+    /// Start after this event id instead of at the newest event (0: the whole history).
+    #[arg(long, value_name = "ID", conflicts_with = "from_start")]
+    pub after: Option<u64>,
+    /// Start at the beginning of the history instead of at the newest event.
+    #[arg(long)]
+    pub from_start: bool,
     /// Only events of this task.
     #[arg(long, value_name = "ID")]
     pub task: Option<String>,
@@ -507,7 +538,7 @@ pub struct WatchArgs {
     /// Only events of tasks assigned to this profile.
     #[arg(long)]
     pub assignee: Option<String>,
-    /// Events of every board, not only --board.
+    /// Events of every board, not only --board (also when --board is given empty).
     #[arg(long)]
     pub all_boards: bool,
 }

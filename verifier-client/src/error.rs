@@ -88,7 +88,7 @@ fn code_name(code: Code) -> &'static str {
         Code::DeadlineExceeded => "deadline exceeded",
         Code::NotFound => "not found",
         Code::AlreadyExists => "already exists",
-        Code::PermissionDenied => "permission denied",
+        Code::PermissionDenied => "not allowed (PERMISSION_DENIED)",
         Code::ResourceExhausted => "resource exhausted",
         Code::FailedPrecondition => "not allowed now",
         Code::Aborted => "aborted",
@@ -97,7 +97,7 @@ fn code_name(code: Code) -> &'static str {
         Code::Internal => "internal error",
         Code::Unavailable => "kanband is unavailable",
         Code::DataLoss => "data loss",
-        Code::Unauthenticated => "unauthenticated",
+        Code::Unauthenticated => "token refused (UNAUTHENTICATED)",
     }
 }
 

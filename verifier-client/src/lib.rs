@@ -19,6 +19,7 @@
 
 pub mod cli;
 pub mod commands;
+mod confirm;
 pub mod error;
 pub mod exit;
 pub mod names;

@@ -1,24 +1,20 @@
-//! How messages look: one JSON shape and one human shape per message type.
-//!
-//! The generated types do not derive serde (the contract crate stays free of it), so the JSON
-//! is built here by hand. Field names are the `.proto` field names; enums are the lowercase
-//! names of [`crate::names`]; timestamps are RFC 3339 strings or `null` when unset. Human
-//! output keeps one line per thing where it can (`t_0123... ready "title"`), so it greps well.
+//! How messages look to people: the tables of `-o table|wide` and the text of a task's
+//! detail, stats and events. (JSON needs nothing here: it is the response message's own proto3
+//! JSON, see [`crate::output`].) Enums are shown by the lowercase names of [`crate::names`],
+//! times in RFC 3339 UTC; lines stay greppable (`t_0123... ready "title"` in a task's detail,
+//! one line per event in `watch`).
 
 use std::{collections::HashMap, fmt::Write as _};
 
 use kanband_proto::Timestamp;
 use kanband_proto::pb::{
-    Attachment, Board, Candidate, Comment, Event, Run, StatsResponse, Task, TaskDetail, Workspace,
+    Attachment, Board, Candidate, Event, StatsResponse, Task, TaskDetail, TokenInfo,
 };
-use serde_json::{Map, Value, json};
 
-use crate::names::{block_kind_name, run_outcome_name, status_name, workspace_kind_name};
-
-/// A timestamp as RFC 3339 with a `Z` (prost-types' display form), or `null`.
-pub(crate) fn time(ts: Option<&Timestamp>) -> Value {
-    ts.map_or(Value::Null, |ts| Value::String(rfc3339(ts)))
-}
+use crate::{
+    names::{block_kind_name, run_outcome_name, status_name},
+    output::{Column, col, table, wide},
+};
 
 /// A timestamp for people; `-` when unset.
 pub(crate) fn time_text(ts: Option<&Timestamp>) -> String {
@@ -34,15 +30,6 @@ fn rfc3339(ts: &Timestamp) -> String {
     .to_string()
 }
 
-/// A string map as a JSON object (sorted by key).
-fn string_map(map: &HashMap<String, String>) -> Value {
-    Value::Object(
-        map.iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect::<Map<_, _>>(),
-    )
-}
-
 /// A string map as `k=v` pairs sorted by key, for people.
 fn pairs(map: &HashMap<String, String>) -> String {
     let mut entries: Vec<_> = map.iter().collect();
@@ -54,71 +41,6 @@ fn pairs(map: &HashMap<String, String>) -> String {
         .join(" ")
 }
 
-fn workspace(ws: Option<&Workspace>) -> Value {
-    ws.map_or(Value::Null, |ws| {
-        json!({
-            "kind": workspace_kind_name(ws.kind),
-            "path": ws.path,
-            "branch": ws.branch,
-        })
-    })
-}
-
-/// Every field of a task.
-pub fn task(task: &Task) -> Value {
-    let options = task.worker_options.as_ref();
-    json!({
-        "id": task.id,
-        "board": task.board,
-        "title": task.title,
-        "body": task.body,
-        "assignee": task.assignee,
-        "status": status_name(task.status),
-        "priority": task.priority,
-        "created_by": task.created_by,
-        "created_at": time(task.created_at.as_ref()),
-        "started_at": time(task.started_at.as_ref()),
-        "completed_at": time(task.completed_at.as_ref()),
-        "updated_at": time(task.updated_at.as_ref()),
-        "tenant": task.tenant,
-        "idempotency_key": task.idempotency_key,
-        "result": task.result,
-        "summary": task.summary,
-        "workspace": workspace(task.workspace.as_ref()),
-        "max_runtime_seconds": task.max_runtime_seconds,
-        "max_retries": task.max_retries,
-        "required_capabilities": task.required_capabilities,
-        "target_machine": task.target_machine,
-        "worker_options": options.map_or(Value::Null, |o| json!({
-            "skills": o.skills,
-            "model": o.model,
-            "provider": o.provider,
-            "reasoning_effort": o.reasoning_effort,
-        })),
-        "consecutive_failures": task.consecutive_failures,
-        "last_failure_error": task.last_failure_error,
-        "block_kind": block_kind_name(task.block_kind),
-        "block_reason": task.block_reason,
-        "block_recurrences": task.block_recurrences,
-        "current_run_id": task.current_run_id,
-        "epoch": task.epoch,
-        "scheduled_until": time(task.scheduled_until.as_ref()),
-        "cooldown_until": time(task.cooldown_until.as_ref()),
-        "protocol_violations": task.protocol_violations,
-        "outcomeless_attempts": task.outcomeless_attempts,
-    })
-}
-
-/// A task's fields with `extra` merged in at the top level (for `task create`'s `created` and
-/// `task show`'s parents, children, runs, comments and events).
-pub fn task_with(t: &Task, extra: Value) -> Value {
-    let mut value = task(t);
-    if let (Value::Object(fields), Value::Object(extra)) = (&mut value, extra) {
-        fields.extend(extra);
-    }
-    value
-}
-
 /// One line for a task: `t_0123... ready "title"`, then the assignee if any.
 pub fn task_line(task: &Task) -> String {
     let mut line = format!("{} {} {:?}", task.id, status_name(task.status), task.title);
@@ -126,72 +48,6 @@ pub fn task_line(task: &Task) -> String {
         let _ = write!(line, " @{}", task.assignee);
     }
     line
-}
-
-/// An attachment.
-pub fn attachment(a: &Attachment) -> Value {
-    json!({
-        "id": a.id,
-        "task_id": a.task_id,
-        "name": a.name,
-        "media_type": a.media_type,
-        "size": a.size,
-        "sha256": a.sha256,
-        "uploaded_by": a.uploaded_by,
-        "created_at": time(a.created_at.as_ref()),
-    })
-}
-
-/// An attachment as one line: `a_... 1234 text/plain "name"`.
-pub fn attachment_line(a: &Attachment) -> String {
-    format!("{} {} {} {:?}", a.id, a.size, a.media_type, a.name)
-}
-
-/// A comment.
-pub fn comment(c: &Comment) -> Value {
-    json!({
-        "id": c.id,
-        "task_id": c.task_id,
-        "author": c.author,
-        "body": c.body,
-        "created_at": time(c.created_at.as_ref()),
-    })
-}
-
-/// A run.
-pub fn run(r: &Run) -> Value {
-    json!({
-        "id": r.id,
-        "task_id": r.task_id,
-        "epoch": r.epoch,
-        "session_id": r.session_id,
-        "profile": r.profile,
-        "machine_id": r.machine_id,
-        "review": r.review,
-        "started_at": time(r.started_at.as_ref()),
-        "ended_at": time(r.ended_at.as_ref()),
-        "outcome": run_outcome_name(r.outcome),
-        "summary": r.summary,
-        "error": r.error,
-        "exit_code": r.exit_code,
-        "last_heartbeat_at": time(r.last_heartbeat_at.as_ref()),
-        "last_heartbeat_note": r.last_heartbeat_note,
-    })
-}
-
-/// An event.
-pub fn event(e: &Event) -> Value {
-    json!({
-        "id": e.id,
-        "board": e.board,
-        "task_id": e.task_id,
-        "kind": e.kind,
-        "actor": e.actor,
-        "details": string_map(&e.details),
-        "created_at": time(e.created_at.as_ref()),
-        "identity": e.identity,
-        "identity_role": e.identity_role,
-    })
 }
 
 /// One line for an event:
@@ -230,21 +86,6 @@ fn author(e: &Event) -> Option<String> {
         (identity, Some(note)) => {
             Some(format!("by {identity} ({}), note: {note}", e.identity_role))
         }
-    }
-}
-
-/// A task with everything around it.
-pub fn detail(d: &TaskDetail) -> Value {
-    let extra = json!({
-        "parents": d.parents,
-        "children": d.children,
-        "runs": d.runs.iter().map(run).collect::<Vec<_>>(),
-        "comments": d.comments.iter().map(comment).collect::<Vec<_>>(),
-        "recent_events": d.recent_events.iter().map(event).collect::<Vec<_>>(),
-    });
-    match &d.task {
-        Some(t) => task_with(t, extra),
-        None => extra,
     }
 }
 
@@ -344,52 +185,6 @@ pub fn detail_text(d: &TaskDetail) -> String {
     out
 }
 
-/// A board.
-pub fn board(b: &Board) -> Value {
-    json!({
-        "slug": b.slug,
-        "display_name": b.display_name,
-        "metadata": string_map(&b.metadata),
-        "default_assignee": b.default_assignee,
-        "max_retries": b.max_retries,
-        "max_running": b.max_running,
-        "archived": b.archived,
-        "created_at": time(b.created_at.as_ref()),
-        "updated_at": time(b.updated_at.as_ref()),
-    })
-}
-
-/// One line for a board: `slug "name"`, then what is notable.
-pub fn board_line(b: &Board) -> String {
-    let mut line = format!("{} {:?}", b.slug, b.display_name);
-    if !b.default_assignee.is_empty() {
-        let _ = write!(line, " default @{}", b.default_assignee);
-    }
-    if b.archived {
-        line.push_str(" (archived)");
-    }
-    line
-}
-
-/// Service statistics.
-pub fn stats(s: &StatsResponse) -> Value {
-    let lag = s.expiry_lag.unwrap_or_default();
-    json!({
-        "tasks_by_status": s.tasks_by_status,
-        "live_sessions": s.live_sessions,
-        "live_claims": s.live_claims,
-        "oldest_ready_age_ms": s.oldest_ready_age_ms,
-        "waiting_pollers": s.waiting_pollers,
-        "deadlines_retrying": s.deadlines_retrying,
-        "expiry_lag": {
-            "count": lag.count,
-            "p50_us": lag.p50_us,
-            "p99_us": lag.p99_us,
-            "max_us": lag.max_us,
-        },
-    })
-}
-
 /// Service statistics for people.
 pub fn stats_text(s: &StatsResponse) -> String {
     let mut by_status: Vec<_> = s.tasks_by_status.iter().collect();
@@ -417,24 +212,155 @@ pub fn stats_text(s: &StatsResponse) -> String {
     )
 }
 
-/// A dispatch candidate: the task with `would_grant` and `why_not`.
-pub fn candidate(c: &Candidate) -> Value {
-    let extra = json!({ "would_grant": c.would_grant, "why_not": c.why_not });
-    match &c.task {
-        Some(t) => task_with(t, extra),
-        None => extra,
-    }
+const TASK_COLUMNS: [Column; 10] = [
+    col("ID"),
+    col("STATUS"),
+    col("PRIORITY"),
+    col("ASSIGNEE"),
+    col("TITLE"),
+    wide("BOARD"),
+    wide("EPOCH"),
+    wide("FAILURES"),
+    wide("CREATED"),
+    wide("BLOCK REASON"),
+];
+
+fn task_row(t: &Task) -> Vec<String> {
+    vec![
+        t.id.clone(),
+        status_name(t.status).to_owned(),
+        t.priority.to_string(),
+        t.assignee.clone(),
+        t.title.clone(),
+        t.board.clone(),
+        t.epoch.to_string(),
+        t.consecutive_failures.to_string(),
+        time_text(t.created_at.as_ref()),
+        t.block_reason.clone(),
+    ]
 }
 
-/// One line for a candidate: `*` marks the task that would be granted next.
-pub fn candidate_line(c: &Candidate) -> String {
-    let mark = if c.would_grant { "*" } else { " " };
-    let task = c.task.as_ref().map(task_line).unwrap_or_default();
-    if c.why_not.is_empty() {
-        format!("{mark} {task}")
-    } else {
-        format!("{mark} {task}: {}", c.why_not)
-    }
+/// Tasks as a table.
+pub fn tasks(tasks: &[Task], show_wide: bool) -> String {
+    let rows: Vec<_> = tasks.iter().map(task_row).collect();
+    table(&TASK_COLUMNS, &rows, show_wide)
+}
+
+/// Boards as a table.
+pub fn boards(boards: &[Board], show_wide: bool) -> String {
+    const COLUMNS: [Column; 7] = [
+        col("SLUG"),
+        col("NAME"),
+        col("DEFAULT ASSIGNEE"),
+        col("ARCHIVED"),
+        wide("MAX RUNNING"),
+        wide("MAX RETRIES"),
+        wide("CREATED"),
+    ];
+    let rows: Vec<_> = boards
+        .iter()
+        .map(|b| {
+            vec![
+                b.slug.clone(),
+                b.display_name.clone(),
+                b.default_assignee.clone(),
+                if b.archived { "yes" } else { "no" }.to_owned(),
+                b.max_running.to_string(),
+                b.max_retries.to_string(),
+                time_text(b.created_at.as_ref()),
+            ]
+        })
+        .collect();
+    table(&COLUMNS, &rows, show_wide)
+}
+
+/// Attachments as a table.
+pub fn attachments(attachments: &[Attachment], show_wide: bool) -> String {
+    const COLUMNS: [Column; 8] = [
+        col("ID"),
+        col("SIZE"),
+        col("MEDIA TYPE"),
+        col("NAME"),
+        wide("TASK"),
+        wide("SHA256"),
+        wide("UPLOADED BY"),
+        wide("CREATED"),
+    ];
+    let rows: Vec<_> = attachments
+        .iter()
+        .map(|a| {
+            vec![
+                a.id.clone(),
+                a.size.to_string(),
+                a.media_type.clone(),
+                a.name.clone(),
+                a.task_id.clone(),
+                a.sha256.clone(),
+                a.uploaded_by.clone(),
+                time_text(a.created_at.as_ref()),
+            ]
+        })
+        .collect();
+    table(&COLUMNS, &rows, show_wide)
+}
+
+/// Tokens as a table (never a secret: kanband keeps only hashes).
+pub fn tokens(tokens: &[TokenInfo], show_wide: bool) -> String {
+    const COLUMNS: [Column; 7] = [
+        col("ID"),
+        col("NAME"),
+        col("ROLE"),
+        col("REVOKED"),
+        wide("MACHINE"),
+        wide("PROFILES"),
+        wide("CREATED"),
+    ];
+    let rows: Vec<_> = tokens
+        .iter()
+        .map(|t| {
+            vec![
+                t.id.clone(),
+                t.name.clone(),
+                t.role.clone(),
+                t.revoked_at
+                    .as_ref()
+                    .map_or_else(|| "no".to_owned(), |at| time_text(Some(at))),
+                t.machine_id.clone(),
+                t.profiles.join(","),
+                time_text(t.created_at.as_ref()),
+            ]
+        })
+        .collect();
+    table(&COLUMNS, &rows, show_wide)
+}
+
+/// Dispatch candidates as a table: `*` under GRANT marks the task that would be granted next.
+pub fn candidates(candidates: &[Candidate], show_wide: bool) -> String {
+    const COLUMNS: [Column; 7] = [
+        col("GRANT"),
+        col("ID"),
+        col("STATUS"),
+        col("TITLE"),
+        col("WHY NOT"),
+        wide("PRIORITY"),
+        wide("ASSIGNEE"),
+    ];
+    let rows: Vec<_> = candidates
+        .iter()
+        .map(|c| {
+            let t = c.task.clone().unwrap_or_default();
+            vec![
+                if c.would_grant { "*" } else { "" }.to_owned(),
+                t.id,
+                status_name(t.status).to_owned(),
+                t.title,
+                c.why_not.clone(),
+                t.priority.to_string(),
+                t.assignee,
+            ]
+        })
+        .collect();
+    table(&COLUMNS, &rows, show_wide)
 }
 
 #[cfg(test)]
@@ -444,27 +370,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn task_json_uses_lowercase_names() {
+    fn tasks_show_lowercase_statuses_and_wide_adds_columns() {
         let t = Task {
             id: "t_1".into(),
             title: "say \"hi\"".into(),
             status: TaskStatus::Done.into(),
             assignee: "p".into(),
-            created_at: Some(Timestamp {
-                seconds: 0,
-                nanos: 0,
-            }),
+            epoch: 4,
             ..Task::default()
         };
-        let value = task(&t);
-        assert_eq!(value["status"], "done");
-        assert_eq!(value["block_kind"], "unspecified");
-        assert_eq!(value["created_at"], "1970-01-01T00:00:00Z");
-        assert_eq!(value["started_at"], Value::Null);
+        let narrow = tasks(std::slice::from_ref(&t), false);
+        assert_eq!(
+            narrow,
+            "ID   STATUS  PRIORITY  ASSIGNEE  TITLE\n\
+             t_1  done    0         p         say \"hi\"\n"
+        );
+        let wide = tasks(std::slice::from_ref(&t), true);
+        assert!(wide.starts_with("ID   STATUS  PRIORITY  ASSIGNEE  TITLE     BOARD  EPOCH"));
+        assert!(wide.lines().nth(1).unwrap().contains("  4  "));
         assert_eq!(task_line(&t), r#"t_1 done "say \"hi\"" @p"#);
-        let with = task_with(&t, json!({"created": true}));
-        assert_eq!(with["created"], true);
-        assert_eq!(with["id"], "t_1");
     }
 
     #[test]
@@ -492,9 +416,9 @@ mod tests {
             line.ends_with("completed by ses_1"),
             "an older kanband: {line}"
         );
-        assert_eq!(
-            event(&e("gw-laptop", "supervisor", "alice"))["identity"],
-            "gw-laptop"
-        );
+        // JSON is the message's own proto3 JSON: the identity fields appear by themselves.
+        let json = serde_json::to_value(e("gw-laptop", "supervisor", "alice")).unwrap();
+        assert_eq!(json["identity"], "gw-laptop");
+        assert_eq!(json["identityRole"], "supervisor");
     }
 }

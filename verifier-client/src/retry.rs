@@ -46,25 +46,6 @@ pub fn budget(explicit: Option<Duration>, lease_ttl_ms: Option<u64>) -> Duration
         .unwrap_or(DEFAULT_RETRY_FOR)
 }
 
-/// Parses `--retry-for`: a whole number with an optional unit, `ms`, `s` (the default) or
-/// `m`: `250ms`, `30`, `30s`, `2m`. `0` turns retrying off.
-pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let text = text.trim();
-    let digits = text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-    let (number, unit) = text.split_at(digits);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 250ms, 30s or 2m"))?;
-    match unit.trim() {
-        "ms" => Ok(Duration::from_millis(number)),
-        "" | "s" => Ok(Duration::from_secs(number)),
-        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
-        other => Err(format!(
-            "unknown unit {other:?} in {text:?}: use ms, s or m"
-        )),
-    }
-}
-
 /// Whether a failed attempt is worth another one: kanband could not be reached, is starting
 /// or draining, or (for a repeatable call) the connection broke or went silent mid-call.
 pub fn worth_retrying(err: &Error, safety: Safety) -> bool {
@@ -128,18 +109,6 @@ fn round(d: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        for bad in ["", "s", "-1s", "1.5s", "3h", "ten"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn the_bound_follows_the_lease() {

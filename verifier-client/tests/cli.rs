@@ -17,7 +17,8 @@ use tokio::{
 const LINE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Environment variables kanbanctl reads; cleared so the caller's shell cannot leak in.
-const KANBAN_ENV: [&str; 10] = [
+const KANBAN_ENV: [&str; 11] = [
+    "KANBAN_OUTPUT",
     "KANBAN_ADDR",
     "KANBAN_TOKEN",
     "KANBAN_TOKEN_FILE",
@@ -108,7 +109,7 @@ async fn status(svc: &TestService, id: &str) -> String {
     let run = kanbanctl(&svc.unix_addr, &["task", "show", id, "--json"])
         .await
         .expect(0);
-    run.json()["status"]
+    run.json()["task"]["status"]
         .as_str()
         .expect("status is a string")
         .to_owned()
@@ -122,13 +123,17 @@ async fn task_create_prints_an_id_and_show_reports_ready() {
         .await
         .expect(0)
         .json();
-    assert_eq!(shown["id"], id.as_str());
-    assert_eq!(shown["status"], "ready");
-    assert_eq!(shown["title"], "first task");
-    for list in ["parents", "children", "runs", "comments", "recent_events"] {
-        assert!(shown[list].is_array(), "{list} in {shown}");
-    }
-    assert_eq!(shown["recent_events"][0]["kind"], "created");
+    // The proto3 JSON of the TaskDetail message, as grpcurl prints it: camelCase names, enums
+    // by proto name, empty lists left out.
+    assert_eq!(shown["task"]["id"], id.as_str());
+    assert_eq!(shown["task"]["status"], "TASK_STATUS_READY");
+    assert_eq!(shown["task"]["title"], "first task");
+    assert_eq!(
+        shown.get("runs"),
+        None,
+        "an empty list is left out: {shown}"
+    );
+    assert_eq!(shown["recentEvents"][0]["kind"], "created");
 
     let human = kanbanctl(&svc.unix_addr, &["task", "show", &id])
         .await
@@ -140,7 +145,7 @@ async fn task_create_prints_an_id_and_show_reports_ready() {
         "{human:?}"
     );
 
-    // With --json, create answers with the task itself, `id` included.
+    // With --json (the same as -o json), create answers with the CreateTaskResponse.
     let created = kanbanctl(
         &svc.unix_addr,
         &["task", "create", "--title", "second", "--json"],
@@ -148,13 +153,13 @@ async fn task_create_prints_an_id_and_show_reports_ready() {
     .await
     .expect(0)
     .json();
-    assert!(created["id"].as_str().unwrap().starts_with("t_"));
-    assert_eq!(created["status"], "ready");
+    assert!(created["task"]["id"].as_str().unwrap().starts_with("t_"));
+    assert_eq!(created["task"]["status"], "TASK_STATUS_READY");
     assert_eq!(created["created"], true);
 
     // A child of an unfinished parent waits in todo; done parents promote it.
     let child = create(&svc, &["--title", "child", "--parent", &id]).await;
-    assert_eq!(status(&svc, &child).await, "todo");
+    assert_eq!(status(&svc, &child).await, "TASK_STATUS_TODO");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,13 +183,13 @@ async fn json_outputs_parse() {
     .expect(0)
     .json();
     assert_eq!(board["slug"], "ops");
-    assert_eq!(board["default_assignee"], "p");
+    assert_eq!(board["defaultAssignee"], "p");
 
     let boards = kanbanctl(addr, &["board", "list", "--json"])
         .await
         .expect(0)
         .json();
-    let slugs: Vec<&str> = boards
+    let slugs: Vec<&str> = boards["boards"]
         .as_array()
         .unwrap()
         .iter()
@@ -231,8 +236,8 @@ async fn json_outputs_parse() {
     .await
     .expect(0)
     .json();
-    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
-    assert_eq!(listed[0]["id"], high.as_str());
+    assert_eq!(listed["tasks"].as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(listed["tasks"][0]["id"], high.as_str());
     let todo = kanbanctl(
         addr,
         &["list", "--board", "ops", "--status", "todo", "--json"],
@@ -240,10 +245,10 @@ async fn json_outputs_parse() {
     .await
     .expect(0)
     .json();
-    assert_eq!(todo, Value::Array(vec![]));
+    assert_eq!(todo, serde_json::json!({}), "no tasks: an empty message");
 
     let stats = kanbanctl(addr, &["stats", "--json"]).await.expect(0).json();
-    assert_eq!(stats["tasks_by_status"]["ready"], 2, "{stats}");
+    assert_eq!(stats["tasksByStatus"]["ready"], "2", "{stats}");
     let preview = kanbanctl(
         addr,
         &[
@@ -259,8 +264,12 @@ async fn json_outputs_parse() {
     .await
     .expect(0)
     .json();
-    assert_eq!(preview[0]["id"], high.as_str(), "{preview}");
-    assert_eq!(preview[0]["would_grant"], true);
+    assert_eq!(
+        preview["candidates"][0]["task"]["id"],
+        high.as_str(),
+        "{preview}"
+    );
+    assert_eq!(preview["candidates"][0]["wouldGrant"], true);
 
     // Operator transitions print the task.
     let blocked = kanbanctl(
@@ -279,8 +288,8 @@ async fn json_outputs_parse() {
     .await
     .expect(0)
     .json();
-    assert_eq!(blocked["status"], "blocked");
-    assert_eq!(blocked["block_kind"], "needs_input");
+    assert_eq!(blocked["status"], "TASK_STATUS_BLOCKED");
+    assert_eq!(blocked["blockKind"], "BLOCK_KIND_NEEDS_INPUT");
     let unblocked = kanbanctl(addr, &["task", "unblock", &high]).await.expect(0);
     assert!(unblocked.stdout.contains(" ready "), "{unblocked:?}");
     let comment = kanbanctl(
@@ -304,13 +313,13 @@ async fn json_outputs_parse() {
         .await
         .expect(0)
         .json();
-    assert_eq!(archived["status"], "archived");
+    assert_eq!(archived["status"], "TASK_STATUS_ARCHIVED");
 
-    let reset = kanbanctl(addr, &["board", "reset", "ops", "--json"])
+    let reset = kanbanctl(addr, &["board", "reset", "ops", "--json", "--yes"])
         .await
         .expect(0)
         .json();
-    assert_eq!(reset["tasks_removed"], 2, "{reset}");
+    assert_eq!(reset["tasksRemoved"], "2", "{reset}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,7 +363,8 @@ async fn bad_usage_exits_2_before_connecting() {
         let run = kanbanctl(&dead, args).await;
         assert_eq!(run.code, 2, "{args:?}: {run:?}");
     }
-    kanbanctl("localhost:50051", &["stats"]).await.expect(2);
+    let run = kanbanctl("localhost", &["stats"]).await.expect(2);
+    assert!(run.stderr.contains("host:port"), "names the forms: {run:?}");
 
     // Worker verbs outside a worker: a clear message, not a connection error.
     for args in [
@@ -435,9 +445,9 @@ async fn worker_flow_heartbeat_complete_then_fenced() {
         .await
         .expect(0)
         .json();
-    assert_eq!(shown["id"], id.as_str());
-    assert_eq!(shown["status"], "running");
-    assert_eq!(shown["claim"]["epoch"], grant.epoch);
+    assert_eq!(shown["task"]["id"], id.as_str());
+    assert_eq!(shown["task"]["status"], "TASK_STATUS_RUNNING");
+    assert_eq!(shown["task"]["epoch"], grant.epoch.to_string());
     kanbanctl_env(addr, &["heartbeat", "--note", "halfway"], &env)
         .await
         .expect(0);
@@ -449,15 +459,16 @@ async fn worker_flow_heartbeat_complete_then_fenced() {
     let done = kanbanctl_env(addr, &["complete", "--summary", "ok"], &env)
         .await
         .expect(0);
-    assert!(done.stdout.starts_with(&format!("{id} done ")), "{done:?}");
-    assert_eq!(status(&svc, &id).await, "done");
+    let row = done.stdout.lines().nth(1).unwrap_or_default();
+    assert!(row.starts_with(&format!("{id}  done ")), "{done:?}");
+    assert_eq!(status(&svc, &id).await, "TASK_STATUS_DONE");
     let detail = kanbanctl(&svc.unix_addr, &["task", "show", &id, "--json"])
         .await
         .expect(0)
         .json();
-    assert_eq!(detail["summary"], "ok");
-    assert_eq!(detail["runs"][0]["outcome"], "completed");
-    assert_eq!(detail["runs"][0]["last_heartbeat_note"], "halfway");
+    assert_eq!(detail["task"]["summary"], "ok");
+    assert_eq!(detail["runs"][0]["outcome"], "RUN_OUTCOME_COMPLETED");
+    assert_eq!(detail["runs"][0]["lastHeartbeatNote"], "halfway");
     assert_eq!(detail["comments"][0]["body"], "found it");
 
     // The claim ended with its outcome: another outcome with the same token is refused, exit 3,
@@ -499,6 +510,13 @@ impl Watcher {
         }
     }
 
+    /// Like [`Watcher::spawn`], from the beginning of the history.
+    fn from_start(addr: &str, args: &[&str]) -> Watcher {
+        let mut all = vec!["--from-start"];
+        all.extend_from_slice(args);
+        Watcher::spawn(addr, &all)
+    }
+
     /// The next event printed.
     async fn next(&mut self) -> Value {
         let line = tokio::time::timeout(LINE_TIMEOUT, self.lines.next_line())
@@ -514,7 +532,7 @@ impl Watcher {
         let mut seen = Vec::new();
         loop {
             let event = self.next().await;
-            let found = event["kind"] == "created" && event["task_id"] == task;
+            let found = event["kind"] == "created" && event["taskId"] == task;
             seen.push(event);
             if found {
                 return seen;
@@ -548,20 +566,24 @@ async fn listed_event_ids(client: &mut Client) -> Vec<u64> {
 }
 
 fn ids(events: &[Value]) -> Vec<u64> {
-    events.iter().map(|e| e["id"].as_u64().unwrap()).collect()
+    // uint64 is a string in proto3 JSON.
+    events
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().parse().unwrap())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_json_prints_events_and_ctrl_c_exits_0() {
     let svc = spawn_service().await;
     let first = create(&svc, &["--title", "one"]).await;
-    let mut watcher = Watcher::spawn(&svc.unix_addr, &[]);
+    let mut watcher = Watcher::from_start(&svc.unix_addr, &[]);
     let mut seen = watcher.until_created(&first).await;
     let second = create(&svc, &["--title", "two"]).await;
     seen.extend(watcher.until_created(&second).await);
     for event in &seen {
         assert!(
-            event["kind"].is_string() && event["created_at"].is_string(),
+            event["kind"].is_string() && event["createdAt"].is_string(),
             "{event}"
         );
         assert_eq!(event["board"], "default");
@@ -581,7 +603,7 @@ async fn watch_json_prints_events_and_ctrl_c_exits_0() {
         &["--task", &second, "--kind", "created", "--after", "0"],
     );
     let event = only_second.next().await;
-    assert_eq!(event["task_id"], second.as_str());
+    assert_eq!(event["taskId"], second.as_str());
     only_second.child.kill().await.expect("kill the watcher");
 
     // Ctrl-C ends a watch cleanly.
@@ -604,7 +626,7 @@ async fn watch_resumes_across_a_restart_without_gap_or_duplicate() {
     // The Unix socket keeps its path across a restart on the same data directory.
     let addr = svc.unix_addr.clone();
     let before = create(&svc, &["--title", "before"]).await;
-    let mut watcher = Watcher::spawn(&addr, &[]);
+    let mut watcher = Watcher::from_start(&addr, &[]);
     let mut seen = watcher.until_created(&before).await;
 
     let dir = svc.stop().await;
@@ -635,8 +657,8 @@ async fn check_reports_the_invariants() {
         .expect(0)
         .json();
     assert_eq!(report["ok"], true);
-    assert_eq!(report["violations"].as_array().map(Vec::len), Some(0));
-    assert!(report["events"].as_u64().unwrap() >= 1);
+    assert_eq!(report.get("violations"), None, "none: left out");
+    assert!(report["events"].as_str().unwrap().parse::<u64>().unwrap() >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -698,11 +720,8 @@ async fn worker_verbs_wait_for_a_restarting_kanband() {
         .await
         .expect(0)
         .json();
-    assert_eq!(detail["status"], "running");
-    assert_eq!(
-        detail["runs"][0]["last_heartbeat_note"],
-        "during the restart"
-    );
+    assert_eq!(detail["task"]["status"], "TASK_STATUS_RUNNING");
+    assert_eq!(detail["runs"][0]["lastHeartbeatNote"], "during the restart");
     let comments = detail["comments"].as_array().expect("comments");
     assert_eq!(comments.len(), 1, "exactly one comment: {comments:?}");
     assert_eq!(comments[0]["body"], "written during the restart");
@@ -890,10 +909,10 @@ async fn attach_list_get_and_delete_a_file() {
         .json();
     assert_eq!(attached["name"], "report.md");
     assert_eq!(
-        attached["media_type"], "text/markdown",
+        attached["mediaType"], "text/markdown",
         "guessed from the extension"
     );
-    assert_eq!(attached["size"], bytes.len() as u64);
+    assert_eq!(attached["size"], bytes.len().to_string());
     let att_id = attached["id"].as_str().unwrap().to_owned();
     let renamed = kanbanctl(
         &svc.unix_addr,
@@ -901,14 +920,19 @@ async fn attach_list_get_and_delete_a_file() {
     )
     .await
     .expect(0);
-    assert!(renamed.stdout.contains("\"../other name\""), "{renamed:?}");
+    assert!(renamed.stdout.contains("  ../other name\n"), "{renamed:?}");
 
     let listed = kanbanctl(&svc.unix_addr, &["attachments", &id])
         .await
         .expect(0);
-    assert_eq!(listed.stdout.lines().count(), 2, "{listed:?}");
+    assert_eq!(
+        listed.stdout.lines().count(),
+        3,
+        "a header, two rows: {listed:?}"
+    );
     assert!(
-        listed.stdout.starts_with(&att_id),
+        listed.stdout.starts_with("ID ")
+            && listed.stdout.lines().nth(1).unwrap().starts_with(&att_id),
         "oldest first: {listed:?}"
     );
 
@@ -919,7 +943,7 @@ async fn attach_list_get_and_delete_a_file() {
             "attachment",
             "get",
             &att_id,
-            "-o",
+            "-O",
             out.to_str().unwrap(),
             "--json",
         ],
@@ -938,7 +962,7 @@ async fn attach_list_get_and_delete_a_file() {
         "without -o the bytes go to stdout"
     );
 
-    kanbanctl(&svc.unix_addr, &["attachment", "delete", &att_id])
+    kanbanctl(&svc.unix_addr, &["attachment", "delete", &att_id, "--yes"])
         .await
         .expect(0);
     kanbanctl(&svc.unix_addr, &["attachment", "get", &att_id])
@@ -988,6 +1012,275 @@ async fn attach_list_get_and_delete_a_file() {
     kanbanctl_env(&svc.unix_addr, &["attach", &other, path], &worker)
         .await
         .expect(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_formats_table_wide_and_the_proto3_json_of_the_response() {
+    let svc = spawn_service().await;
+    let addr = svc.unix_addr.as_str();
+    let id = create(&svc, &["--title", "formatted", "--assignee", "p"]).await;
+
+    let table = kanbanctl(addr, &["task", "list"]).await.expect(0);
+    let mut lines = table.stdout.lines();
+    let header = lines.next().unwrap_or_default();
+    assert!(
+        header.starts_with("ID ") && header.contains("STATUS") && header.contains("TITLE"),
+        "{table:?}"
+    );
+    assert!(!header.contains("EPOCH"), "table leaves wide columns out");
+    let row = lines.next().unwrap_or_default();
+    assert!(row.starts_with(&id) && row.contains(" ready "), "{table:?}");
+    let wide = kanbanctl(addr, &["task", "list", "-o", "wide"])
+        .await
+        .expect(0);
+    let wide_header = wide.stdout.lines().next().unwrap_or_default();
+    assert!(
+        wide_header.starts_with(header.trim_end()) && wide_header.contains("EPOCH"),
+        "wide adds columns: {wide:?}"
+    );
+
+    // -o json and --json are one thing: the response message's proto3 JSON, exactly what
+    // pbjson's serde impls make of the message the service answered.
+    let json = kanbanctl(addr, &["task", "list", "-o", "json"])
+        .await
+        .expect(0);
+    let synonym = kanbanctl(addr, &["task", "list", "--json"]).await.expect(0);
+    assert_eq!(json.stdout, synonym.stdout);
+    let mut client = svc.tcp.clone();
+    let listed = client
+        .tasks
+        .list_tasks(pb::ListTasksRequest {
+            board: "default".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("ListTasks")
+        .into_inner();
+    assert_eq!(json.json(), serde_json::to_value(&listed).unwrap());
+    assert_eq!(json.json()["tasks"][0]["status"], "TASK_STATUS_READY");
+
+    kanbanctl(addr, &["task", "list", "-o", "yaml"])
+        .await
+        .expect(2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_yes_no_and_durations_as_people_type_them() {
+    let svc = spawn_service().await;
+    // A bare socket path, and host:port with a host name, as grpcurl and etcdctl take them.
+    let path = svc.unix_addr.strip_prefix("unix:").expect("unix:PATH");
+    kanbanctl(path, &["stats"]).await.expect(0);
+    let host_port = svc
+        .tcp_addr
+        .strip_prefix("http://")
+        .expect("http://HOST:PORT")
+        .replace("127.0.0.1", "localhost");
+    let run = kanbanctl(&host_port, &["health"]).await.expect(0);
+    assert_eq!(run.stdout, "kanband: SERVING\n", "{run:?}");
+
+    // Yes/no in the environment: six words in any case, anything else refused.
+    let run = kanbanctl_env(&svc.unix_addr, &["stats"], &[("KANBAN_JSON", "Yes")])
+        .await
+        .expect(0);
+    run.json();
+    let run = kanbanctl_env(&svc.unix_addr, &["stats"], &[("KANBAN_JSON", "0")])
+        .await
+        .expect(0);
+    assert!(run.stdout.starts_with("tasks: "), "{run:?}");
+    let run = kanbanctl_env(&svc.unix_addr, &["stats"], &[("KANBAN_JSON", "maybe")])
+        .await
+        .expect(2);
+    assert!(run.stderr.contains("yes/no"), "{run:?}");
+
+    // `--delay 5m` is five minutes, bare numbers are still seconds.
+    let id = create(&svc, &["--title", "later"]).await;
+    for (delay, seconds) in [("5m", 300), ("45", 45)] {
+        kanbanctl(&svc.unix_addr, &["task", "schedule", &id, "--delay", delay])
+            .await
+            .expect(0);
+        let mut client = svc.tcp.clone();
+        let task = client
+            .tasks
+            .get_task(pb::GetTaskRequest {
+                id: id.clone(),
+                recent_events: 0,
+            })
+            .await
+            .expect("GetTask")
+            .into_inner()
+            .task
+            .expect("task");
+        let parked_for = task.scheduled_until.expect("scheduled").seconds
+            - task.updated_at.expect("updated").seconds;
+        assert!(
+            (seconds - 1..=seconds + 1).contains(&parked_for),
+            "--delay {delay}: parked for {parked_for} s"
+        );
+        kanbanctl(&svc.unix_addr, &["task", "promote", &id])
+            .await
+            .expect(0);
+    }
+    kanbanctl(
+        &svc.unix_addr,
+        &["task", "schedule", &id, "--delay", "5 fortnights"],
+    )
+    .await
+    .expect(2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_starts_at_the_newest_event_unless_told_otherwise() {
+    let svc = spawn_service().await;
+    let addr = svc.unix_addr.as_str();
+    let before = create(&svc, &["--title", "before the watch"]).await;
+    kanbanctl(addr, &["board", "create", "other"])
+        .await
+        .expect(0);
+
+    // Only what happens from now on, on every board with --all-boards. Whether the watch has
+    // started is only known once it prints: create tasks until it prints one of them.
+    let mut watcher = Watcher::spawn(addr, &["--all-boards"]);
+    let mut made = Vec::new();
+    let first = loop {
+        assert!(made.len() < 100, "the watcher printed nothing");
+        let board = if made.len() % 2 == 0 {
+            "other"
+        } else {
+            "default"
+        };
+        made.push(create(&svc, &["--title", "during", "--board", board]).await);
+        match tokio::time::timeout(Duration::from_millis(300), watcher.lines.next_line()).await {
+            Ok(line) => {
+                let line = line.expect("read stdout").expect("watch still running");
+                break serde_json::from_str::<Value>(&line).expect("JSON");
+            }
+            Err(_) => continue,
+        }
+    };
+    let first_task = first["taskId"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        made.contains(&first_task),
+        "the first event is of a task made after the watch started, not {first}"
+    );
+    // Every board: the tasks after it, on both boards, arrive in order.
+    let at = made.iter().position(|t| *t == first_task).unwrap();
+    for task in &made[at + 1..] {
+        let seen = watcher.until_created(task).await;
+        assert!(seen.iter().all(|e| e["taskId"] != before.as_str()));
+    }
+    watcher.child.kill().await.expect("kill the watcher");
+
+    // --after N and --from-start reach back.
+    let mut from_start = Watcher::from_start(addr, &["--task", &before]);
+    assert_eq!(from_start.next().await["taskId"], before.as_str());
+    from_start.child.kill().await.expect("kill the watcher");
+    let mut after = Watcher::spawn(addr, &["--after", "0", "--task", &before]);
+    assert_eq!(after.next().await["taskId"], before.as_str());
+    after.child.kill().await.expect("kill the watcher");
+    kanbanctl(addr, &["watch", "--after", "3", "--from-start"])
+        .await
+        .expect(2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destructive_verbs_need_yes_without_a_terminal_and_repeats_say_so() {
+    let svc = spawn_service().await;
+    let addr = svc.unix_addr.as_str();
+    kanbanctl(addr, &["board", "create", "scratch"])
+        .await
+        .expect(0);
+    let id = create(&svc, &["--title", "kept", "--board", "scratch"]).await;
+    for args in [
+        &["board", "reset", "scratch"][..],
+        &["board", "archive", "scratch"],
+        &["token", "revoke", "nobody"],
+        &["attachment", "delete", "a_0000000000000000"],
+    ] {
+        // stdin is not a terminal here: refused before anything is sent.
+        let run = kanbanctl(addr, args).await.expect(2);
+        assert!(run.stderr.contains("pass --yes"), "{args:?}: {run:?}");
+    }
+    assert_eq!(
+        status(&svc, &id).await,
+        "TASK_STATUS_READY",
+        "nothing was reset"
+    );
+    let run = kanbanctl(addr, &["board", "reset", "scratch", "--yes"])
+        .await
+        .expect(0);
+    assert!(run.stdout.contains("1 tasks removed"), "{run:?}");
+    kanbanctl(addr, &["-y", "token", "revoke", "nobody"])
+        .await
+        .expect(4);
+
+    // The same idempotency key again: the task that exists, and a note that it did.
+    let args = [
+        "task",
+        "create",
+        "--title",
+        "once",
+        "--idempotency-key",
+        "k1",
+    ];
+    let first = kanbanctl(addr, &args).await.expect(0);
+    assert!(first.stderr.is_empty(), "{first:?}");
+    let again = kanbanctl(addr, &args).await.expect(0);
+    assert_eq!(again.stdout, first.stdout, "the same task");
+    assert!(again.stderr.contains("already existed"), "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_errors_say_what_happened_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("kanband.sock");
+    let run = kanbanctl(missing.to_str().unwrap(), &["stats"])
+        .await
+        .expect(5);
+    assert!(
+        run.stderr
+            .contains(&format!("no socket file at {}", missing.display()))
+            && run
+                .stderr
+                .contains("is kanband running? start it with `kanband`"),
+        "{run:?}"
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {run:?}");
+    let run = kanbanctl(&dead_addr(), &["stats"]).await.expect(5);
+    assert!(
+        run.stderr
+            .contains("connection refused; is kanband running?"),
+        "{run:?}"
+    );
+
+    // Token refused, role refused: exit 6, saying which.
+    let svc = spawn_service().await;
+    let run = kanbanctl_env(&svc.tcp_addr, &["stats"], &[("KANBAN_TOKEN", "k_bogus")])
+        .await
+        .expect(6);
+    assert!(
+        run.stderr.contains("token refused (UNAUTHENTICATED)"),
+        "{run:?}"
+    );
+    let reader = kanbanctl(
+        &svc.unix_addr,
+        &["token", "create", "eve", "--role", "reader"],
+    )
+    .await
+    .expect(0)
+    .stdout
+    .trim()
+    .to_owned();
+    let run = kanbanctl_env(
+        &svc.tcp_addr,
+        &["board", "reset", "default", "--yes"],
+        &[("KANBAN_TOKEN", &reader)],
+    )
+    .await
+    .expect(6);
+    assert!(
+        run.stderr.contains("not allowed (PERMISSION_DENIED)") && run.stderr.contains("admin"),
+        "{run:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,8 +39,8 @@ struct Args {
     #[arg(long, env = "KANBAND_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 
-    /// Where kanband listens: unix:/path/to/kanband.sock, http://host:port, or
-    /// https://host:port (TLS).
+    /// Where kanband listens: host:port, http://host:port, https://host:port (TLS),
+    /// unix:/path/to/kanband.sock or a path to the socket.
     #[arg(long, env = "KANBAN_ADDR", default_value = "http://127.0.0.1:50051")]
     addr: String,
 
@@ -135,8 +135,10 @@ struct Args {
     #[arg(long, env = "KANBAN_GATEWAY_DRAIN_LIMIT_MS", default_value_t = 60_000)]
     drain_limit_ms: u64,
 
-    /// Also take tasks waiting for review (the review lane).
-    #[arg(long, env = "KANBAN_GATEWAY_REVIEW_LANE")]
+    /// Also take tasks waiting for review (the review lane). In the environment: 1, true, yes
+    /// or 0, false, no.
+    #[arg(long, env = "KANBAN_GATEWAY_REVIEW_LANE", action = clap::ArgAction::SetTrue,
+          value_parser = kanband_cli::input::boolean)]
     review_lane: bool,
 }
 
@@ -235,7 +237,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let token = kanband_gateway::resolve_token(args.token, args.token_file.as_deref())
         .map_err(anyhow::Error::msg)?;
-    let mut config = SupervisorConfig::new(args.addr, args.profiles, workspaces, command);
+    // One spelling (`unix:/path` or `http://host:port`) for the supervisor and its workers'
+    // KANBAN_ADDR, whichever form was typed.
+    let addr = kanband_cli::input::address(&args.addr).map_err(anyhow::Error::msg)?;
+    let mut config = SupervisorConfig::new(addr, args.profiles, workspaces, command);
     config.token = token.map(kanband_gateway::Secret);
     config.tls = args.tls.files();
     if args.preset.is_some() {

@@ -118,8 +118,16 @@ impl Events for EventsService {
             validate::required_text("kinds", kind, limits::NAME_MAX)?;
         }
         validate::profile("assignee", &req.assignee)?;
-        let after = i64::try_from(req.after_id)
-            .map_err(|_| Error::invalid("after_id", "is out of range"))?;
+        let after = if req.from_newest {
+            if req.after_id != 0 {
+                return Err(Error::invalid("after_id", "must be 0 with from_newest").into());
+            }
+            // Every event up to the newest committed id is visible to the watcher's queries.
+            *self.app.event_ids().borrow()
+        } else {
+            i64::try_from(req.after_id)
+                .map_err(|_| Error::invalid("after_id", "is out of range"))?
+        };
         let filter = WatchFilter {
             board,
             task_id: task,
@@ -130,6 +138,16 @@ impl Events for EventsService {
         let slot = self.app.stream_slot(Pool::Watch, conn.as_deref())?;
         let (out, rx) = feed::channel(WATCH_BUFFER);
         tokio::spawn(watch(self.app.clone(), slot, filter, after, out));
-        Ok(Response::new(Box::pin(rx)))
+        let mut response = Response::new(Box::pin(rx) as Self::WatchStream);
+        if req.from_newest {
+            response.metadata_mut().insert(
+                kanband_proto::WATCH_AFTER_HEADER,
+                after
+                    .to_string()
+                    .parse()
+                    .expect("digits are a header value"),
+            );
+        }
+        Ok(response)
     }
 }

@@ -943,6 +943,15 @@ fn cases(fx: &Fixture) -> Vec<Case<Call>> {
                 ..watch()
             }),
         ),
+        invalid(
+            "Watch from the newest event and after an id at once",
+            "after_id",
+            Watch(pb::WatchRequest {
+                after_id: 1,
+                from_newest: true,
+                ..watch()
+            }),
+        ),
         // Notifications.Subscribe
         invalid(
             "Subscribe with an empty task id",

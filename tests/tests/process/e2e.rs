@@ -85,7 +85,7 @@ async fn a_worker_script_heartbeats_and_completes_through_kanbanctl() {
     } = kanbanctl(&daemon.unix_addr, &["--json", "task", "show", &id]).await;
     assert_eq!(code, 0);
     let shown: serde_json::Value = serde_json::from_str(&json).expect("task show --json is JSON");
-    assert_eq!(shown["status"], "done");
+    assert_eq!(shown["task"]["status"], "TASK_STATUS_DONE");
 }
 
 #[tokio::test]

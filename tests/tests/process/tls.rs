@@ -268,7 +268,7 @@ async fn another_uid_on_the_unix_socket_is_refused_and_the_owner_is_not() {
     }
     let (code, said) = kanbanctl_as_nobody(&daemon.unix_addr).await;
     assert_eq!(code, 6, "refused as not allowed: {said}");
-    assert!(said.contains("unauthenticated"), "{said}");
+    assert!(said.contains("token refused (UNAUTHENTICATED)"), "{said}");
 
     // The owner over the same socket is the admin without a token.
     let mut owner = daemon.client().await;

@@ -1,17 +1,14 @@
 //! `stats`, `check` and `dispatch preview`: read-only questions about the running service.
 
-use kanband_proto::pb::{CheckInvariantsRequest, DispatchPreviewRequest, StatsRequest};
-use serde_json::json;
-
 use super::Ctx;
 use crate::{Error, Result, cli::PreviewArgs, render};
+use kanband_proto::pb::{CheckInvariantsRequest, DispatchPreviewRequest, StatsRequest};
 
 /// `stats`.
 pub(crate) async fn stats(ctx: &Ctx) -> Result<()> {
     let mut client = ctx.connect().await?;
     let stats = client.admin.stats(StatsRequest {}).await?.into_inner();
-    ctx.out
-        .print(&render::stats_text(&stats), &render::stats(&stats))?;
+    ctx.out.message(&stats, |_| render::stats_text(&stats))?;
     Ok(())
 }
 
@@ -35,10 +32,9 @@ pub(crate) async fn health(ctx: &Ctx, service: String) -> Result<()> {
     } else {
         &service
     };
-    ctx.out.print(
-        &format!("{shown}: {name}\n"),
-        &json!({"service": service, "status": name}),
-    )?;
+    // grpc.health.v1 has no generated serde impls; this is its proto3 JSON (`status` by name).
+    let json = serde_json::json!({ "status": name });
+    ctx.out.message(&json, |_| format!("{shown}: {name}\n"))?;
     if status == ServingStatus::Serving {
         Ok(())
     } else {
@@ -54,11 +50,6 @@ pub(crate) async fn check(ctx: &Ctx) -> Result<()> {
         .check_invariants(CheckInvariantsRequest {})
         .await?
         .into_inner();
-    let violations: Vec<_> = report
-        .violations
-        .iter()
-        .map(|v| json!({"invariant": v.invariant, "detail": v.detail}))
-        .collect();
     let mut text = format!(
         "{}: {} tasks, {} claims, {} events checked\n",
         if report.ok { "ok" } else { "BROKEN" },
@@ -69,14 +60,7 @@ pub(crate) async fn check(ctx: &Ctx) -> Result<()> {
     for v in &report.violations {
         text.push_str(&format!("  {}: {}\n", v.invariant, v.detail));
     }
-    let value = json!({
-        "ok": report.ok,
-        "tasks": report.tasks,
-        "claims": report.claims,
-        "events": report.events,
-        "violations": violations,
-    });
-    ctx.out.print(&text, &value)?;
+    ctx.out.message(&report, |_| text)?;
     if report.ok {
         Ok(())
     } else {
@@ -87,7 +71,7 @@ pub(crate) async fn check(ctx: &Ctx) -> Result<()> {
 /// `dispatch preview`: candidates in dispatch order, `*` on the one that would be granted.
 pub(crate) async fn preview(ctx: &Ctx, args: PreviewArgs) -> Result<()> {
     let mut client = ctx.connect().await?;
-    let candidates = client
+    let preview = client
         .admin
         .dispatch_preview(DispatchPreviewRequest {
             session_id: args.session.unwrap_or_default(),
@@ -103,9 +87,9 @@ pub(crate) async fn preview(ctx: &Ctx, args: PreviewArgs) -> Result<()> {
             page_size: 0,
         })
         .await?
-        .into_inner()
-        .candidates;
-    ctx.out
-        .print_list(&candidates, render::candidate, render::candidate_line)?;
+        .into_inner();
+    ctx.out.message(&preview, |wide| {
+        render::candidates(&preview.candidates, wide)
+    })?;
     Ok(())
 }

@@ -50,10 +50,9 @@ pub(crate) fn guess_media_type(name: &str) -> Option<&'static str> {
 }
 
 fn print_attachment(ctx: &Ctx, attachment: &Attachment) -> Result<()> {
-    ctx.out.print(
-        &render::attachment_line(attachment),
-        &render::attachment(attachment),
-    )?;
+    ctx.out.message(attachment, |wide| {
+        render::attachments(std::slice::from_ref(attachment), wide)
+    })?;
     Ok(())
 }
 
@@ -114,14 +113,14 @@ pub(crate) async fn attach(ctx: &Ctx, args: AttachArgs) -> Result<()> {
 /// `attachments TASK`.
 pub(crate) async fn list(ctx: &Ctx, task_id: String) -> Result<()> {
     let mut client = ctx.connect().await?;
-    let attachments = client
+    let listed = client
         .attachments
         .list(ListAttachmentsRequest { task_id })
         .await?
-        .into_inner()
-        .attachments;
-    ctx.out
-        .print_list(&attachments, render::attachment, render::attachment_line)?;
+        .into_inner();
+    ctx.out.message(&listed, |wide| {
+        render::attachments(&listed.attachments, wide)
+    })?;
     Ok(())
 }
 
@@ -129,12 +128,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `attachment get ID [-o FILE]`: with -o the file is written (then renamed into place) and
+/// `attachment get ID [-O FILE]`: with -O the file is written (then renamed into place) and
 /// the attachment printed; without, the bytes go to stdout.
 pub(crate) async fn get(ctx: &Ctx, id: String, output: Option<PathBuf>) -> Result<()> {
-    if output.is_none() && ctx.out.json {
+    if output.is_none() && ctx.out.is_json() {
         return Err(Error::usage(
-            "attachment get --json needs -o FILE (the bytes would go to stdout)",
+            "attachment get -o json needs -O FILE (the bytes would go to stdout)",
         ));
     }
     let mut client = ctx.connect().await?;
@@ -191,6 +190,7 @@ pub(crate) async fn get(ctx: &Ctx, id: String, output: Option<PathBuf>) -> Resul
 
 /// `attachment delete ID`.
 pub(crate) async fn delete(ctx: &Ctx, id: String) -> Result<()> {
+    ctx.confirm(&format!("delete attachment {id}"))?;
     let mut client = ctx.connect().await?;
     let deleted = client
         .attachments
@@ -199,13 +199,11 @@ pub(crate) async fn delete(ctx: &Ctx, id: String) -> Result<()> {
             actor: ctx.actor(),
         })
         .await?
-        .into_inner()
-        .attachment
-        .unwrap_or_default();
-    ctx.out.print(
-        &format!("deleted {}", render::attachment_line(&deleted)),
-        &render::attachment(&deleted),
-    )?;
+        .into_inner();
+    let shown = deleted.attachment.clone().unwrap_or_default();
+    ctx.out.message(&deleted, |wide| {
+        render::attachments(std::slice::from_ref(&shown), wide)
+    })?;
     Ok(())
 }
 

@@ -2,17 +2,17 @@
 
 use kanband_proto::pb::{
     ArchiveBoardRequest, Board, CreateBoardRequest, GetBoardRequest, ListBoardsRequest,
-    ResetBoardRequest,
+    ListBoardsResponse, ResetBoardRequest,
 };
-use serde_json::json;
 
 use super::Ctx;
 use crate::{Result, render};
 
-/// Prints a board as one line, or as JSON.
+/// Prints a board as a one-row table, or as JSON.
 fn print_board(ctx: &Ctx, board: &Board) -> Result<()> {
-    ctx.out
-        .print(&render::board_line(board), &render::board(board))?;
+    ctx.out.message(board, |wide| {
+        render::boards(std::slice::from_ref(board), wide)
+    })?;
     Ok(())
 }
 
@@ -40,14 +40,13 @@ pub(crate) async fn create(
 /// `board list [--all]`.
 pub(crate) async fn list(ctx: &Ctx, include_archived: bool) -> Result<()> {
     let mut client = ctx.connect().await?;
-    let boards = client
+    let listed: ListBoardsResponse = client
         .boards
         .list_boards(ListBoardsRequest { include_archived })
         .await?
-        .into_inner()
-        .boards;
+        .into_inner();
     ctx.out
-        .print_list(&boards, render::board, render::board_line)?;
+        .message(&listed, |wide| render::boards(&listed.boards, wide))?;
     Ok(())
 }
 
@@ -64,6 +63,7 @@ pub(crate) async fn show(ctx: &Ctx, slug: String) -> Result<()> {
 
 /// `board archive SLUG`: the board and every task on it.
 pub(crate) async fn archive(ctx: &Ctx, slug: String) -> Result<()> {
+    ctx.confirm(&format!("archive board {slug} and every task on it"))?;
     let mut client = ctx.connect().await?;
     let board = client
         .boards
@@ -79,6 +79,7 @@ pub(crate) async fn archive(ctx: &Ctx, slug: String) -> Result<()> {
 /// `board reset SLUG`: deletes every task in one transaction inside kanband (never a file
 /// operation), leaving the board and its history.
 pub(crate) async fn reset(ctx: &Ctx, slug: String) -> Result<()> {
+    ctx.confirm(&format!("reset board {slug}: delete every task on it"))?;
     let mut client = ctx.connect().await?;
     let reset = client
         .boards
@@ -92,11 +93,6 @@ pub(crate) async fn reset(ctx: &Ctx, slug: String) -> Result<()> {
         "{slug}: {} tasks removed (event #{})",
         reset.tasks_removed, reset.event_id
     );
-    let json = json!({
-        "slug": slug,
-        "tasks_removed": reset.tasks_removed,
-        "event_id": reset.event_id,
-    });
-    ctx.out.print(&text, &json)?;
+    ctx.out.message(&reset, |_| text)?;
     Ok(())
 }

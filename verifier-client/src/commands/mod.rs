@@ -30,7 +30,7 @@ use crate::{
         AttachmentCommand, BoardCommand, ClaimArgs, Cli, Command, DispatchCommand, TaskCommand,
         TokenCommand,
     },
-    output::Output,
+    output::{Format, Output},
     retry,
 };
 
@@ -41,10 +41,12 @@ pub(crate) struct Ctx {
     target: Target,
     /// `--board`.
     board: String,
-    /// `--json` or not.
+    /// `-o` (or `--json`).
     out: Output,
     /// `--retry-for`, if given.
     retry_for: Option<Duration>,
+    /// `--yes`: destructive verbs go on without asking.
+    yes: bool,
     /// `--actor`, if given.
     actor: Option<String>,
 }
@@ -53,6 +55,11 @@ impl Ctx {
     /// Connects to kanband; a malformed address is a usage error, no answer is "unavailable".
     async fn connect(&self) -> Result<Client> {
         Ok(Client::connect(&self.target).await?)
+    }
+
+    /// Asks before a destructive verb (see [`crate::confirm`]); an error if not confirmed.
+    fn confirm(&self, what: &str) -> Result<()> {
+        crate::confirm::confirm(what, self.yes)
     }
 
     /// The note sent as the actor of what this command changes (see [`identity`]).
@@ -87,6 +94,10 @@ fn identity(explicit: Option<&str>) -> String {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
+    // One spelling from here on (`unix:/path` or `http://host:port`), whichever form was typed.
+    // Checked here rather than by clap, so that an empty KANBAN_ADDR under an explicit --addr
+    // is not an error.
+    let addr = kanband_cli::input::address(&cli.addr).map_err(crate::Error::Usage)?;
     // Without a token, a worker over TCP proves who it is with its claim token; over the
     // Unix socket kanband's own user needs none (and another user's claim token would make it
     // only that claim's worker anyway).
@@ -95,13 +106,16 @@ pub async fn run(cli: Cli) -> Result<()> {
         .or_else(|| {
             std::env::var("KANBAN_CLAIM_TOKEN")
                 .ok()
-                .filter(|t| !t.is_empty() && !cli.addr.starts_with("unix:"))
+                .filter(|t| !t.is_empty() && !addr.starts_with("unix:"))
         });
     let ctx = Ctx {
-        target: Target::new(cli.addr, token).with_tls(cli.tls.files()),
+        target: Target::new(addr, token).with_tls(cli.tls.files()),
         board: cli.board,
-        out: Output { json: cli.json },
+        out: Output {
+            format: if cli.json { Format::Json } else { cli.output },
+        },
         retry_for: cli.retry_for,
+        yes: cli.yes,
         actor: cli.actor,
     };
     match cli.command {
@@ -124,8 +138,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::List(args) => task::list(&ctx, args).await,
         Command::Attach(args) => attach::attach(&ctx, args).await,
         Command::Attachments(args) => attach::list(&ctx, args.id).await,
-        Command::Attachment(AttachmentCommand::Get { id, output }) => {
-            attach::get(&ctx, id, output).await
+        Command::Attachment(AttachmentCommand::Get { id, output_file }) => {
+            attach::get(&ctx, id, output_file).await
         }
         Command::Attachment(AttachmentCommand::Delete { id }) => attach::delete(&ctx, id).await,
         Command::Board(command) => match command {

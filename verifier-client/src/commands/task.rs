@@ -3,10 +3,9 @@
 
 use kanband_proto::pb::{
     AddCommentRequest, ArchiveTaskRequest, AssignTaskRequest, BlockKind, BlockTaskRequest,
-    CreateTaskRequest, GetTaskRequest, LinkTasksRequest, ListTasksRequest, PromoteTaskRequest,
-    ReclaimTaskRequest, ScheduleTaskRequest, Task, UnblockTaskRequest,
+    CreateTaskRequest, GetTaskRequest, LinkTasksRequest, ListTasksRequest, ListTasksResponse,
+    PromoteTaskRequest, ReclaimTaskRequest, ScheduleTaskRequest, Task, UnblockTaskRequest,
 };
-use serde_json::json;
 
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use super::Ctx;
 use crate::{
     Result,
     cli::{CreateArgs, LinkArgs, ListArgs},
+    output::note,
     render,
     retry::{self, Safety},
 };
@@ -21,15 +21,16 @@ use crate::{
 /// The largest page the service serves; `list` follows pages until the last.
 const PAGE_SIZE: u32 = 1000;
 
-/// Prints a task as one line, or as JSON.
-fn print_task(ctx: &Ctx, task: &Task) -> Result<()> {
+/// Prints a task as a one-row table, or as JSON.
+pub(super) fn print_task(ctx: &Ctx, task: &Task) -> Result<()> {
     ctx.out
-        .print(&render::task_line(task), &render::task(task))?;
+        .message(task, |wide| render::tasks(std::slice::from_ref(task), wide))?;
     Ok(())
 }
 
 /// `create` / `task create`: prints only the id, so `id=$(kanbanctl task create ...)` works;
-/// with `--json` the task with `created` (false when an idempotency key found an earlier task).
+/// with `-o json` the `CreateTaskResponse` (`created` is left out, being false, when an
+/// idempotency key found an earlier task).
 pub(crate) async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
     let mut client = ctx.connect().await?;
     let response = client
@@ -48,9 +49,17 @@ pub(crate) async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
         })
         .await?
         .into_inner();
-    let task = response.task.unwrap_or_default();
-    let json = render::task_with(&task, json!({ "created": response.created }));
-    ctx.out.print(&task.id, &json)?;
+    let id = response
+        .task
+        .as_ref()
+        .map(|t| t.id.clone())
+        .unwrap_or_default();
+    if !response.created {
+        note(&format!(
+            "task {id} already existed with this idempotency key; nothing was created"
+        ));
+    }
+    ctx.out.message(&response, |_| id)?;
     Ok(())
 }
 
@@ -65,8 +74,7 @@ pub(crate) async fn show(ctx: &Ctx, id: String) -> Result<()> {
         })
         .await?
         .into_inner();
-    ctx.out
-        .print(&render::detail_text(&detail), &render::detail(&detail))?;
+    ctx.out.message(&detail, |_| render::detail_text(&detail))?;
     Ok(())
 }
 
@@ -94,8 +102,13 @@ pub(crate) async fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
         }
         page_token = page.next_page_token;
     }
+    // Every page in one message, as if the service had answered with one page.
+    let listed = ListTasksResponse {
+        tasks,
+        next_page_token: String::new(),
+    };
     ctx.out
-        .print_list(&tasks, render::task, render::task_line)?;
+        .message(&listed, |wide| render::tasks(&listed.tasks, wide))?;
     Ok(())
 }
 
@@ -111,15 +124,14 @@ pub(crate) async fn link(ctx: &Ctx, args: LinkArgs) -> Result<()> {
         })
         .await?
         .into_inner();
-    let parent = linked.parent.unwrap_or_default();
-    let child = linked.child.unwrap_or_default();
+    let parent = linked.parent.clone().unwrap_or_default();
+    let child = linked.child.clone().unwrap_or_default();
     let text = format!(
         "{}\n  waits for {}",
         render::task_line(&child),
         render::task_line(&parent)
     );
-    let json = json!({ "parent": render::task(&parent), "child": render::task(&child) });
-    ctx.out.print(&text, &json)?;
+    ctx.out.message(&linked, |_| text)?;
     Ok(())
 }
 
@@ -165,7 +177,7 @@ pub(crate) async fn comment(
     )
     .await?;
     let text = format!("comment {} on {}", comment.id, comment.task_id);
-    ctx.out.print(&text, &render::comment(&comment))?;
+    ctx.out.message(&comment, |_| text)?;
     Ok(())
 }
 

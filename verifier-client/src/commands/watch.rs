@@ -31,10 +31,13 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// `watch [--after ID] [--task ID] [--kind K]... [--assignee P] [--all-boards]`.
+/// `watch [--from-start | --after ID] [--task ID] [--kind K]... [--assignee P] [--all-boards]`:
+/// from the newest event on unless told otherwise (the service resolves "newest" and says
+/// which id that was, see [`stream`]).
 pub(crate) async fn watch(ctx: &Ctx, args: WatchArgs) -> Result<()> {
     let request = WatchRequest {
-        after_id: args.after,
+        after_id: args.after.unwrap_or(0),
+        from_newest: args.after.is_none() && !args.from_start,
         board: if args.all_boards {
             String::new()
         } else {
@@ -116,7 +119,26 @@ async fn stream(
     backoff: &mut Duration,
 ) -> Result<Option<String>> {
     let mut events = match client.events.watch(request.clone()).await {
-        Ok(response) => response.into_inner(),
+        Ok(response) => {
+            // Started at the newest event: resume after the id it was, even if no event comes
+            // before the next reconnect.
+            if request.from_newest {
+                let after = response
+                    .metadata()
+                    .get(kanband_proto::WATCH_AFTER_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| {
+                        Error::from(Status::internal(format!(
+                            "the watch did not say where it started ({})",
+                            kanband_proto::WATCH_AFTER_HEADER
+                        )))
+                    })?;
+                request.after_id = after;
+                request.from_newest = false;
+            }
+            response.into_inner()
+        }
         Err(status) if resumable(&status) => return Ok(Some(Error::from(status).to_string())),
         Err(status) => return Err(status.into()),
     };
@@ -144,10 +166,7 @@ async fn stream(
 
 /// Prints one event; `false` when stdout is closed.
 fn emit(ctx: &Ctx, event: &Event) -> Result<bool> {
-    match ctx
-        .out
-        .print(&render::event_line(event), &render::event(event))
-    {
+    match ctx.out.message(event, |_| render::event_line(event)) {
         Ok(()) => Ok(true),
         Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(false),
         Err(err) => Err(err.into()),

@@ -12,9 +12,8 @@ use std::io::Read as _;
 
 use kanband_proto::pb::{
     CompleteRequest, GetTaskRequest, HeartbeatRequest, HolderBlockRequest, RequestChangesRequest,
-    RequestReviewRequest, Task,
+    RequestReviewRequest,
 };
-use serde_json::{Value, json};
 
 use super::Ctx;
 use crate::{
@@ -56,12 +55,7 @@ impl ClaimArgs {
     }
 }
 
-/// Prints the task a holder call returned.
-fn print_task(ctx: &Ctx, task: &Task) -> Result<()> {
-    ctx.out
-        .print(&render::task_line(task), &render::task(task))?;
-    Ok(())
-}
+use super::task::print_task;
 
 /// `show [ID]`: the task with everything around it; for the current task also the claim this
 /// worker holds, and a warning when the task has been claimed again since.
@@ -80,11 +74,9 @@ pub(crate) async fn show(ctx: &Ctx, args: ShowArgs) -> Result<()> {
         async move { Ok(client.tasks.get_task(request).await?.into_inner()) }
     })
     .await?;
-    let mut json = render::detail(&detail);
     let mut text = render::detail_text(&detail);
     if current {
         let claim = &args.claim;
-        json["claim"] = json!({ "run_id": claim.run_id, "epoch": claim.epoch });
         if let Some(epoch) = claim.epoch {
             let run = claim.run_id.as_deref().unwrap_or("-");
             text.push_str(&format!("  your claim: run {run}, epoch {epoch}\n"));
@@ -97,7 +89,7 @@ pub(crate) async fn show(ctx: &Ctx, args: ShowArgs) -> Result<()> {
             }
         }
     }
-    ctx.out.print(&text, &json)?;
+    ctx.out.message(&detail, |_| text)?;
     Ok(())
 }
 
@@ -153,14 +145,13 @@ pub(crate) async fn heartbeat(ctx: &Ctx, args: HeartbeatArgs) -> Result<()> {
         note: args.note.clone(),
     };
     let bound = ctx.retry_bound(&args.claim);
-    retry::call(&ctx.target, bound, Safety::Repeatable, |mut client| {
+    let answer = retry::call(&ctx.target, bound, Safety::Repeatable, |mut client| {
         let request = request.clone();
         async move { Ok(client.leases.heartbeat(request).await?.into_inner()) }
     })
     .await?;
-    let json: Value = json!({ "task_id": task, "ok": true, "note": args.note });
     ctx.out
-        .print(&format!("{task} heartbeat recorded"), &json)?;
+        .message(&answer, |_| format!("{task} heartbeat recorded"))?;
     Ok(())
 }
 

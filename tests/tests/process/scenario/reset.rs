@@ -169,11 +169,15 @@ async fn a_board_reset_under_seven_holders_revokes_only_that_board() {
     );
 
     // The reset, by an operator's kanbanctl.
-    let reset = kanbanctl(&addr, &["--json", "board", "reset", "load"]).await;
+    let reset = kanbanctl(&addr, &["--json", "--yes", "board", "reset", "load"]).await;
     assert_eq!(reset.code, 0, "board reset: {reset:?}");
     let said: serde_json::Value = serde_json::from_str(&reset.stdout).expect("JSON");
-    assert_eq!(said["tasks_removed"], load.len(), "{said}");
-    let reset_event = said["event_id"].as_u64().expect("event id");
+    // The ResetBoardResponse's proto3 JSON: uint64 as strings.
+    assert_eq!(said["tasksRemoved"], load.len().to_string(), "{said}");
+    let reset_event: u64 = said["eventId"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("event id");
     let reset_at = Instant::now();
 
     // Holders are told `board_reset`: their workers get SIGTERM, and a last heartbeat from the
