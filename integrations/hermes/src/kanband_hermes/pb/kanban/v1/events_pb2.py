@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from kanband_hermes.pb.kanban.v1 import task_pb2 as kanban_dot_v1_dot_task__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16kanban/v1/events.proto\x12\tkanban.v1\x1a\x14kanban/v1/task.proto\"a\n\x0cWatchRequest\x12\x10\n\x08\x61\x66ter_id\x18\x01 \x01(\x04\x12\r\n\x05\x62oard\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\r\n\x05kinds\x18\x04 \x03(\t\x12\x10\n\x08\x61ssignee\x18\x05 \x01(\t2>\n\x06\x45vents\x12\x34\n\x05Watch\x12\x17.kanban.v1.WatchRequest\x1a\x10.kanban.v1.Event0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16kanban/v1/events.proto\x12\tkanban.v1\x1a\x14kanban/v1/task.proto\"v\n\x0cWatchRequest\x12\x10\n\x08\x61\x66ter_id\x18\x01 \x01(\x04\x12\r\n\x05\x62oard\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\r\n\x05kinds\x18\x04 \x03(\t\x12\x10\n\x08\x61ssignee\x18\x05 \x01(\t\x12\x13\n\x0b\x66rom_newest\x18\x06 \x01(\x08\x32>\n\x06\x45vents\x12\x34\n\x05Watch\x12\x17.kanban.v1.WatchRequest\x1a\x10.kanban.v1.Event0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,7 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kanban.v1.events_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_WATCHREQUEST']._serialized_start=59
-  _globals['_WATCHREQUEST']._serialized_end=156
-  _globals['_EVENTS']._serialized_start=158
-  _globals['_EVENTS']._serialized_end=220
+  _globals['_WATCHREQUEST']._serialized_end=177
+  _globals['_EVENTS']._serialized_start=179
+  _globals['_EVENTS']._serialized_end=241
 # @@protoc_insertion_point(module_scope)

@@ -53,7 +53,10 @@ class EventsServicer:
         last id it saw gets no gap and no duplicate. A watcher that stops reading for 30 s is ended
         with RESOURCE_EXHAUSTED (its last delivered id is in the message; resume from it); at most
         1024 watchers at once, 64 per connection (RESOURCE_EXHAUSTED beyond). Ends with UNAVAILABLE
-        at shutdown. A board or task kanband never had is NOT_FOUND at once.
+        at shutdown. A board or task kanband never had is NOT_FOUND at once. With `from_newest`
+        the stream starts after the newest event committed when the call is accepted, and the
+        response header `kanban-watch-after` carries that id, so a watcher that has seen no event
+        yet still resumes without a gap.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
