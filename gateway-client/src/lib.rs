@@ -171,40 +171,11 @@ impl TlsFiles {
     }
 }
 
-/// The TLS flags every client takes (`kanbanctl`, `kanband-gateway`), each with its
-/// environment variable; an empty value counts as not given.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct TlsArgs {
-    /// For an https:// address: trust only the CA certificates in this PEM file (a private
-    /// CA) instead of the system's roots.
-    #[arg(long, env = "KANBAN_CA", value_name = "FILE", global = true, value_parser = any_path())]
-    pub ca: Option<PathBuf>,
-
-    /// Mutual TLS: the client certificate (PEM) to present; needs --key.
-    #[arg(long, env = "KANBAN_CERT", value_name = "FILE", global = true, value_parser = any_path())]
-    pub cert: Option<PathBuf>,
-
-    /// Mutual TLS: the private key (PEM) of --cert.
-    #[arg(long, env = "KANBAN_KEY", value_name = "FILE", global = true, value_parser = any_path())]
-    pub key: Option<PathBuf>,
-}
-
-/// Any path, the empty one included (clap's path parser refuses it; a supervisor sets these
-/// variables empty for its workers when it has no such file).
-fn any_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
-    use clap::builder::TypedValueParser as _;
-    clap::builder::OsStringValueParser::new().map(PathBuf::from)
-}
-
-impl TlsArgs {
-    /// The files named.
-    pub fn files(&self) -> TlsFiles {
-        let given = |path: &Option<PathBuf>| path.clone().filter(|p| !p.as_os_str().is_empty());
-        TlsFiles {
-            ca: given(&self.ca),
-            cert: given(&self.cert),
-            key: given(&self.key),
-        }
+impl From<&kanband_cli::connection::ConnectionArgs> for TlsFiles {
+    /// The files `--ca`, `--cert` and `--key` name.
+    fn from(args: &kanband_cli::connection::ConnectionArgs) -> TlsFiles {
+        let [ca, cert, key] = args.tls_paths();
+        TlsFiles { ca, cert, key }
     }
 }
 
@@ -349,30 +320,6 @@ impl From<&Target> for Target {
 /// The environment variables a token is read from (`KANBAN_TOKEN`, then the file named by
 /// `KANBAN_TOKEN_FILE`); a supervisor never passes them on to its workers.
 pub const TOKEN_VARS: [&str; 2] = ["KANBAN_TOKEN", "KANBAN_TOKEN_FILE"];
-
-/// The token to send: `token` (a flag or `KANBAN_TOKEN`), else the first line of `file` (a
-/// flag or `KANBAN_TOKEN_FILE`), else none. Both given is refused: one of them would be
-/// silently ignored.
-pub fn resolve_token(
-    token: Option<String>,
-    file: Option<&std::path::Path>,
-) -> Result<Option<String>, String> {
-    let token = token.filter(|t| !t.trim().is_empty());
-    match (token, file) {
-        (Some(_), Some(_)) => Err("give a token or a token file, not both".to_owned()),
-        (Some(token), None) => Ok(Some(token.trim().to_owned())),
-        (None, Some(file)) => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|err| format!("cannot read the token file {}: {err}", file.display()))?;
-            let token = text.lines().next().unwrap_or("").trim().to_owned();
-            if token.is_empty() {
-                return Err(format!("the token file {} is empty", file.display()));
-            }
-            Ok(Some(token))
-        }
-        (None, None) => Ok(None),
-    }
-}
 
 /// A secret (a token) that never shows in logs.
 #[derive(Clone, PartialEq, Eq)]

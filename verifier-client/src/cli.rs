@@ -16,8 +16,6 @@ use crate::{
     output::Format,
 };
 
-/// Where kanband listens by default (its TCP listener, `service/src/server.rs`).
-pub const DEFAULT_ADDR: &str = "http://127.0.0.1:50051";
 /// The board every kanband has.
 pub const DEFAULT_BOARD: &str = "default";
 
@@ -54,27 +52,10 @@ at once.";
     long_about = format!("{INTRO}\n\n{}", crate::exit::HELP),
 )]
 pub struct Cli {
-    /// Where kanband listens: host:port (localhost:50051), http://host:port,
-    /// https://host:port (TLS), unix:/path/to/kanband.sock or a path to the socket.
-    #[arg(long, env = "KANBAN_ADDR", default_value = DEFAULT_ADDR, global = true)]
-    pub addr: String,
-    /// `--ca`, `--cert` and `--key`, for an https:// address.
+    /// Where kanband is and how to authenticate (without a token over TCP, a worker sends
+    /// its claim token, KANBAN_CLAIM_TOKEN).
     #[command(flatten)]
-    pub tls: kanband_gateway::TlsArgs,
-    /// The bearer token to send (kanband needs one over TCP) [default over TCP:
-    /// KANBAN_CLAIM_TOKEN, a worker's credential]. Best left in the environment, where `ps`
-    /// does not show it.
-    #[arg(
-        long,
-        env = "KANBAN_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN",
-        global = true
-    )]
-    pub token: Option<String>,
-    /// A file whose first line is the token (instead of --token).
-    #[arg(long, env = "KANBAN_TOKEN_FILE", value_name = "FILE", global = true)]
-    pub token_file: Option<std::path::PathBuf>,
+    pub connection: kanband_cli::connection::ConnectionArgs,
     /// Board to work on (the supervisor sets KANBAN_BOARD to the task's board).
     #[arg(long, env = "KANBAN_BOARD", default_value = DEFAULT_BOARD, global = true)]
     pub board: String,

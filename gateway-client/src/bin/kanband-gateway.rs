@@ -39,26 +39,9 @@ struct Args {
     #[arg(long, env = "KANBAND_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 
-    /// Where kanband listens: host:port, http://host:port, https://host:port (TLS),
-    /// unix:/path/to/kanband.sock or a path to the socket.
-    #[arg(long, env = "KANBAN_ADDR", default_value = "http://127.0.0.1:50051")]
-    addr: String,
-
+    /// Where kanband is and the supervisor token to send (never passed on to workers).
     #[command(flatten)]
-    tls: kanband_gateway::TlsArgs,
-
-    /// The supervisor token to send (needed over TCP); never passed on to workers.
-    #[arg(
-        long,
-        env = "KANBAN_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    token: Option<String>,
-
-    /// A file whose first line is the token (instead of --token).
-    #[arg(long, env = "KANBAN_TOKEN_FILE", value_name = "FILE")]
-    token_file: Option<PathBuf>,
+    connection: kanband_cli::connection::ConnectionArgs,
 
     /// A profile this supervisor runs (repeat for several).
     #[arg(
@@ -150,6 +133,10 @@ fn after_help() -> String {
     for (name, what) in PLACEHOLDERS {
         let _ = writeln!(text, "  {:<25}{what}", format!("{{{name}}}"));
     }
+    text.push_str(
+        "\nThe supervisor's token (--token, KANBAN_TOKEN, --token-file, KANBAN_TOKEN_FILE) is \
+         never passed on to workers.\n",
+    );
     text.push_str("\nEnvironment of every worker (added to the supervisor's own):\n");
     for (name, what) in WORKER_ENVIRONMENT {
         let _ = writeln!(text, "  {name:<25}{what}");
@@ -235,14 +222,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Some(command) => absolute_program(command)?,
         None => String::new(),
     };
-    let token = kanband_gateway::resolve_token(args.token, args.token_file.as_deref())
-        .map_err(anyhow::Error::msg)?;
+    let token = args.connection.token().map_err(anyhow::Error::msg)?;
     // One spelling (`unix:/path` or `http://host:port`) for the supervisor and its workers'
     // KANBAN_ADDR, whichever form was typed.
-    let addr = kanband_cli::input::address(&args.addr).map_err(anyhow::Error::msg)?;
+    let addr = args.connection.address().map_err(anyhow::Error::msg)?;
     let mut config = SupervisorConfig::new(addr, args.profiles, workspaces, command);
     config.token = token.map(kanband_gateway::Secret);
-    config.tls = args.tls.files();
+    config.tls = (&args.connection).into();
     if args.preset.is_some() {
         config.preset = Some(HermesPreset {
             program: args.hermes_bin,

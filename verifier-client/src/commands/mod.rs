@@ -95,13 +95,13 @@ fn identity(explicit: Option<&str>) -> String {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
     // One spelling from here on (`unix:/path` or `http://host:port`), whichever form was typed.
-    // Checked here rather than by clap, so that an empty KANBAN_ADDR under an explicit --addr
-    // is not an error.
-    let addr = kanband_cli::input::address(&cli.addr).map_err(crate::Error::Usage)?;
+    let addr = cli.connection.address().map_err(crate::Error::Usage)?;
     // Without a token, a worker over TCP proves who it is with its claim token; over the
     // Unix socket kanband's own user needs none (and another user's claim token would make it
     // only that claim's worker anyway).
-    let token = kanband_gateway::resolve_token(cli.token, cli.token_file.as_deref())
+    let token = cli
+        .connection
+        .token()
         .map_err(crate::Error::Usage)?
         .or_else(|| {
             std::env::var("KANBAN_CLAIM_TOKEN")
@@ -109,7 +109,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .filter(|t| !t.is_empty() && !addr.starts_with("unix:"))
         });
     let ctx = Ctx {
-        target: Target::new(addr, token).with_tls(cli.tls.files()),
+        target: Target::new(addr, token).with_tls((&cli.connection).into()),
         board: cli.board,
         out: Output {
             format: if cli.json { Format::Json } else { cli.output },
