@@ -9,26 +9,12 @@ use kanband_tests::calls::{
     self, acquire_now, complete, create_assigned, create_with, granted_task, new_task,
     open_session, task_events,
 };
-use kanband_tests::{TestService, spawn_service, spawn_service_in};
+use kanband_tests::{spawn_service, spawn_service_in};
 
-use crate::support::clock::{Clock, until_status};
-
-/// Makes a token over the Unix socket (as the owner, an admin); returns its secret.
-async fn token(svc: &TestService, name: &str, role: &str, machine_id: &str) -> String {
-    svc.unix
-        .clone()
-        .admin
-        .create_token(pb::CreateTokenRequest {
-            name: name.into(),
-            role: role.into(),
-            machine_id: machine_id.into(),
-            profiles: vec![],
-        })
-        .await
-        .expect("CreateToken")
-        .into_inner()
-        .secret
-}
+use crate::support::{
+    clock::{Clock, until_status},
+    tokens::token,
+};
 
 /// The newest event of `kind` on task `id`.
 async fn last_of(client: &mut Client, id: &str, kind: &str) -> pb::Event {

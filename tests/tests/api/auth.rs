@@ -7,7 +7,7 @@ use kanband_proto::pb;
 use kanband_tests::{TestService, calls, spawn_service};
 use tonic::Code;
 
-use crate::support::raw;
+use crate::support::{raw, tokens::token};
 
 /// Which roles may call each method: A admin, O operator, S supervisor, W worker, R reader.
 /// Written from the role list, independently of the service's own table.
@@ -66,23 +66,6 @@ const EXPECTED: &[(&str, &str)] = &[
     ("/kanban.v1.Attachments/Download", "AOWR"),
     ("/kanban.v1.Attachments/Delete", "AO"),
 ];
-
-/// Makes a token over the Unix socket (as the owner, an admin); returns its secret.
-async fn token(svc: &TestService, name: &str, role: &str, machine_id: &str) -> String {
-    svc.unix
-        .clone()
-        .admin
-        .create_token(pb::CreateTokenRequest {
-            name: name.into(),
-            role: role.into(),
-            machine_id: machine_id.into(),
-            profiles: vec![],
-        })
-        .await
-        .expect("CreateToken")
-        .into_inner()
-        .secret
-}
 
 /// A live claim's token on a board of its own (so a board reset elsewhere leaves it live).
 async fn claim(svc: &TestService, profile: &str) -> (pb::Grant, pb::Session) {

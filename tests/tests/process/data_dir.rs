@@ -8,44 +8,22 @@ use std::{
     io::{Seek as _, SeekFrom, Write as _},
     os::unix::fs::{FileTypeExt as _, PermissionsExt as _},
     path::Path,
-    process::Stdio,
 };
 
 use kanband::store::{BACKUP_DIR, DB_FILE, MARKER_FILE};
 use kanband_tests::{
     calls::create,
-    daemon::{Daemon, PATIENCE, data_dir, kanband_command},
+    daemon::{Daemon, PATIENCE, data_dir},
 };
-use tokio::time::timeout;
 use tokio_rusqlite::rusqlite;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::support::{eventually, shared, tail};
+use crate::support::{eventually, refused_start, shared, tail};
 
-/// Runs kanband on `data`, which must refuse to start; returns what it said on stderr.
-async fn refused(data: &Path) -> String {
-    let output = timeout(
-        PATIENCE,
-        kanband_command()
-            .arg("--data-dir")
-            .arg(data)
-            .args(["--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .output(),
-    )
-    .await
-    .expect("kanband exits in time")
-    .expect("run kanband");
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");
-    assert!(
-        output.stdout.is_empty(),
-        "no ready line from a refused start"
-    );
-    stderr
-}
+/// Where the refused starts would listen (they never get that far).
+const LOOPBACK: &[&str] = &["--listen", "127.0.0.1:0"];
 
 /// Starts kanband on a fresh directory, creates `tasks` tasks and stops it (SIGTERM, or
 /// SIGKILL when `crash`, which leaves the committed work in the WAL).
@@ -79,7 +57,7 @@ async fn a_data_directory_others_may_write_into_is_refused() {
     let (_dir, data) = data_dir();
     std::fs::create_dir(&data).unwrap();
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let stderr = refused(&data).await;
+    let stderr = refused_start(&data, LOOPBACK).await;
     assert!(
         stderr.contains("writable by group or others (mode 777)")
             && stderr.contains(&format!("chmod 700 {}", data.display())),
@@ -143,7 +121,7 @@ async fn an_empty_database_where_a_board_was_is_refused() {
     let _machine = shared().await;
     let (_dir, data) = board_with(3, false).await;
     std::fs::File::create(data.join(DB_FILE)).unwrap();
-    let stderr = refused(&data).await;
+    let stderr = refused_start(&data, LOOPBACK).await;
     assert!(
         stderr.contains("kanband.db is empty (0 bytes)")
             && stderr.contains("will not start an empty board")
@@ -161,7 +139,7 @@ async fn a_deleted_database_whose_wal_holds_work_is_refused_and_the_wal_kept() {
     let held = std::fs::read(&wal).unwrap();
     assert!(!held.is_empty(), "the crash left committed work in the WAL");
     std::fs::remove_file(data.join(DB_FILE)).unwrap();
-    let stderr = refused(&data).await;
+    let stderr = refused_start(&data, LOOPBACK).await;
     assert!(
         stderr.contains("kanband.db is missing")
             && stderr.contains("kanband.db-wal still holds committed work")

@@ -1,4 +1,4 @@
-//! Helpers shared by the process-level tests: running `kanbanctl`, polling with a real-time
+//! Helpers shared by the process-level tests: a start `kanband` must refuse, running `kanbanctl`, polling with a real-time
 //! bound and a diagnosis on timeout, a fleet of `kanband-gateway` supervisors that leaves no
 //! worker behind, and the check every scenario ends with (one live holder per task at a time).
 
@@ -13,7 +13,7 @@ use kanband_gateway::{Client, Target};
 use kanband_proto::pb;
 use kanband_tests::{
     calls,
-    daemon::{Gateway, PATIENCE, workspace_bin},
+    daemon::{Gateway, PATIENCE, kanband_command, workspace_bin},
 };
 use nix::{
     sys::signal::{Signal, killpg},
@@ -38,6 +38,30 @@ pub(crate) async fn exclusive() -> RwLockWriteGuard<'static, ()> {
 /// Shares the machine with the other light process tests, never with a scenario.
 pub(crate) async fn shared() -> RwLockReadGuard<'static, ()> {
     MACHINE.read().await
+}
+
+/// Runs `kanband --data-dir DATA ARGS...` where it must refuse to start: exit 1 and no ready
+/// line. Returns what it said on stderr.
+pub(crate) async fn refused_start(data: &Path, args: &[&str]) -> String {
+    let output = timeout(
+        PATIENCE,
+        kanband_command()
+            .arg("--data-dir")
+            .arg(data)
+            .args(args)
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("kanband exits in time")
+    .expect("run kanband");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(
+        output.stdout.is_empty(),
+        "no ready line from a refused start"
+    );
+    stderr
 }
 
 /// What one `kanbanctl` run said.

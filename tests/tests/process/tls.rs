@@ -8,35 +8,12 @@ use std::{os::unix::fs::PermissionsExt as _, path::Path, process::Stdio};
 use kanband_proto::pb;
 use kanband_tests::{
     calls::status_in,
-    daemon::{Daemon, Gateway, PATIENCE, data_dir, kanband_command, workspace_bin},
+    daemon::{Daemon, Gateway, PATIENCE, data_dir, workspace_bin},
     pki::Pki,
 };
 use tokio::time::timeout;
 
-use crate::support::{detail, eventually, shared};
-
-/// Runs kanband with `args` where it must refuse to start; returns its stderr.
-async fn refused(data: &Path, args: &[&str]) -> String {
-    let output = timeout(
-        PATIENCE,
-        kanband_command()
-            .arg("--data-dir")
-            .arg(data)
-            .args(args)
-            .stdin(Stdio::null())
-            .output(),
-    )
-    .await
-    .expect("kanband exits in time")
-    .expect("run kanband");
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");
-    assert!(
-        output.stdout.is_empty(),
-        "no ready line from a refused start"
-    );
-    stderr
-}
+use crate::support::{detail, eventually, refused_start, shared};
 
 fn tls_args<'a>(cert: &'a str, key: &'a str) -> [&'a str; 4] {
     ["--tls-cert", cert, "--tls-key", key]
@@ -47,13 +24,13 @@ async fn a_non_loopback_listen_needs_tls_or_the_named_insecure_flag() {
     let _machine = shared().await;
     let (dir, data) = data_dir();
 
-    let said = refused(&data, &["--listen", "0.0.0.0:0"]).await;
+    let said = refused_start(&data, &["--listen", "0.0.0.0:0"]).await;
     for flag in ["--tls-cert", "--tls-key", "--insecure-listen-without-tls"] {
         assert!(said.contains(flag), "names {flag}: {said}");
     }
     assert!(!data.exists(), "a refused start creates no data directory");
     // The board's listener obeys the same rule.
-    let said = refused(&data, &["--http", "0.0.0.0:0"]).await;
+    let said = refused_start(&data, &["--http", "0.0.0.0:0"]).await;
     assert!(said.contains("--insecure-listen-without-tls"), "{said}");
 
     let insecure = Daemon::start_with(
@@ -102,7 +79,7 @@ async fn a_non_loopback_listen_needs_tls_or_the_named_insecure_flag() {
         (tls_args(cert, garbage), garbage),
         (tls_args(cert, wrong_key), wrong_key),
     ] {
-        let said = refused(&data, &args).await;
+        let said = refused_start(&data, &args).await;
         assert!(said.contains(names), "names {names}: {said}");
         assert_eq!(said.trim().lines().count(), 1, "one line: {said}");
     }
