@@ -1,6 +1,6 @@
 //! The `kanban.v1` gRPC services, above the [`Coordinator`](crate::coordinator::Coordinator).
-//! Each handler validates its request ([`requests`]), calls one coordinator operation (or one
-//! store operation that needs no lease state) and builds the answer ([`responses`]); errors
+//! Each handler validates its request (`requests`), calls one coordinator operation (or one
+//! store operation that needs no lease state) and builds the answer (`responses`); errors
 //! map to gRPC codes in one place ([`crate::error`]).
 
 mod admin;
