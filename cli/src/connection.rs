@@ -90,3 +90,68 @@ fn resolve_token(token: Option<String>, file: Option<&Path>) -> Result<Option<St
         (None, None) => Ok(None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        connection: ConnectionArgs,
+    }
+
+    fn parse(args: &[&str]) -> ConnectionArgs {
+        Cli::try_parse_from(std::iter::once("test").chain(args.iter().copied()))
+            .expect("parses")
+            .connection
+    }
+
+    #[test]
+    fn the_token_comes_from_the_flag_or_the_first_line_of_the_file_never_both() {
+        let dir = std::env::temp_dir().join(format!("kanband-cli-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        std::fs::write(&file, "  kbt_from_file \nsecond line\n").unwrap();
+        let empty = dir.join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let (file, empty) = (file.to_str().unwrap(), empty.to_str().unwrap());
+
+        assert_eq!(
+            parse(&["--token", " kbt_x "]).token(),
+            Ok(Some("kbt_x".into()))
+        );
+        assert_eq!(
+            parse(&["--token-file", file]).token(),
+            Ok(Some("kbt_from_file".into()))
+        );
+        // A blank --token counts as none, so the file is used.
+        assert_eq!(
+            parse(&["--token", " ", "--token-file", file]).token(),
+            Ok(Some("kbt_from_file".into()))
+        );
+        let both = parse(&["--token", "kbt_x", "--token-file", file]).token();
+        assert!(both.unwrap_err().contains("not both"));
+        assert!(
+            parse(&["--token-file", empty])
+                .token()
+                .unwrap_err()
+                .contains("is empty")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_empty_tls_path_counts_as_not_given_and_the_address_is_normalised() {
+        let args = parse(&[
+            "--ca", "", "--cert", "c.pem", "--key", "k.pem", "--addr", "h:1",
+        ]);
+        assert_eq!(
+            args.tls_paths(),
+            [None, Some("c.pem".into()), Some("k.pem".into())]
+        );
+        assert_eq!(args.address(), Ok("http://h:1".into()));
+    }
+}
