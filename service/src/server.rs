@@ -156,14 +156,14 @@ impl Kanband {
         let router = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(timeouts.keepalive_interval))
             .http2_keepalive_timeout(Some(timeouts.keepalive_timeout))
-            .layer(net::ObserveLayer)
+            .layer(net::ObserveLayer::default())
             .layer(tower::util::MapResponseLayer::new(
                 oversize_is_resource_exhausted,
             ))
             .layer(tower::util::MapResponseLayer::new(
                 net::status::decode_failure_is_invalid_argument,
             ))
-            .layer(net::PeerLayer)
+            .layer(net::PeerLayer::default())
             .layer(AuthLayer::new(app.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)

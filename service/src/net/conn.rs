@@ -115,7 +115,7 @@ impl ConnState {
 
 /// One open request or stream on a connection.
 #[derive(Debug)]
-pub(super) struct OpenRequest(Arc<ConnState>);
+pub(crate) struct OpenRequest(Arc<ConnState>);
 
 impl Drop for OpenRequest {
     fn drop(&mut self) {

@@ -3,7 +3,7 @@
 //! socket with its connection's own state ([`Peer`], carried into each request's extensions so
 //! stream caps can be charged to the connection a call came over) and the timeouts that close
 //! connections doing nothing; [`TlsIncoming`], TCP connections after a TLS handshake held to the
-//! handshake timeout; [`ObserveLayer`], each call's metrics and debug log line; and [`status`], protocol errors
+//! handshake timeout; `ObserveLayer`, each call's metrics and debug log line; and [`status`], protocol errors
 //! answered as the caller's.
 
 mod conn;
@@ -11,6 +11,7 @@ mod incoming;
 mod layer;
 mod nofile;
 mod observe;
+mod per_call;
 pub mod status;
 mod tls;
 
@@ -18,9 +19,10 @@ use std::sync::Arc;
 
 pub use conn::{Conn, Peer, PeerInfo, Timeouts, Transport};
 pub use incoming::{Incoming, Listener};
-pub use layer::{PeerLayer, PeerService};
+pub(crate) use layer::PeerLayer;
 pub use nofile::raise_descriptor_limit;
-pub use observe::{Caller, ObserveLayer, ObserveService, code_name};
+pub(crate) use observe::ObserveLayer;
+pub use observe::{Caller, code_name};
 pub use tls::{ServerTls, TlsConn, TlsError, TlsIncoming};
 
 use crate::streams::ConnStreams;

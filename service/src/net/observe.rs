@@ -6,17 +6,10 @@
 //! is dropped: with the status it carried, or `CANCELLED` when it was dropped before any (the
 //! client went away).
 
-use std::{
-    future::Future,
-    pin::Pin,
-    task::{Context, Poll},
-};
-
-use http_body::{Body, Frame, SizeHint};
 use tokio::time::Instant;
-use tonic::codegen::{Bytes, StdError, http};
-use tower::{Layer, Service};
+use tonic::codegen::http;
 
+use super::per_call::{PerCall, PerCallLayer};
 use crate::metrics;
 
 /// Who made a call, as the authentication layer (inside this one) found: it puts this into
@@ -32,58 +25,40 @@ pub struct Caller {
 
 /// Records every call's method, status code and duration (`kanband_rpc_*`) and logs one debug
 /// line for it (target `kanband::rpc`).
+pub(crate) type ObserveLayer = PerCallLayer<Observe>;
+
+/// What [`ObserveLayer`] does per call.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ObserveLayer;
+pub(crate) struct Observe;
 
-impl<S> Layer<S> for ObserveLayer {
-    type Service = ObserveService<S>;
+impl PerCall for Observe {
+    type Held = Call;
 
-    fn layer(&self, inner: S) -> ObserveService<S> {
-        ObserveService { inner }
-    }
-}
-
-/// The service [`ObserveLayer`] wraps.
-#[derive(Debug, Clone)]
-pub struct ObserveService<S> {
-    inner: S,
-}
-
-impl<S, B, RB> Service<http::Request<B>> for ObserveService<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<RB>>,
-    S::Future: Send + 'static,
-    RB: Body<Data = Bytes> + Unpin + Send + 'static,
-    RB::Error: Into<StdError>,
-{
-    type Response = http::Response<tonic::body::Body>;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let mut call = Call {
+    fn request<B>(&self, request: &mut http::Request<B>) -> Call {
+        Call {
             method: request.uri().path().to_owned(),
             caller: None,
             started: Instant::now(),
             code: None,
-        };
-        let response = self.inner.call(request);
-        Box::pin(async move {
-            let response = response.await?;
-            call.code = grpc_status(response.headers());
-            call.caller = response.extensions().get::<Caller>().cloned();
-            Ok(response.map(|inner| tonic::body::Body::new(Observed { inner, call })))
-        })
+        }
+    }
+
+    fn response<RB>(call: &mut Call, response: &http::Response<RB>) {
+        call.code = grpc_status(response.headers());
+        call.caller = response.extensions().get::<Caller>().cloned();
+    }
+
+    /// A unary call's status rides in the trailers after the message, a stream's at its end.
+    fn trailers(call: &mut Call, trailers: &http::HeaderMap) {
+        if let Some(code) = grpc_status(trailers) {
+            call.code = Some(code);
+        }
     }
 }
 
 /// What is known of a call until it is recorded.
 #[derive(Debug)]
-struct Call {
+pub(crate) struct Call {
     method: String,
     /// Who made it, once authenticated (refused calls have none).
     caller: Option<Caller>,
@@ -108,39 +83,6 @@ impl Drop for Call {
             role = self.caller.as_ref().map(|c| c.role),
             "rpc"
         );
-    }
-}
-
-/// A response body that notes the status its trailers carry.
-#[derive(Debug)]
-struct Observed<B> {
-    inner: B,
-    call: Call,
-}
-
-impl<B: Body + Unpin> Body for Observed<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(code) = frame.trailers_ref().and_then(grpc_status)
-        {
-            self.call.code = Some(code);
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 
