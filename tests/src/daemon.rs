@@ -68,6 +68,23 @@ fn clean_env(command: &mut Command) {
         .kill_on_drop(true);
 }
 
+/// Waits for the first line `child` (the program `name`) prints on stdout, its ready line; then
+/// keeps draining stdout (a closed pipe would make any later print fail) and collects stderr.
+/// Returns the line and the stderr buffer.
+async fn ready_line(child: &mut Child, name: &str) -> (String, Arc<Mutex<String>>) {
+    let stderr = collect(child.stderr.take().expect("stderr"));
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    let read = timeout(PATIENCE, stdout.read_line(&mut line)).await;
+    assert!(
+        matches!(read, Ok(Ok(n)) if n > 0),
+        "{name} printed no ready line within {PATIENCE:?} ({read:?}); stderr:\n{}",
+        stderr.lock().expect("buffer")
+    );
+    collect(stdout);
+    (line, stderr)
+}
+
 /// Collects everything a pipe says into a shared buffer, in the background, so the child never
 /// blocks on a full pipe and a failing test can show what it said.
 pub fn collect(pipe: impl AsyncRead + Unpin + Send + 'static) -> Arc<Mutex<String>> {
@@ -141,17 +158,7 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn kanband");
-        let stderr = collect(child.stderr.take().expect("stderr"));
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        let read = timeout(PATIENCE, stdout.read_line(&mut line)).await;
-        assert!(
-            matches!(read, Ok(Ok(n)) if n > 0),
-            "kanband printed no ready line within {PATIENCE:?} ({read:?}); stderr:\n{}",
-            stderr.lock().expect("buffer")
-        );
-        // Keep draining stdout: a closed pipe would make any later print fail.
-        collect(stdout);
+        let (line, stderr) = ready_line(&mut child, "kanband").await;
 
         let line = line.trim_end();
         let rest = line
@@ -284,16 +291,7 @@ impl Gateway {
             .kill_on_drop(true)
             .spawn()
             .expect("spawn kanband-gateway");
-        let stderr = collect(child.stderr.take().expect("stderr"));
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        let read = timeout(PATIENCE, stdout.read_line(&mut line)).await;
-        assert!(
-            matches!(read, Ok(Ok(n)) if n > 0),
-            "kanband-gateway printed no ready line within {PATIENCE:?}; stderr:\n{}",
-            stderr.lock().expect("buffer")
-        );
-        collect(stdout);
+        let (line, stderr) = ready_line(&mut child, "kanband-gateway").await;
         let session = line
             .split_whitespace()
             .find(|word| word.starts_with("s_"))
