@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use super::{
     Env, Measured,
-    hold::{KeepAlive, open_session},
+    hold::kept_session,
     load::{Step, Tally, create_tasks, for_duration, new_task, per_second, wait_for_stats},
 };
 
@@ -37,15 +37,8 @@ pub(crate) async fn run(env: &mut Env<'_>) -> anyhow::Result<Measured> {
     let mut set = JoinSet::new();
     for _ in 0..pollers {
         let mut client = env.pool.get();
-        let session_id = open_session(&mut client, &waiting_for, 1, TTL_MS).await?;
-        alive.push(
-            KeepAlive::start(
-                &mut client,
-                &session_id,
-                Duration::from_millis(u64::from(TTL_MS) / 4),
-            )
-            .await?,
-        );
+        let (session_id, kept) = kept_session(&mut client, &waiting_for, 1, TTL_MS).await?;
+        alive.push(kept);
         set.spawn(async move {
             loop {
                 let grant = client

@@ -2,12 +2,9 @@
 //! created first; then `--cycle-sessions` sessions (ttl 30 s, kept alive) each run one worker
 //! per slot looping Acquire(wait 1 s) -> Complete. Only acknowledged completes count.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
 };
 
 use anyhow::bail;
@@ -15,7 +12,7 @@ use kanband_proto::pb;
 
 use super::{
     Env, Measured,
-    hold::{KeepAlive, open_session},
+    hold::kept_session,
     load::{Step, create_tasks, for_duration, per_second},
 };
 
@@ -34,15 +31,8 @@ pub(crate) async fn run(env: &mut Env<'_>) -> anyhow::Result<Measured> {
     let mut alive = Vec::new();
     for _ in 0..sizes.cycle_sessions.max(1) {
         let mut client = env.pool.get();
-        let id = open_session(&mut client, &profile, slots, TTL_MS).await?;
-        alive.push(
-            KeepAlive::start(
-                &mut client,
-                &id,
-                Duration::from_millis(u64::from(TTL_MS) / 4),
-            )
-            .await?,
-        );
+        let (id, kept) = kept_session(&mut client, &profile, slots, TTL_MS).await?;
+        alive.push(kept);
         sessions.push(id);
     }
     let sessions = Arc::new(sessions);

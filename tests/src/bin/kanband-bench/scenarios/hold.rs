@@ -79,6 +79,19 @@ pub(crate) struct KeepAlive {
     failure: Arc<Mutex<Option<String>>>,
 }
 
+/// Opens a session for `profile` and keeps it alive, renewing four times per TTL; returns its id
+/// and the [`KeepAlive`] that holds it (dropping it lets the session expire).
+pub(crate) async fn kept_session(
+    client: &mut Client,
+    profile: &str,
+    slots: u32,
+    ttl_ms: u32,
+) -> anyhow::Result<(String, KeepAlive)> {
+    let id = open_session(client, profile, slots, ttl_ms).await?;
+    let alive = KeepAlive::start(client, &id, Duration::from_millis(u64::from(ttl_ms) / 4)).await?;
+    Ok((id, alive))
+}
+
 impl KeepAlive {
     /// Opens the stream, waits for the first `renewed`, then renews every `every`.
     pub(crate) async fn start(

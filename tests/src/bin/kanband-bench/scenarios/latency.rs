@@ -13,7 +13,7 @@ use tokio::{sync::mpsc, task::JoinSet};
 
 use super::{
     Env, Measured,
-    hold::{KeepAlive, open_session},
+    hold::kept_session,
     load::{new_task, stats},
 };
 use crate::stats::Samples;
@@ -35,15 +35,8 @@ pub(crate) async fn run(env: &mut Env<'_>) -> anyhow::Result<Measured> {
     let mut set = JoinSet::new();
     for _ in 0..waiters {
         let mut client = env.pool.get();
-        let session_id = open_session(&mut client, &profile, 1, TTL_MS).await?;
-        alive.push(
-            KeepAlive::start(
-                &mut client,
-                &session_id,
-                Duration::from_millis(u64::from(TTL_MS) / 4),
-            )
-            .await?,
-        );
+        let (session_id, kept) = kept_session(&mut client, &profile, 1, TTL_MS).await?;
+        alive.push(kept);
         let granted_tx = granted_tx.clone();
         set.spawn(async move {
             loop {
