@@ -365,6 +365,20 @@ pub fn granted_task(grant: &pb::Grant) -> &str {
     &grant.task.as_ref().expect("a grant carries its task").id
 }
 
+/// Two tasks for [`CODER`] (titled `first` and `second`), each granted to the same session: the
+/// first task with its claim, and the second with its claim, a live claim that must still not
+/// pass for the first task.
+pub async fn two_claims(client: &mut Client) -> [(pb::Task, pb::Grant); 2] {
+    let session = open_session(client, CODER, 60_000).await;
+    let first = create_assigned(client, "", "first", CODER).await;
+    let held = acquire_now(client, &session.id).await;
+    assert_eq!(granted_task(&held), first.id);
+    let second = create_assigned(client, "", "second", CODER).await;
+    let other = acquire_now(client, &session.id).await;
+    assert_eq!(granted_task(&other), second.id);
+    [(first, held), (second, other)]
+}
+
 /// The `kanban-lease-lost` trailer of a refusal, if any.
 pub fn lost_reason(status: &Status) -> Option<&str> {
     status

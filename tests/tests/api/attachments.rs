@@ -9,9 +9,8 @@ use kanband_gateway::Client;
 use kanband_proto::pb;
 use kanband_tests::{
     calls::{
-        CODER, MISSING_TASK, acquire_now, assert_lost, attachments, complete, create,
-        create_assigned, download, granted_task, kinds, last_event_id, open_session, refused,
-        task_events, upload, upload_chunked, upload_messages,
+        MISSING_TASK, assert_lost, attachments, complete, create, download, kinds, last_event_id,
+        refused, task_events, two_claims, upload, upload_chunked, upload_messages,
     },
     spawn_service, spawn_service_in, spawn_service_with,
 };
@@ -187,13 +186,7 @@ async fn an_upload_over_the_cap_is_refused_and_stores_nothing() {
 async fn a_workers_upload_is_fenced_on_its_own_live_claim() {
     let service = spawn_service().await;
     let mut client = service.tcp.clone();
-    let session = open_session(&mut client, CODER, 60_000).await;
-    let first = create_assigned(&mut client, "", "first", CODER).await;
-    let held = acquire_now(&mut client, &session.id).await;
-    assert_eq!(granted_task(&held), first.id);
-    let second = create_assigned(&mut client, "", "second", CODER).await;
-    let other = acquire_now(&mut client, &session.id).await;
-    assert_eq!(granted_task(&other), second.id);
+    let [(first, held), (_, other)] = two_claims(&mut client).await;
 
     let mine = upload_chunked(
         &mut client,

@@ -3,9 +3,7 @@
 
 use kanband_gateway::Client;
 use kanband_proto::pb;
-use kanband_tests::calls::{
-    CODER, acquire_now, assert_lost, complete, create_assigned, granted_task, open_session,
-};
+use kanband_tests::calls::{assert_lost, complete, two_claims};
 use kanband_tests::spawn_service;
 use tonic::Status;
 
@@ -26,13 +24,7 @@ async fn comment(client: &mut Client, task_id: &str, token: &str) -> Result<pb::
 async fn a_comment_with_a_claim_token_is_fenced_and_an_operators_is_not() {
     let service = spawn_service().await;
     let mut client = service.tcp.clone();
-    let session = open_session(&mut client, CODER, 60_000).await;
-    let first = create_assigned(&mut client, "", "first", CODER).await;
-    let held = acquire_now(&mut client, &session.id).await;
-    assert_eq!(granted_task(&held), first.id);
-    let second = create_assigned(&mut client, "", "second", CODER).await;
-    let other = acquire_now(&mut client, &session.id).await;
-    assert_eq!(granted_task(&other), second.id);
+    let [(first, held), (second, other)] = two_claims(&mut client).await;
 
     comment(&mut client, &first.id, &held.claim_token)
         .await
