@@ -3,6 +3,8 @@
 //! scenario measured ([`Measured`]).
 //!
 //! - `create`, `cycle`, `renew`, `renew-unary`: throughput for a fixed duration.
+//! - `renew-token`: unary Renew with a supervisor token over TCP against without a token over
+//!   the socket (their ratio).
 //! - `backlog`: what a backlog no waiting supervisor may take costs the creates beside it.
 //! - `expiry`, `latency`: latency percentiles.
 //! - `memory`, `startup`: resident memory and start-up time of the kanband process.
@@ -50,6 +52,9 @@ pub(crate) enum Scenario {
     Renew,
     /// Lease renewals per second with unary Renew calls.
     RenewUnary,
+    /// Unary Renew with a supervisor's bearer token over TCP against without a token over the
+    /// Unix socket: the ratio.
+    RenewToken,
     /// Deadline -> committed release lag with 10,000 live leases.
     Expiry,
     /// Ready -> granted to a supervisor waiting in Acquire.
@@ -71,6 +76,7 @@ impl Scenario {
             Scenario::Backlog,
             Scenario::Renew,
             Scenario::RenewUnary,
+            Scenario::RenewToken,
             Scenario::Expiry,
             Scenario::Latency,
             Scenario::Memory,
@@ -87,6 +93,7 @@ impl Scenario {
             Scenario::Backlog => "backlog",
             Scenario::Renew => "renew",
             Scenario::RenewUnary => "renew-unary",
+            Scenario::RenewToken => "renew-token",
             Scenario::Expiry => "expiry",
             Scenario::Latency => "latency",
             Scenario::Memory => "memory",
@@ -126,6 +133,11 @@ impl Scenario {
                 "lease renewals (unary Renew)".into(),
                 "renewals/s",
                 Target::AtLeast(50_000.0),
+            ),
+            Scenario::RenewToken => (
+                "unary Renew with a supervisor token (TCP) / without (socket)".into(),
+                "ratio",
+                Target::AtLeast(0.9),
             ),
             Scenario::Expiry => (
                 format!("expiry lag p99, {} live leases", human(sizes.expiry_held)),
@@ -341,6 +353,7 @@ async fn measure(scenario: Scenario, launch: &Launch, sizes: &Sizes) -> anyhow::
         Scenario::Backlog => backlog::run(&mut env).await,
         Scenario::Renew => renew::run_stream(&mut env).await,
         Scenario::RenewUnary => renew::run_unary(&mut env).await,
+        Scenario::RenewToken => renew::run_token(&mut env).await,
         Scenario::Expiry => expiry::run(&mut env).await,
         Scenario::Latency => latency::run(&mut env).await,
         Scenario::Memory => memory::run(&mut env).await,

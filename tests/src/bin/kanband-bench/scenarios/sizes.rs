@@ -56,11 +56,11 @@ pub(crate) struct Sizes {
     #[arg(long, env = "KANBAND_BENCH_BACKLOG_CLIENTS", default_value_t = 1)]
     pub(crate) backlog_clients: usize,
 
-    /// renew, renew-unary: sessions.
+    /// renew, renew-unary, renew-token: sessions.
     #[arg(long, env = "KANBAND_BENCH_RENEW_SESSIONS", default_value_t = 64)]
     pub(crate) renew_sessions: usize,
 
-    /// renew, renew-unary: claims each session holds.
+    /// renew, renew-unary, renew-token: claims each session holds.
     #[arg(long, env = "KANBAND_BENCH_RENEW_CLAIMS", default_value_t = 4)]
     pub(crate) renew_claims: u32,
 
@@ -68,7 +68,7 @@ pub(crate) struct Sizes {
     #[arg(long, env = "KANBAND_BENCH_PIPELINE", default_value_t = 8)]
     pub(crate) pipeline: usize,
 
-    /// renew-unary: concurrent clients calling Renew.
+    /// renew-unary, renew-token: concurrent clients calling Renew.
     #[arg(long, env = "KANBAND_BENCH_RENEW_CLIENTS", default_value_t = 64)]
     pub(crate) renew_clients: usize,
 
