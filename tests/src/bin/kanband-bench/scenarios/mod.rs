@@ -5,6 +5,7 @@
 //! - `create`, `cycle`, `renew`, `renew-unary`: throughput for a fixed duration.
 //! - `renew-token`: unary Renew with a supervisor token over TCP against without a token over
 //!   the socket (their ratio).
+//! - `cycle-large`: `cycle` on a database seeded with 1,000,000 done tasks, 10,000,000 events.
 //! - `backlog`: what a backlog no waiting supervisor may take costs the creates beside it.
 //! - `expiry`, `latency`: latency percentiles.
 //! - `memory`, `startup`: resident memory and start-up time of the kanband process.
@@ -18,6 +19,7 @@ mod create;
 mod cycle;
 mod expiry;
 mod hold;
+mod large;
 mod latency;
 mod launch;
 mod load;
@@ -46,6 +48,9 @@ pub(crate) enum Scenario {
     Create,
     /// Durable Acquire -> Complete cycles per second.
     Cycle,
+    /// Durable cycles per second on a database seeded with 1,000,000 done tasks and
+    /// 10,000,000 events.
+    CycleLarge,
     /// How much slower creates get beside a backlog no waiting supervisor may take.
     Backlog,
     /// Lease renewals per second over pipelined KeepAlive streams.
@@ -73,6 +78,7 @@ impl Scenario {
         vec![
             Scenario::Create,
             Scenario::Cycle,
+            Scenario::CycleLarge,
             Scenario::Backlog,
             Scenario::Renew,
             Scenario::RenewUnary,
@@ -90,6 +96,7 @@ impl Scenario {
         match self {
             Scenario::Create => "create",
             Scenario::Cycle => "cycle",
+            Scenario::CycleLarge => "cycle-large",
             Scenario::Backlog => "backlog",
             Scenario::Renew => "renew",
             Scenario::RenewUnary => "renew-unary",
@@ -114,6 +121,15 @@ impl Scenario {
                 "durable claim->complete cycles".into(),
                 "tasks/s",
                 Target::AtLeast(15_000.0),
+            ),
+            Scenario::CycleLarge => (
+                format!(
+                    "durable claim->complete cycles beside {} done tasks, {} events",
+                    human(sizes.large_tasks),
+                    human(sizes.large_tasks * sizes.large_events_per_task)
+                ),
+                "tasks/s",
+                Target::AtLeast(15_000.0 * 0.8),
             ),
             Scenario::Backlog => (
                 format!(
@@ -350,6 +366,7 @@ async fn measure(scenario: Scenario, launch: &Launch, sizes: &Sizes) -> anyhow::
     let measured = match scenario {
         Scenario::Create => create::run(&mut env).await,
         Scenario::Cycle => cycle::run(&mut env).await,
+        Scenario::CycleLarge => large::run(&mut env).await,
         Scenario::Backlog => backlog::run(&mut env).await,
         Scenario::Renew => renew::run_stream(&mut env).await,
         Scenario::RenewUnary => renew::run_unary(&mut env).await,

@@ -43,6 +43,18 @@ pub(crate) struct Sizes {
     #[arg(long, env = "KANBAND_BENCH_CYCLE_TASKS", default_value_t = 100_000)]
     pub(crate) cycle_tasks: usize,
 
+    /// cycle-large: done tasks seeded into the database before the cycle scenario runs.
+    #[arg(long, env = "KANBAND_BENCH_LARGE_TASKS", default_value_t = 1_000_000)]
+    pub(crate) large_tasks: usize,
+
+    /// cycle-large: events of each seeded task (created, claimed, completed, then comments).
+    #[arg(
+        long,
+        env = "KANBAND_BENCH_LARGE_EVENTS_PER_TASK",
+        default_value_t = 10
+    )]
+    pub(crate) large_events_per_task: usize,
+
     /// backlog: sessions waiting in Acquire throughout.
     #[arg(long, env = "KANBAND_BENCH_BACKLOG_POLLERS", default_value_t = 50)]
     pub(crate) backlog_pollers: usize,
@@ -171,6 +183,8 @@ impl Sizes {
             "cycle_sessions": self.cycle_sessions,
             "cycle_slots": self.cycle_slots,
             "cycle_tasks": self.cycle_tasks,
+            "large_tasks": self.large_tasks,
+            "large_events_per_task": self.large_events_per_task,
             "backlog_pollers": self.backlog_pollers,
             "backlog_tasks": self.backlog_tasks,
             "backlog_clients": self.backlog_clients,
