@@ -197,6 +197,12 @@ fn rewrite(expr: String, id: &str) -> String {
 /// Copies every row of `template` `tasks` times in one transaction.
 fn seed(db: &Path, template: &str, tasks: usize) -> anyhow::Result<()> {
     let mut conn = Connection::open(db).with_context(|| format!("cannot open {}", db.display()))?;
+    // A rollback journal, not kanband's WAL: one transaction of 10M rows would otherwise
+    // write them all to the WAL and then again into the file. kanband turns WAL on again
+    // when it opens the file, as at its first start.
+    conn.pragma_update_and_check(None, "journal_mode", "DELETE", |row| {
+        row.get::<_, String>(0)
+    })?;
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "cache_size", -262_144)?;
     let tx = conn.transaction()?;
