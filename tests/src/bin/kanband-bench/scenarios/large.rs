@@ -89,9 +89,20 @@ pub(crate) async fn run(env: &mut Env<'_>) -> anyhow::Result<Measured> {
         .await
         .with_context(|| format!("GetTask {last} on the seeded database"))?
         .into_inner();
-    let status = detail.task.map(|t| t.status).unwrap_or_default();
+    let status = detail.task.as_ref().map(|t| t.status).unwrap_or_default();
     if status != pb::TaskStatus::Done as i32 {
         bail!("the seeded task {last} reads back with status {status}, not done");
+    }
+    let own_events = detail
+        .recent_events
+        .iter()
+        .filter(|e| e.task_id == last)
+        .count();
+    if own_events < sizes.large_events_per_task.min(20) || detail.runs.len() != 1 {
+        bail!(
+            "the seeded task {last} reads back with {own_events} events and {} runs",
+            detail.runs.len()
+        );
     }
 
     let measured = cycle::run(env).await?;
