@@ -311,6 +311,20 @@ mod tests {
         }
     }
 
+    /// A store on a fresh data directory where every session has one free slot; the directory
+    /// lives as long as the returned guard.
+    async fn open_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join("data"),
+            Arc::new(OneFreeSlot),
+            crate::domain::limits::ATTACHMENT_MAX_DEFAULT,
+        )
+        .await
+        .unwrap();
+        (dir, store)
+    }
+
     /// Adds `count` ready tasks on the default board for a profile no session runs, ahead of
     /// everything else in dispatch order (priority 10).
     async fn add_backlog(store: &Store, count: u32) {
@@ -357,14 +371,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_pass_costs_no_more_beside_ten_thousand_tasks_no_waiter_runs() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            &dir.path().join("data"),
-            Arc::new(OneFreeSlot),
-            crate::domain::limits::ATTACHMENT_MAX_DEFAULT,
-        )
-        .await
-        .unwrap();
+        let (_dir, store) = open_store().await;
         let session = store
             .open_session(SessionRecord {
                 id: ids::fresh(ids::SESSION),
@@ -410,14 +417,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_pass_reads_each_page_once_for_all_its_waiters_and_grants_in_dispatch_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            &dir.path().join("data"),
-            Arc::new(OneFreeSlot),
-            crate::domain::limits::ATTACHMENT_MAX_DEFAULT,
-        )
-        .await
-        .unwrap();
+        let (_dir, store) = open_store().await;
         // 100 ready coder tasks in dispatch order t_c000.., every third needing a GPU.
         let needs_gpu = |i: usize| i.is_multiple_of(3);
         store

@@ -17,6 +17,9 @@ use super::Pool;
 /// How long to wait for the first answer on a new KeepAlive stream.
 const FIRST_ANSWER: Duration = Duration::from_secs(10);
 
+/// The machine id of the bench's sessions (a supervisor token is made for it).
+pub(crate) const MACHINE_ID: &str = "kanband-bench";
+
 /// Opens a session for `profile` and returns its id.
 pub(crate) async fn open_session(
     client: &mut Client,
@@ -27,7 +30,7 @@ pub(crate) async fn open_session(
     let session = client
         .leases
         .open_session(pb::OpenSessionRequest {
-            machine_id: "kanband-bench".into(),
+            machine_id: MACHINE_ID.into(),
             hostname: "localhost".into(),
             profiles: vec![profile.to_owned()],
             slots,

@@ -45,6 +45,17 @@ impl Launch {
         })
     }
 
+    /// The binary the bench starts (none with `--addr`).
+    pub(crate) fn bin(&self) -> Option<&Path> {
+        self.bin.as_deref()
+    }
+
+    /// Where the temporary data directories are made (`None`: the system's temporary
+    /// directory).
+    pub(crate) fn data_root(&self) -> Option<&Path> {
+        self.data_root.as_deref()
+    }
+
     /// What the report says about the service under test.
     pub(crate) fn describe(&self) -> String {
         match (&self.addr, &self.bin) {

@@ -3,6 +3,9 @@
 //! scenario measured ([`Measured`]).
 //!
 //! - `create`, `cycle`, `renew`, `renew-unary`: throughput for a fixed duration.
+//! - `renew-token`: unary Renew with a supervisor token over TCP against without a token over
+//!   the socket (their ratio).
+//! - `cycle-large`: `cycle` on a database seeded with 1,000,000 done tasks, 10,000,000 events.
 //! - `backlog`: what a backlog no waiting supervisor may take costs the creates beside it.
 //! - `expiry`, `latency`: latency percentiles.
 //! - `memory`, `startup`: resident memory and start-up time of the kanband process.
@@ -16,6 +19,7 @@ mod create;
 mod cycle;
 mod expiry;
 mod hold;
+mod large;
 mod latency;
 mod launch;
 mod load;
@@ -44,12 +48,18 @@ pub(crate) enum Scenario {
     Create,
     /// Durable Acquire -> Complete cycles per second.
     Cycle,
+    /// Durable cycles per second on a database seeded with 1,000,000 done tasks and
+    /// 10,000,000 events.
+    CycleLarge,
     /// How much slower creates get beside a backlog no waiting supervisor may take.
     Backlog,
     /// Lease renewals per second over pipelined KeepAlive streams.
     Renew,
     /// Lease renewals per second with unary Renew calls.
     RenewUnary,
+    /// Unary Renew with a supervisor's bearer token over TCP against without a token over the
+    /// Unix socket: the ratio.
+    RenewToken,
     /// Deadline -> committed release lag with 10,000 live leases.
     Expiry,
     /// Ready -> granted to a supervisor waiting in Acquire.
@@ -68,9 +78,11 @@ impl Scenario {
         vec![
             Scenario::Create,
             Scenario::Cycle,
+            Scenario::CycleLarge,
             Scenario::Backlog,
             Scenario::Renew,
             Scenario::RenewUnary,
+            Scenario::RenewToken,
             Scenario::Expiry,
             Scenario::Latency,
             Scenario::Memory,
@@ -84,9 +96,11 @@ impl Scenario {
         match self {
             Scenario::Create => "create",
             Scenario::Cycle => "cycle",
+            Scenario::CycleLarge => "cycle-large",
             Scenario::Backlog => "backlog",
             Scenario::Renew => "renew",
             Scenario::RenewUnary => "renew-unary",
+            Scenario::RenewToken => "renew-token",
             Scenario::Expiry => "expiry",
             Scenario::Latency => "latency",
             Scenario::Memory => "memory",
@@ -108,6 +122,15 @@ impl Scenario {
                 "tasks/s",
                 Target::AtLeast(15_000.0),
             ),
+            Scenario::CycleLarge => (
+                format!(
+                    "durable claim->complete cycles beside {} done tasks, {} events",
+                    human(sizes.large_tasks),
+                    human(sizes.large_tasks * sizes.large_events_per_task)
+                ),
+                "tasks/s",
+                Target::AtLeast(15_000.0 * 0.8),
+            ),
             Scenario::Backlog => (
                 format!(
                     "creates/s lost beside {} unclaimable ready tasks, {} waiting pollers",
@@ -126,6 +149,11 @@ impl Scenario {
                 "lease renewals (unary Renew)".into(),
                 "renewals/s",
                 Target::AtLeast(50_000.0),
+            ),
+            Scenario::RenewToken => (
+                "unary Renew with a supervisor token (TCP) / without (socket)".into(),
+                "ratio",
+                Target::AtLeast(0.9),
             ),
             Scenario::Expiry => (
                 format!("expiry lag p99, {} live leases", human(sizes.expiry_held)),
@@ -338,9 +366,11 @@ async fn measure(scenario: Scenario, launch: &Launch, sizes: &Sizes) -> anyhow::
     let measured = match scenario {
         Scenario::Create => create::run(&mut env).await,
         Scenario::Cycle => cycle::run(&mut env).await,
+        Scenario::CycleLarge => large::run(&mut env).await,
         Scenario::Backlog => backlog::run(&mut env).await,
         Scenario::Renew => renew::run_stream(&mut env).await,
         Scenario::RenewUnary => renew::run_unary(&mut env).await,
+        Scenario::RenewToken => renew::run_token(&mut env).await,
         Scenario::Expiry => expiry::run(&mut env).await,
         Scenario::Latency => latency::run(&mut env).await,
         Scenario::Memory => memory::run(&mut env).await,

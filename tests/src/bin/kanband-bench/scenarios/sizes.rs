@@ -43,6 +43,18 @@ pub(crate) struct Sizes {
     #[arg(long, env = "KANBAND_BENCH_CYCLE_TASKS", default_value_t = 100_000)]
     pub(crate) cycle_tasks: usize,
 
+    /// cycle-large: done tasks seeded into the database before the cycle scenario runs.
+    #[arg(long, env = "KANBAND_BENCH_LARGE_TASKS", default_value_t = 1_000_000)]
+    pub(crate) large_tasks: usize,
+
+    /// cycle-large: events of each seeded task (created, claimed, completed, then comments).
+    #[arg(
+        long,
+        env = "KANBAND_BENCH_LARGE_EVENTS_PER_TASK",
+        default_value_t = 10
+    )]
+    pub(crate) large_events_per_task: usize,
+
     /// backlog: sessions waiting in Acquire throughout.
     #[arg(long, env = "KANBAND_BENCH_BACKLOG_POLLERS", default_value_t = 50)]
     pub(crate) backlog_pollers: usize,
@@ -56,11 +68,11 @@ pub(crate) struct Sizes {
     #[arg(long, env = "KANBAND_BENCH_BACKLOG_CLIENTS", default_value_t = 1)]
     pub(crate) backlog_clients: usize,
 
-    /// renew, renew-unary: sessions.
+    /// renew, renew-unary, renew-token: sessions.
     #[arg(long, env = "KANBAND_BENCH_RENEW_SESSIONS", default_value_t = 64)]
     pub(crate) renew_sessions: usize,
 
-    /// renew, renew-unary: claims each session holds.
+    /// renew, renew-unary, renew-token: claims each session holds.
     #[arg(long, env = "KANBAND_BENCH_RENEW_CLAIMS", default_value_t = 4)]
     pub(crate) renew_claims: u32,
 
@@ -68,7 +80,7 @@ pub(crate) struct Sizes {
     #[arg(long, env = "KANBAND_BENCH_PIPELINE", default_value_t = 8)]
     pub(crate) pipeline: usize,
 
-    /// renew-unary: concurrent clients calling Renew.
+    /// renew-unary, renew-token: concurrent clients calling Renew.
     #[arg(long, env = "KANBAND_BENCH_RENEW_CLIENTS", default_value_t = 64)]
     pub(crate) renew_clients: usize,
 
@@ -171,6 +183,8 @@ impl Sizes {
             "cycle_sessions": self.cycle_sessions,
             "cycle_slots": self.cycle_slots,
             "cycle_tasks": self.cycle_tasks,
+            "large_tasks": self.large_tasks,
+            "large_events_per_task": self.large_events_per_task,
             "backlog_pollers": self.backlog_pollers,
             "backlog_tasks": self.backlog_tasks,
             "backlog_clients": self.backlog_clients,
