@@ -45,7 +45,8 @@ pub struct NewToken {
 
 #[derive(Debug)]
 struct Live {
-    record: TokenRecord,
+    /// Who the token's holder calls as, made once rather than on every call.
+    identity: Identity,
     revoked: watch::Sender<bool>,
 }
 
@@ -67,7 +68,7 @@ impl TokenBook {
             let mut live = book.write();
             for (record, hash) in rows {
                 if record.revoked_at.is_none() {
-                    live.insert(hash, Live::new(record));
+                    live.insert(hash, Live::new(&record));
                 }
             }
         }
@@ -129,7 +130,7 @@ impl TokenBook {
         }
         let live = self.read();
         let entry = live.get(&token::hash(secret))?;
-        Some((identity(&entry.record), entry.revoked.subscribe()))
+        Some((entry.identity.clone(), entry.revoked.subscribe()))
     }
 
     /// Creates a token; returns its secret (shown once, never stored) and its record.
@@ -177,7 +178,7 @@ impl TokenBook {
         };
         let hash = token::hash(secret);
         let record = store.insert_token(record, hash.clone()).await?;
-        self.write().insert(hash, Live::new(record.clone()));
+        self.write().insert(hash, Live::new(&record));
         Ok(record)
     }
 
@@ -194,9 +195,9 @@ impl TokenBook {
 }
 
 impl Live {
-    fn new(record: TokenRecord) -> Live {
+    fn new(record: &TokenRecord) -> Live {
         Live {
-            record,
+            identity: identity(record),
             revoked: watch::Sender::new(false),
         }
     }

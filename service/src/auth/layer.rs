@@ -233,29 +233,54 @@ where
 type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A response body that ends with UNAUTHENTICATED once its caller's token is revoked.
+///
+/// The revocation is looked at on every poll, but a future waiting for it is made only once
+/// the inner body has nothing ready: a unary answer, which is ready at once, costs no
+/// allocation and no waker on the token's channel.
 struct Revocable<B> {
     inner: B,
-    revoked: Option<Signal>,
+    revoked: watch::Receiver<bool>,
+    /// Wakes this body when the token is revoked while the inner body waits.
+    signal: Option<Signal>,
     name: String,
     /// The revocation's trailers were sent: the stream is over.
     done: bool,
 }
 
 impl<B> Revocable<B> {
-    fn new(inner: B, mut revoked: watch::Receiver<bool>, name: String) -> Self {
-        let signal: Signal = Box::pin(async move {
-            if revoked.wait_for(|revoked| *revoked).await.is_err() {
-                // The book is gone (kanband is stopping): never a revocation.
-                std::future::pending::<()>().await;
-            }
-        });
+    fn new(inner: B, revoked: watch::Receiver<bool>, name: String) -> Self {
         Revocable {
             inner,
-            revoked: Some(signal),
+            revoked,
+            signal: None,
             name,
             done: false,
         }
     }
+
+    /// The trailers that end the stream of a revoked token.
+    fn revoke(&mut self) -> Frame<Bytes> {
+        self.done = true;
+        self.signal = None;
+        let status = Status::unauthenticated(format!(
+            "the token {:?} was revoked; this stream is closed",
+            self.name
+        ));
+        let mut trailers = http::HeaderMap::new();
+        let _ = status.add_header(&mut trailers);
+        // The inner stream is dropped with this body once the trailers are sent.
+        Frame::trailers(trailers)
+    }
+}
+
+/// A future that completes when `revoked` turns true, and never if the token book is gone
+/// (kanband is stopping).
+fn signal(mut revoked: watch::Receiver<bool>) -> Signal {
+    Box::pin(async move {
+        if revoked.wait_for(|revoked| *revoked).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    })
 }
 
 impl<B> Body for Revocable<B>
@@ -274,21 +299,20 @@ where
         if me.done {
             return Poll::Ready(None);
         }
-        if let Some(signal) = &mut me.revoked
-            && signal.as_mut().poll(cx).is_ready()
-        {
-            me.revoked = None;
-            let status = Status::unauthenticated(format!(
-                "the token {:?} was revoked; this stream is closed",
-                me.name
-            ));
-            let mut trailers = http::HeaderMap::new();
-            let _ = status.add_header(&mut trailers);
-            // The inner stream is dropped with this body once the trailers are sent.
-            me.done = true;
-            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        if *me.revoked.borrow() {
+            return Poll::Ready(Some(Ok(me.revoke())));
         }
-        Pin::new(&mut me.inner).poll_frame(cx)
+        match Pin::new(&mut me.inner).poll_frame(cx) {
+            Poll::Pending => {
+                let revoked = &me.revoked;
+                let waiting = me.signal.get_or_insert_with(|| signal(revoked.clone()));
+                if waiting.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Some(Ok(me.revoke())));
+                }
+                Poll::Pending
+            }
+            ready => ready,
+        }
     }
 
     fn is_end_stream(&self) -> bool {

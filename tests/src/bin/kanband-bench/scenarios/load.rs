@@ -53,6 +53,16 @@ impl Tally {
         self.done as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
+    /// Adds `other`, a later stretch of the same operations, to this tally.
+    pub(crate) fn merge(&mut self, other: Tally) {
+        self.done += other.done;
+        self.errors += other.errors;
+        self.first_error = self.first_error.take().or(other.first_error);
+        self.samples.merge(other.samples);
+        self.elapsed += other.elapsed;
+        self.exhausted |= other.exhausted;
+    }
+
     /// A note on failures, if there were any.
     pub(crate) fn error_note(&self) -> Option<String> {
         self.first_error

@@ -3,8 +3,8 @@
 //! scenario measured ([`Measured`]).
 //!
 //! - `create`, `cycle`, `renew`, `renew-unary`: throughput for a fixed duration.
-//! - `renew-token`: unary Renew with a supervisor token over TCP against without a token over
-//!   the socket (their ratio).
+//! - `renew-token`: unary Renew with a supervisor token against without one, both over the
+//!   socket (their ratio), and with the token over TCP.
 //! - `cycle-large`: `cycle` on a database seeded with 1,000,000 done tasks, 10,000,000 events.
 //! - `backlog`: what a backlog no waiting supervisor may take costs the creates beside it.
 //! - `expiry`, `latency`: latency percentiles.
@@ -151,7 +151,7 @@ impl Scenario {
                 Target::AtLeast(50_000.0),
             ),
             Scenario::RenewToken => (
-                "unary Renew with a supervisor token (TCP) / without (socket)".into(),
+                "unary Renew with a supervisor token / without (Unix socket)".into(),
                 "ratio",
                 Target::AtLeast(0.9),
             ),

@@ -6,15 +6,16 @@
 //!   renews the session and every claim it holds).
 //! - `renew-unary`: `--renew-clients` clients call Renew back to back over every claim token.
 //!   One renewal = one acknowledged Renew call (it renews one claim and its session).
-//! - `renew-token`: `renew-unary` without a token over the Unix socket, then with a
-//!   supervisor's bearer token over TCP, on one kanband; the figure is their ratio.
+//! - `renew-token`: `renew-unary` over the Unix socket without a token, then with a
+//!   supervisor's bearer token, then with the token over TCP, on one kanband; the figure is
+//!   the ratio with / without a token over the socket (the cost of authentication alone).
 
 use std::{
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
@@ -29,8 +30,9 @@ use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use super::{
     Env, Measured, Pool,
     hold::{Held, MACHINE_ID, hold},
-    load::{Step, create_tasks, for_duration},
+    load::{Step, Tally, create_tasks, for_duration},
 };
+use crate::server::own_cpu_time;
 
 /// Lease time of the sessions.
 const TTL_MS: u32 = 30_000;
@@ -150,12 +152,19 @@ pub(crate) async fn run_unary(env: &mut Env<'_>) -> anyhow::Result<Measured> {
     Ok(measured)
 }
 
-/// Runs `renew-token`: `renew-unary` twice on one kanband, first over the Unix socket as
-/// kanband's own user (no token), then over TCP loopback with a supervisor's bearer token (its
-/// sessions opened with that token, so every Renew is authenticated by hashing and looking up
-/// the token). The figure is the ratio token / no token; both rates are in the notes and the
-/// JSON. The two runs also differ in transport (TCP against a Unix socket), which the ratio
-/// includes: that is how a remote supervisor would call.
+/// Rounds of `renew-token`: each runs every arm for a share of `--duration`, starting each
+/// round with the next arm, so that neither order nor a drift of the machine favours one.
+const TOKEN_ROUNDS: usize = 6;
+
+/// Runs `renew-token`: `renew-unary` in three arms on one kanband. Over the Unix socket as
+/// kanband's own user (no token: the peer's uid makes it the local admin); over the same socket
+/// with a supervisor's bearer token (its sessions opened with that token, so every Renew is
+/// authenticated by hashing and looking up the token and checked against the session's owner);
+/// over TCP loopback with the same token, as a remote supervisor calls. Each arm runs
+/// `--duration` in all, in [`TOKEN_ROUNDS`] rotated slices (the first arm to run is measurably
+/// faster on this machine, whichever it is). The figure is the cost of authentication alone:
+/// socket with a token / socket without. The TCP rate and its ratio are in the notes and the
+/// JSON.
 pub(crate) async fn run_token(env: &mut Env<'_>) -> anyhow::Result<Measured> {
     let server = env.server.as_ref().context(
         "renew-token needs a kanband the bench starts (its socket and TCP); drop --addr",
@@ -175,39 +184,90 @@ pub(crate) async fn run_token(env: &mut Env<'_>) -> anyhow::Result<Measured> {
         .context("CreateToken (supervisor)")?
         .into_inner()
         .secret;
+    let socket_token = Pool::connect(
+        &Target::new(&server.unix_addr, Some(secret.clone())),
+        connections,
+    )
+    .await?;
     let tcp = Pool::connect(&Target::new(&server.tcp_addr, Some(secret)), connections).await?;
 
-    let plain = setup_on(env, &socket, &socket, &env.profile("renew-socket")).await?;
+    // Tasks are made by the admin over the socket (a supervisor may not create them); each
+    // arm's sessions, grants and renewals go through that arm's pool. A Renew renews its
+    // session too, so no session expires between its arm's slices.
+    let pools = [&socket, &socket_token, &tcp];
+    let mut held = Vec::new();
+    for (pool, name) in pools.iter().zip(["socket", "socket-token", "tcp-token"]) {
+        held.push(setup_on(env, &socket, pool, &env.profile(&format!("renew-{name}"))).await?);
+    }
+    let slice = env.sizes.duration() / TOKEN_ROUNDS as u32;
+    let mut tallies: [Tally; 3] = Default::default();
+    // CPU time each arm cost kanband and the bench: per call, it shows where a difference in
+    // rate comes from, and moves less than the rate when other work shares the machine.
+    let mut spent = [[Duration::ZERO; 2]; 3];
+    let cpu_times = || [server.cpu_time(), own_cpu_time()];
     let cpu = env.cpu_meter();
-    let without = renew_for_duration(env, &socket, &plain).await?;
-    let cpu_without = cpu.note(env);
-    drop(plain);
-
-    // Tasks are made by the admin over the socket (a supervisor may not create them); the
-    // sessions, grants and renewals go over TCP with the supervisor token.
-    let authed = setup_on(env, &socket, &tcp, &env.profile("renew-tcp")).await?;
-    let cpu = env.cpu_meter();
-    let with = renew_for_duration(env, &tcp, &authed).await?;
-    let cpu_with = cpu.note(env);
+    for round in 0..TOKEN_ROUNDS {
+        for arm in (0..pools.len()).map(|i| (i + round) % pools.len()) {
+            let before = cpu_times();
+            let tally = renew_for(env, pools[arm], &held[arm], slice).await;
+            for (side, (before, after)) in before.into_iter().zip(cpu_times()).enumerate() {
+                if let (Some(before), Some(after)) = (before, after) {
+                    spent[arm][side] += after.saturating_sub(before);
+                }
+            }
+            tallies[arm].merge(tally);
+        }
+    }
+    let cpu = cpu.note(env);
+    let per_call = |arm: usize, side: usize| {
+        spent[arm][side].as_secs_f64() * 1e6 / tallies[arm].done.max(1) as f64
+    };
+    let cpu_per_call = format!(
+        "CPU per call (kanband / bench, us): socket {:.1} / {:.1}, socket with token {:.1} / \
+         {:.1}, TCP with token {:.1} / {:.1}",
+        per_call(0, 0),
+        per_call(0, 1),
+        per_call(1, 0),
+        per_call(1, 1),
+        per_call(2, 0),
+        per_call(2, 1)
+    );
+    let kanband_us = [per_call(0, 0), per_call(1, 0), per_call(2, 0)];
+    let claims = held[0].iter().map(|h| h.tokens.len()).sum();
+    let [without, with, tcp] =
+        tallies.map(|tally| Unary::of(tally, env.sizes.renew_clients, claims));
+    let (without, with, tcp) = (without?, with?, tcp?);
 
     let ratio = with.rate / without.rate.max(f64::MIN_POSITIVE);
+    let tcp_ratio = tcp.rate / without.rate.max(f64::MIN_POSITIVE);
     let mut measured = Measured::new(ratio)
         .note(format!(
-            "unary Renew: {:.0}/s over the Unix socket without a token, {:.0}/s over TCP \
-             loopback with a supervisor token; ratio {ratio:.3}",
-            without.rate, with.rate
+            "unary Renew over the Unix socket: {:.0}/s without a token, {:.0}/s with a \
+             supervisor token (ratio {ratio:.3}); over TCP loopback with the token {:.0}/s \
+             (ratio {tcp_ratio:.3} to the socket without a token); {TOKEN_ROUNDS} rotated \
+             rounds",
+            without.rate, with.rate, tcp.rate
         ))
-        .note(format!(
-            "without a token: {}; {cpu_without}",
-            without.describe()
-        ))
-        .note(format!("with a token: {}; {cpu_with}", with.describe()))
+        .note(format!("socket, no token: {}", without.describe()))
+        .note(format!("socket, token: {}", with.describe()))
+        .note(format!("TCP, token: {}", tcp.describe()))
+        .note(cpu_per_call)
+        .note(cpu)
+        .detail("kanband_cpu_us_per_call_without_token", kanband_us[0])
+        .detail("kanband_cpu_us_per_call_with_token", kanband_us[1])
+        .detail("kanband_cpu_us_per_call_tcp_with_token", kanband_us[2])
         .detail("without_token_per_s", without.rate)
         .detail("with_token_per_s", with.rate)
+        .detail("tcp_with_token_per_s", tcp.rate)
         .detail("ratio", ratio)
+        .detail("tcp_ratio", tcp_ratio)
         .detail("without_token_p99_us", without.p99_us)
-        .detail("with_token_p99_us", with.p99_us);
-    for errors in [without.errors, with.errors].into_iter().flatten() {
+        .detail("with_token_p99_us", with.p99_us)
+        .detail("tcp_with_token_p99_us", tcp.p99_us);
+    for errors in [without.errors, with.errors, tcp.errors]
+        .into_iter()
+        .flatten()
+    {
         measured = measured.note(errors);
     }
     Ok(measured)
@@ -243,6 +303,31 @@ struct Unary {
 }
 
 impl Unary {
+    /// The figures of `tally`, made by `clients` clients over `claims` claims.
+    fn of(tally: Tally, clients: usize, claims: usize) -> anyhow::Result<Unary> {
+        if tally.done == 0 {
+            bail!(
+                "no renewal was acknowledged; {}",
+                tally.error_note().unwrap_or_default()
+            );
+        }
+        let latency = tally
+            .samples
+            .summary()
+            .expect("samples of counted renewals");
+        Ok(Unary {
+            rate: tally.rate(),
+            done: tally.done,
+            elapsed_s: tally.elapsed.as_secs_f64(),
+            clients: clients.max(1),
+            claims,
+            latency: latency.describe(),
+            p50_us: latency.p50_us,
+            p99_us: latency.p99_us,
+            errors: tally.error_note(),
+        })
+    }
+
     fn describe(&self) -> String {
         format!(
             "one renewal = one acknowledged Renew call (one claim and its session); {} calls \
@@ -255,12 +340,18 @@ impl Unary {
 /// `--renew-clients` clients call Renew back to back over the claims of `held` through `pool`
 /// for `--duration`.
 async fn renew_for_duration(env: &Env<'_>, pool: &Pool, held: &[Held]) -> anyhow::Result<Unary> {
+    let tally = renew_for(env, pool, held, env.sizes.duration()).await;
+    let claims = held.iter().map(|h| h.tokens.len()).sum();
+    Unary::of(tally, env.sizes.renew_clients, claims)
+}
+
+/// `--renew-clients` clients call Renew back to back over the claims of `held` through `pool`
+/// for `duration`.
+async fn renew_for(env: &Env<'_>, pool: &Pool, held: &[Held], duration: Duration) -> Tally {
     let tokens: Arc<Vec<String>> = Arc::new(held.iter().flat_map(|h| h.tokens.clone()).collect());
     let next = Arc::new(AtomicUsize::new(0));
-    let clients = env.sizes.renew_clients.max(1);
-    let claims = tokens.len();
     let pool = pool.clone();
-    let tally = for_duration(clients, env.sizes.duration(), move |_| {
+    for_duration(env.sizes.renew_clients.max(1), duration, move |_| {
         let mut client = pool.get();
         let claim_token = tokens[next.fetch_add(1, Ordering::Relaxed) % tokens.len()].clone();
         async move {
@@ -271,26 +362,5 @@ async fn renew_for_duration(env: &Env<'_>, pool: &Pool, held: &[Held]) -> anyhow
             Ok(Step::Done)
         }
     })
-    .await;
-    if tally.done == 0 {
-        bail!(
-            "no renewal was acknowledged; {}",
-            tally.error_note().unwrap_or_default()
-        );
-    }
-    let latency = tally
-        .samples
-        .summary()
-        .expect("samples of counted renewals");
-    Ok(Unary {
-        rate: tally.rate(),
-        done: tally.done,
-        elapsed_s: tally.elapsed.as_secs_f64(),
-        clients,
-        claims,
-        latency: latency.describe(),
-        p50_us: latency.p50_us,
-        p99_us: latency.p99_us,
-        errors: tally.error_note(),
-    })
+    .await
 }
