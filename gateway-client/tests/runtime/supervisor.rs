@@ -238,6 +238,7 @@ async fn a_reclaim_kills_the_worker_group_and_is_confirmed_and_shutdown_drains()
             id: task.id.clone(),
             actor: "test".into(),
             grace_seconds: 0,
+            reason: String::new(),
         })
         .await
         .expect("ReclaimTask");
@@ -466,6 +467,7 @@ while true; do sleep 0.05; done"#;
                 id: task.id.clone(),
                 actor: "test".into(),
                 grace_seconds: 30,
+                reason: String::new(),
             })
             .await
             .expect("ReclaimTask");

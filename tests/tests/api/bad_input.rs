@@ -1111,6 +1111,7 @@ fn cases(fx: &Fixture) -> Vec<Case<Call>> {
             ArchiveTask(pb::ArchiveTaskRequest {
                 id: fx.task.clone(),
                 actor: long(129),
+                reason: String::new(),
             }),
         ),
         not_found(
@@ -1119,6 +1120,7 @@ fn cases(fx: &Fixture) -> Vec<Case<Call>> {
             ArchiveTask(pb::ArchiveTaskRequest {
                 id: id(MISSING_TASK),
                 actor: String::new(),
+                reason: String::new(),
             }),
         ),
         // Tasks.ReopenReview

@@ -20,6 +20,7 @@ mod dispatch;
 mod events;
 mod leases;
 mod protocol;
+mod reasons;
 mod restart;
 mod retries;
 mod shutdown;
