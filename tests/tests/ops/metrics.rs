@@ -1,6 +1,6 @@
 //! `/metrics` over real HTTP, parsed with a Prometheus text-format parser: each metric moves
 //! when its cause happens (a grant, an expiry, a revocation, a refusal, a waiting poller, an
-//! open stream), and who may scrape.
+//! open stream, a release waiting for disk space), and who may scrape.
 
 use kanband_proto::pb;
 use kanband_tests::{
