@@ -18,6 +18,7 @@ mod disk_full;
 mod disk_full_leases;
 mod dispatch;
 mod events;
+mod exits;
 mod leases;
 mod protocol;
 mod reasons;
