@@ -404,7 +404,7 @@ pub enum AttachmentCommand {
 /// `board ...`.
 #[derive(Debug, Subcommand)]
 pub enum BoardCommand {
-    /// Create a board.
+    /// Create a board; one that already exists is printed as it is (a note on stderr says so).
     Create {
         /// Slug of the new board (`^[a-z0-9][a-z0-9_-]{0,63}$`).
         slug: String,

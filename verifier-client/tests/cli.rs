@@ -1382,3 +1382,48 @@ async fn reason_on_block_archive_and_reclaim_reaches_the_event() {
     assert!(run.stderr.contains("reason"), "{run:?}");
     assert_eq!(status(&svc, &id).await, "TASK_STATUS_READY");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn board_create_again_prints_the_board_as_it_is_and_says_it_already_existed() {
+    let svc = spawn_service().await;
+    let addr = svc.unix_addr.as_str();
+    let args = [
+        "board",
+        "create",
+        "ops",
+        "--default-assignee",
+        "alice",
+        "--json",
+    ];
+    let first = kanbanctl(addr, &args).await.expect(0);
+    assert!(first.stderr.is_empty(), "{first:?}");
+    assert_eq!(first.json()["defaultAssignee"], "alice");
+
+    // Again, asking for another default assignee: the board as it is, and a note.
+    let again = [
+        "board",
+        "create",
+        "ops",
+        "--default-assignee",
+        "bob",
+        "--json",
+    ];
+    let again = kanbanctl(addr, &again).await.expect(0);
+    assert_eq!(again.json(), first.json(), "the same board, unchanged");
+    assert!(
+        again
+            .stderr
+            .contains("board ops already existed; nothing was created or changed"),
+        "{again:?}"
+    );
+    let human = kanbanctl(addr, &["board", "create", "ops"]).await.expect(0);
+    assert!(human.stdout.contains("ops"), "{human:?}");
+    assert!(human.stderr.contains("already existed"), "{human:?}");
+
+    // An archived board keeps its slug but takes no tasks: creating it again is refused.
+    kanbanctl(addr, &["board", "archive", "ops", "--yes"])
+        .await
+        .expect(0);
+    let refused = kanbanctl(addr, &["board", "create", "ops"]).await.expect(1);
+    assert!(refused.stderr.contains("already exists"), "{refused:?}");
+}
