@@ -137,6 +137,7 @@ pub async fn archive(client: &mut Client, id: &str) -> pb::Task {
         .archive_task(pb::ArchiveTaskRequest {
             id: id.to_owned(),
             actor: "tester".into(),
+            reason: String::new(),
         })
         .await
         .expect("ArchiveTask")

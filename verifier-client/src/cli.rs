@@ -404,7 +404,7 @@ pub enum AttachmentCommand {
 /// `board ...`.
 #[derive(Debug, Subcommand)]
 pub enum BoardCommand {
-    /// Create a board.
+    /// Create a board; one that already exists is printed as it is (a note on stderr says so).
     Create {
         /// Slug of the new board (`^[a-z0-9][a-z0-9_-]{0,63}$`).
         slug: String,
@@ -457,7 +457,13 @@ pub enum TaskCommand {
     /// Promote a task to ready.
     Promote(IdArg),
     /// Archive a task.
-    Archive(IdArg),
+    Archive {
+        /// Task id.
+        id: String,
+        /// Why; recorded in the task's `archived` event.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// Take a running task back from its holder.
     Reclaim {
         /// Task id.
@@ -465,6 +471,9 @@ pub enum TaskCommand {
         /// How long the holder gets to stop on its own first (seconds, or 30s, 5m).
         #[arg(long, default_value = "0", value_parser = grace_seconds)]
         grace: u32,
+        /// Why; recorded in the task's `revoked` event (`cancel_requested` with a grace).
+        #[arg(long, default_value = "")]
+        reason: String,
     },
     /// Park a task, optionally until a delay has passed.
     Schedule {
@@ -479,7 +488,7 @@ pub enum TaskCommand {
     Block {
         /// Task id.
         id: String,
-        /// Why.
+        /// Why; recorded in the task and its `blocked` event.
         #[arg(long)]
         reason: String,
         /// dependency, needs_input, capability, transient or none.

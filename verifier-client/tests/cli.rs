@@ -1322,3 +1322,108 @@ async fn actor_is_a_note_beside_the_authenticated_identity() {
         "--help says what --actor is: {help:?}"
     );
 }
+
+/// The `details` of the newest event of a task, from `kanbanctl task show --json`, which must
+/// be of `kind`.
+async fn last_event_details(svc: &TestService, id: &str, kind: &str) -> Value {
+    let shown = kanbanctl(&svc.unix_addr, &["task", "show", id, "--json"])
+        .await
+        .expect(0)
+        .json();
+    let events = shown["recentEvents"].as_array().expect("recent events");
+    let last = events.last().expect("an event");
+    assert_eq!(last["kind"], kind, "{shown}");
+    last["details"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reason_on_block_archive_and_reclaim_reaches_the_event() {
+    let svc = spawn_service().await;
+    let addr = svc.unix_addr.as_str();
+
+    let id = create(&svc, &["--title", "to block"]).await;
+    kanbanctl(
+        addr,
+        &["task", "block", &id, "--reason", "waits for the API key"],
+    )
+    .await
+    .expect(0);
+    let details = last_event_details(&svc, &id, "blocked").await;
+    assert_eq!(details["reason"], "waits for the API key");
+
+    let id = create(&svc, &["--title", "to archive"]).await;
+    kanbanctl(
+        addr,
+        &["task", "archive", &id, "--reason", "duplicate of t_1"],
+    )
+    .await
+    .expect(0);
+    let details = last_event_details(&svc, &id, "archived").await;
+    assert_eq!(details["reason"], "duplicate of t_1");
+
+    let id = create(&svc, &["--title", "to reclaim", "--assignee", "p"]).await;
+    let mut client = svc.tcp.clone();
+    assert_eq!(claim(&mut client).await.task.unwrap().id, id);
+    kanbanctl(
+        addr,
+        &["task", "reclaim", &id, "--reason", "worker is stuck"],
+    )
+    .await
+    .expect(0);
+    let details = last_event_details(&svc, &id, "revoked").await;
+    assert_eq!(details["reason"], "worker is stuck");
+    assert_eq!(details["cause"], "reclaimed");
+
+    // A reason kanband refuses fails (exit 1, invalid argument) naming the field.
+    let id = create(&svc, &["--title", "kept"]).await;
+    let run = kanbanctl(addr, &["task", "archive", &id, "--reason", "a\rb"])
+        .await
+        .expect(1);
+    assert!(run.stderr.contains("reason"), "{run:?}");
+    assert_eq!(status(&svc, &id).await, "TASK_STATUS_READY");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn board_create_again_prints_the_board_as_it_is_and_says_it_already_existed() {
+    let svc = spawn_service().await;
+    let addr = svc.unix_addr.as_str();
+    let args = [
+        "board",
+        "create",
+        "ops",
+        "--default-assignee",
+        "alice",
+        "--json",
+    ];
+    let first = kanbanctl(addr, &args).await.expect(0);
+    assert!(first.stderr.is_empty(), "{first:?}");
+    assert_eq!(first.json()["defaultAssignee"], "alice");
+
+    // Again, asking for another default assignee: the board as it is, and a note.
+    let again = [
+        "board",
+        "create",
+        "ops",
+        "--default-assignee",
+        "bob",
+        "--json",
+    ];
+    let again = kanbanctl(addr, &again).await.expect(0);
+    assert_eq!(again.json(), first.json(), "the same board, unchanged");
+    assert!(
+        again
+            .stderr
+            .contains("board ops already existed; nothing was created or changed"),
+        "{again:?}"
+    );
+    let human = kanbanctl(addr, &["board", "create", "ops"]).await.expect(0);
+    assert!(human.stdout.contains("ops"), "{human:?}");
+    assert!(human.stderr.contains("already existed"), "{human:?}");
+
+    // An archived board keeps its slug but takes no tasks: creating it again is refused.
+    kanbanctl(addr, &["board", "archive", "ops", "--yes"])
+        .await
+        .expect(0);
+    let refused = kanbanctl(addr, &["board", "create", "ops"]).await.expect(1);
+    assert!(refused.stderr.contains("already exists"), "{refused:?}");
+}

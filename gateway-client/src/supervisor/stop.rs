@@ -85,7 +85,8 @@ impl Stop {
 }
 
 /// What to tell kanband about a worker that ended `ending`, given why (if at all) the
-/// supervisor was stopping it.
+/// supervisor was stopping it. The output tail goes with a failure only: kanband records it as
+/// the run's error, and the output of a worker that exited 0 is no error.
 pub(super) fn report(
     stop: Option<Stop>,
     token: String,
@@ -103,7 +104,11 @@ pub(super) fn report(
             token,
             task_id,
             exit: ending.to_pb(),
-            tail,
+            tail: if ending == Ending::Code(0) {
+                String::new()
+            } else {
+                tail
+            },
         },
     }
 }
@@ -123,6 +128,17 @@ mod tests {
 
     fn report_of(stop: Option<Stop>, ending: Ending) -> Report {
         report(stop, "c".into(), "t".into(), ending, "tail".into())
+    }
+
+    #[test]
+    fn the_output_tail_goes_with_a_failed_exit_only() {
+        let tail = |ending| match report_of(None, ending) {
+            Report::Exit { tail, .. } => tail,
+            other => panic!("{ending:?}: {other:?}"),
+        };
+        assert_eq!(tail(Ending::Code(0)), "");
+        assert_eq!(tail(Ending::Code(1)), "tail");
+        assert_eq!(tail(Ending::Signal(9)), "tail");
     }
 
     #[test]

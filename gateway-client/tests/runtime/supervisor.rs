@@ -173,8 +173,8 @@ async fn a_claim_runs_with_its_environment_and_its_exit_is_reported() {
     }
 
     // Exit 0 without an outcome is a protocol violation: the run ends crashed with the exit
-    // code and the output tail, the task goes back to ready, is claimed again, and after three
-    // in a row it is blocked.
+    // code (its output is no error, so not in the run's error), the task goes back to ready,
+    // is claimed again, and after three in a row it is blocked.
     let runs = eventually(
         "three exits are reported and the task is blocked",
         || async {
@@ -188,13 +188,63 @@ async fn a_claim_runs_with_its_environment_and_its_exit_is_reported() {
     for run in &runs {
         assert_eq!(run.exit_code, Some(0), "{run:?}");
         assert_eq!(run.outcome(), RunOutcome::Crashed, "{run:?}");
-        assert!(run.error.contains("hello from"), "{run:?}");
+        assert_eq!(
+            run.error, "the worker exited 0 without reporting an outcome",
+            "{run:?}"
+        );
         assert_eq!(run.session_id, session);
     }
     assert!(
         runs.iter().any(|r| r.id == env["KANBAN_RUN_ID"]),
         "the environment named one of the runs"
     );
+    sup.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_completes_and_exits_0_leaves_no_error_and_a_crash_keeps_its_output() {
+    let svc = spawn_service().await;
+    // The worker prints, hands over its claim, waits until the test has completed the task
+    // with it, prints more and exits with the code the test leaves in `go`.
+    let sup = Running::start(
+        svc.tcp_target(),
+        "echo progress of {task}; env > env.tmp && mv env.tmp env.txt; \
+         until [ -e go ]; do sleep 0.05; done; echo finishing up; exit $(cat go)",
+        30_000,
+        1,
+    );
+    let done = create(&svc.tcp, "completes, then exits 0", None).await;
+    let env = eventually("the worker writes its environment", || async {
+        read_env(&sup.root.path().join(&done.id).join("env.txt"))
+    })
+    .await;
+    calls::complete(&mut svc.tcp.clone(), &env["KANBAN_CLAIM_TOKEN"])
+        .await
+        .expect("Complete");
+    std::fs::write(sup.root.path().join(&done.id).join("go"), "0").unwrap();
+    let run = eventually("the exit 0 is reported", || async {
+        let runs = detail(&svc.tcp, &done.id).await.runs;
+        runs.into_iter().find(|r| r.exit_code.is_some())
+    })
+    .await;
+    assert_eq!(run.outcome(), RunOutcome::Completed, "{run:?}");
+    assert_eq!(run.exit_code, Some(0));
+    assert_eq!(run.error, "", "a clean exit's output is no error: {run:?}");
+
+    // A failed exit still carries the output's end, as the run's error.
+    let crashed = create(&svc.tcp, "exits 3", None).await;
+    eventually("the worker writes its environment", || async {
+        read_env(&sup.root.path().join(&crashed.id).join("env.txt"))
+    })
+    .await;
+    std::fs::write(sup.root.path().join(&crashed.id).join("go"), "3").unwrap();
+    let run = eventually("the exit 3 is reported", || async {
+        let runs = detail(&svc.tcp, &crashed.id).await.runs;
+        runs.into_iter().find(|r| r.exit_code.is_some())
+    })
+    .await;
+    assert_eq!(run.outcome(), RunOutcome::Crashed, "{run:?}");
+    assert!(run.error.contains("finishing up"), "{run:?}");
     sup.shutdown().await;
 }
 
@@ -238,6 +288,7 @@ async fn a_reclaim_kills_the_worker_group_and_is_confirmed_and_shutdown_drains()
             id: task.id.clone(),
             actor: "test".into(),
             grace_seconds: 0,
+            reason: String::new(),
         })
         .await
         .expect("ReclaimTask");
@@ -466,6 +517,7 @@ while true; do sleep 0.05; done"#;
                 id: task.id.clone(),
                 actor: "test".into(),
                 grace_seconds: 30,
+                reason: String::new(),
             })
             .await
             .expect("ReclaimTask");

@@ -201,7 +201,7 @@ impl Tasks for TasksService {
         let caller = auth::caller(&request);
         let req = request.into_inner();
         let id = task_id("id", req.id)?;
-        validate::text("reason", &req.reason, limits::SUMMARY_MAX)?;
+        validate::reason("reason", &req.reason)?;
         let kind = requests::block_kind("kind", req.kind)?;
         let by = requests::author(&caller, "actor", req.actor)?;
         self.changed(self.app.store().block(id, kind, req.reason, by).await?)
@@ -253,8 +253,9 @@ impl Tasks for TasksService {
         let caller = auth::caller(&request);
         let req = request.into_inner();
         let id = task_id("id", req.id)?;
+        validate::reason("reason", &req.reason)?;
         let by = requests::author(&caller, "actor", req.actor)?;
-        self.changed(self.app.store().archive(id, by).await?)
+        self.changed(self.app.store().archive(id, req.reason, by).await?)
     }
 
     async fn reclaim_task(
@@ -270,8 +271,9 @@ impl Tasks for TasksService {
             req.grace_seconds,
             limits::RECLAIM_GRACE_MAX,
         )?;
+        validate::reason("reason", &req.reason)?;
         let grace = std::time::Duration::from_secs(req.grace_seconds.into());
-        self.changed(self.app.store().reclaim(id, grace, by).await?)
+        self.changed(self.app.store().reclaim(id, grace, req.reason, by).await?)
     }
 
     async fn reopen_review(

@@ -94,6 +94,23 @@ pub fn text(field: &'static str, value: &str, max: usize) -> Result<(), Error> {
     }
 }
 
+/// Checks an operator's reason (block, archive, reclaim): a text that may be empty, at most
+/// [`limits::SUMMARY_MAX`] bytes, with no control character but newline and tab, so it reads
+/// back on one terminal the way it was typed.
+pub fn reason(field: &'static str, value: &str) -> Result<(), Error> {
+    text(field, value, limits::SUMMARY_MAX)?;
+    match value
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        Some(c) => Err(Error::invalid(
+            field,
+            format!("contains the control character {c:?}; only newline and tab are allowed"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Checks a text that must have something besides white space.
 pub fn required_text(field: &'static str, value: &str, max: usize) -> Result<(), Error> {
     if value.trim().is_empty() {
@@ -271,6 +288,21 @@ mod tests {
             "{err}"
         );
         assert!(text("body", "a\0b", 10).is_err());
+    }
+
+    #[test]
+    fn reasons_take_newlines_and_tabs_but_no_other_control_character() {
+        assert!(reason("reason", "").is_ok());
+        assert!(reason("reason", "disk full\n\tsee the log").is_ok());
+        assert!(reason("reason", &"x".repeat(limits::SUMMARY_MAX)).is_ok());
+        for bad in ["a\rb", "a\u{1b}[31mb", "a\0b", "a\u{7f}b", "a\u{85}b"] {
+            let err = reason("reason", bad).unwrap_err().to_string();
+            assert!(err.contains("reason"), "{bad:?}: {err}");
+        }
+        let err = reason("reason", &"x".repeat(limits::SUMMARY_MAX + 1))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("4097 bytes"), "{err}");
     }
 
     #[test]

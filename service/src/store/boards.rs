@@ -173,7 +173,7 @@ impl Store {
                 .query_map([&slug], |row| row.get(0))?
                 .collect::<Result<_, _>>()?;
             for id in &ids {
-                revoke::archive_in(tx, id, &by, fx)?;
+                revoke::archive_in(tx, id, "", &by, fx)?;
             }
             tx.execute(
                 "UPDATE boards SET archived = 1, updated_at = ?2 WHERE slug = ?1",
@@ -205,7 +205,7 @@ impl Store {
                 for claim in read::board_claims(tx, &slug)? {
                     // A claim whose task an earlier reset deleted is already being revoked.
                     if let Ok(task) = read::task(tx, &claim.task_id) {
-                        revoke::revoke_in(tx, &task, RevokeCause::BoardReset, None, &by, fx)?;
+                        revoke::revoke_in(tx, &task, RevokeCause::BoardReset, None, "", &by, fx)?;
                     }
                 }
                 // Their attachments go with the tasks; the blobs once the reset has committed.

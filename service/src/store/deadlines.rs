@@ -57,7 +57,7 @@ impl Store {
                 return Ok(());
             }
             let task = read::task(tx, &claim.task_id)?;
-            revoke::revoke_in(tx, &task, cause, None, &Author::system(), fx)
+            revoke::revoke_in(tx, &task, cause, None, "", &Author::system(), fx)
         })
         .await
     }

@@ -123,6 +123,8 @@ impl Store {
                 Exit::Code(code) => Some(code),
                 _ => None,
             };
+            // The output of a worker that exited 0 is no error, whatever its supervisor sent.
+            let tail = if code == Some(0) { String::new() } else { tail };
             let record = |tx: &Connection, run_id: &str| -> Result<()> {
                 tx.execute(
                     "UPDATE runs SET exit_code = coalesce(?2, exit_code),

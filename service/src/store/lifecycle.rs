@@ -72,7 +72,15 @@ impl Store {
         self.change_task(id, move |conn, task, fx| {
             let to = status::next(conn, task, Op::Schedule, "schedule")?;
             if task.status == Status::Running {
-                return revoke::revoke_in(conn, task, RevokeCause::Scheduled, until_ms, &by, fx);
+                return revoke::revoke_in(
+                    conn,
+                    task,
+                    RevokeCause::Scheduled,
+                    until_ms,
+                    "",
+                    &by,
+                    fx,
+                );
             }
             let details = [(
                 "until_ms",
@@ -103,9 +111,9 @@ impl Store {
 
     /// Archives a task.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn archive(&self, id: String, by: Author) -> Result<Task> {
+    pub async fn archive(&self, id: String, reason: String, by: Author) -> Result<Task> {
         self.change_task(id, move |conn, task, fx| {
-            revoke::archive_in(conn, &task.id, &by, fx).map(drop)
+            revoke::archive_in(conn, &task.id, &reason, &by, fx).map(drop)
         })
         .await
     }
@@ -116,13 +124,20 @@ impl Store {
     /// With a `grace`, the holder is first asked to stop (`cancel_requested`) and the claim is
     /// revoked when the grace ends, unless the holder has finished by then.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn reclaim(&self, id: String, grace: Duration, by: Author) -> Result<Task> {
+    pub async fn reclaim(
+        &self,
+        id: String,
+        grace: Duration,
+        reason: String,
+        by: Author,
+    ) -> Result<Task> {
         self.change_task(id, move |conn, task, fx| {
             status::next(conn, task, Op::Requeue, "reclaim")?;
             if grace.is_zero() {
-                return revoke::revoke_in(conn, task, RevokeCause::Reclaimed, None, &by, fx);
+                let cause = RevokeCause::Reclaimed;
+                return revoke::revoke_in(conn, task, cause, None, &reason, &by, fx);
             }
-            revoke::request_cancel_in(conn, task, grace, &by, fx)
+            revoke::request_cancel_in(conn, task, grace, &reason, &by, fx)
         })
         .await
     }

@@ -349,13 +349,21 @@ async fn moved(ctx: &Ctx, signed: &Signed, id: String, m: MoveBody) -> ApiResult
                         id,
                         actor,
                         grace_seconds: 0,
+                        reason: String::new(),
                     },
                 ))
                 .await?
         }
         MoveOp::Archive => {
             tasks
-                .archive_task(request(signed, pb::ArchiveTaskRequest { id, actor }))
+                .archive_task(request(
+                    signed,
+                    pb::ArchiveTaskRequest {
+                        id,
+                        actor,
+                        reason: String::new(),
+                    },
+                ))
                 .await?
         }
     };

@@ -1031,6 +1031,15 @@ fn cases(fx: &Fixture) -> Vec<Case<Call>> {
                 ..Default::default()
             }),
         ),
+        invalid(
+            "reason with an escape character",
+            "reason",
+            BlockTask(pb::BlockTaskRequest {
+                id: fx.task.clone(),
+                reason: "red \u{1b}[31m".into(),
+                ..Default::default()
+            }),
+        ),
         not_found(
             "missing task",
             MISSING_TASK,
@@ -1111,6 +1120,25 @@ fn cases(fx: &Fixture) -> Vec<Case<Call>> {
             ArchiveTask(pb::ArchiveTaskRequest {
                 id: fx.task.clone(),
                 actor: long(129),
+                reason: String::new(),
+            }),
+        ),
+        invalid(
+            "reason of 4097 bytes",
+            "reason",
+            ArchiveTask(pb::ArchiveTaskRequest {
+                id: fx.task.clone(),
+                reason: long(4097),
+                ..Default::default()
+            }),
+        ),
+        invalid(
+            "reason with a carriage return",
+            "reason",
+            ArchiveTask(pb::ArchiveTaskRequest {
+                id: fx.task.clone(),
+                reason: "line\r".into(),
+                ..Default::default()
             }),
         ),
         not_found(
@@ -1119,6 +1147,7 @@ fn cases(fx: &Fixture) -> Vec<Case<Call>> {
             ArchiveTask(pb::ArchiveTaskRequest {
                 id: id(MISSING_TASK),
                 actor: String::new(),
+                reason: String::new(),
             }),
         ),
         // Tasks.ReopenReview

@@ -56,6 +56,7 @@ async fn cancel(client: &mut Client, stream: &mut KeepAlive, id: &str, token: &s
             id: id.to_owned(),
             actor: "operator".into(),
             grace_seconds: GRACE_S,
+            reason: String::new(),
         })
         .await
         .expect("ReclaimTask");

@@ -51,6 +51,7 @@ async fn a_comment_with_a_claim_token_is_fenced_and_an_operators_is_not() {
             id: second.id.clone(),
             actor: "operator".into(),
             grace_seconds: 0,
+            reason: String::new(),
         })
         .await
         .expect("ReclaimTask");

@@ -308,6 +308,7 @@ async fn a_reclaimed_holder_is_told_at_once_and_the_task_waits_for_its_confirmat
             id: held.task_id.clone(),
             actor: "operator".into(),
             grace_seconds: 0,
+            reason: String::new(),
         })
         .await
         .expect("ReclaimTask");
@@ -450,6 +451,7 @@ async fn an_unconfirmed_revocation_ends_when_the_lease_runs_out() {
             id: held.task_id.clone(),
             actor: "operator".into(),
             grace_seconds: 0,
+            reason: String::new(),
         })
         .await
         .expect("ReclaimTask");

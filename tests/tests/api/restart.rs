@@ -199,6 +199,7 @@ async fn a_pending_cancel_is_still_revoked_when_its_grace_ends_after_a_restart()
             id: id.clone(),
             actor: "operator".into(),
             grace_seconds: 10,
+            reason: String::new(),
         })
         .await
         .expect("ReclaimTask");

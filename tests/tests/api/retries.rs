@@ -137,6 +137,7 @@ async fn the_same_call_retried_is_answered_as_already_recorded_and_another_is_re
                 .archive_task(pb::ArchiveTaskRequest {
                     id: created.id.clone(),
                     actor: "tester".into(),
+                    reason: String::new(),
                 })
                 .await
                 .expect("ArchiveTask");

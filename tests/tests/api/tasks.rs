@@ -1349,6 +1349,7 @@ async fn archive_task_archives_once_and_then_refuses() {
         .archive_task(pb::ArchiveTaskRequest {
             id: created.id.clone(),
             actor: String::new(),
+            reason: String::new(),
         })
         .await
         .map(tonic::Response::into_inner);

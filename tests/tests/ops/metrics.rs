@@ -1,6 +1,6 @@
 //! `/metrics` over real HTTP, parsed with a Prometheus text-format parser: each metric moves
 //! when its cause happens (a grant, an expiry, a revocation, a refusal, a waiting poller, an
-//! open stream), and who may scrape.
+//! open stream, a release waiting for disk space), and who may scrape.
 
 use kanband_proto::pb;
 use kanband_tests::{
@@ -165,4 +165,106 @@ async fn a_rebinding_host_is_refused() {
         .await
         .unwrap();
     assert_eq!(response.status(), reqwest::StatusCode::FORBIDDEN);
+}
+
+/// Scrapes until `check` holds, yielding between scrapes, for up to 10 s of real time: for a
+/// paused clock, which a timed sleep would leave waiting.
+async fn scrape_until_real(base: &str, what: &str, check: impl Fn(&Scrape) -> bool) -> Scrape {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let scraped = scrape(base).await;
+        if check(&scraped) {
+            return scraped;
+        }
+        assert!(std::time::Instant::now() < give_up, "{what}: never seen");
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A disk-full database, rehearsed as the api tests do: the storage cap set at the current
+/// size, then big creates until one is refused with RESOURCE_EXHAUSTED.
+async fn fill(client: &mut kanband_gateway::Client) {
+    client
+        .admin
+        .set_storage_limit(pb::SetStorageLimitRequest { max_bytes: 1 })
+        .await
+        .expect("SetStorageLimit");
+    for _ in 0..500 {
+        let big = pb::CreateTaskRequest {
+            title: "fill".into(),
+            body: "x".repeat(60 * 1024),
+            ..Default::default()
+        };
+        match client.tasks.create_task(big).await {
+            Ok(_) => continue,
+            Err(status) => {
+                assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+                return;
+            }
+        }
+    }
+    panic!("the storage cap never bit");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_retrying_gauge_counts_a_release_that_waits_for_disk_space() {
+    let _turn = serial().await;
+    // Hold the paused clock: it moves only with `advance`, so the lease runs out only once the
+    // disk is full.
+    let spinner = tokio::spawn(async {
+        loop {
+            tokio::task::yield_now().await;
+        }
+    });
+    let svc = spawn_service().await;
+    let base = svc.board.url();
+    let mut client = svc.tcp.clone();
+    // Enough claims that their releases together need more pages than a full disk has left.
+    let mut ids = Vec::new();
+    for i in 0..64 {
+        ids.push(
+            create_assigned(&mut client, "", &format!("t{i}"), CODER)
+                .await
+                .id,
+        );
+    }
+    let request = pb::OpenSessionRequest {
+        slots: 64,
+        ..calls::session_request(CODER, 1_000)
+    };
+    let session = calls::open_session_with(&mut client, request).await;
+    for _ in &ids {
+        acquire_now(&mut client, &session.id).await;
+    }
+    let gauge = |s: &Scrape| s.value("kanband_deadlines_retrying", &[]);
+    assert_eq!(gauge(&scrape(&base).await), 0.0);
+
+    fill(&mut client).await;
+    tokio::time::advance(std::time::Duration::from_millis(1_000)).await;
+    scrape_until_real(&base, "a failed release waits for a retry", |s| {
+        gauge(s) >= 1.0
+    })
+    .await;
+    let running = calls::all_tasks(&mut client, "", &[pb::TaskStatus::Running]).await;
+    assert!(
+        !running.is_empty(),
+        "a release waiting for space is not written yet"
+    );
+
+    // Space returns: the next try (at most 5 s of backoff later) commits.
+    client
+        .admin
+        .set_storage_limit(pb::SetStorageLimitRequest { max_bytes: 0 })
+        .await
+        .expect("SetStorageLimit");
+    tokio::time::advance(std::time::Duration::from_secs(5)).await;
+    scrape_until_real(&base, "the gauge back to 0", |s| gauge(s) == 0.0).await;
+    for id in &ids {
+        assert_eq!(
+            calls::task(&mut client, id).await.status(),
+            pb::TaskStatus::Ready,
+            "every claim is released"
+        );
+    }
+    spinner.abort();
 }

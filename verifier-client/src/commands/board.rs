@@ -5,8 +5,10 @@ use kanband_proto::pb::{
     ListBoardsResponse, ResetBoardRequest,
 };
 
+use tonic::Code;
+
 use super::Ctx;
-use crate::{Result, render};
+use crate::{Result, output::note, render};
 
 /// Prints a board as a one-row table, or as JSON.
 fn print_board(ctx: &Ctx, board: &Board) -> Result<()> {
@@ -16,7 +18,10 @@ fn print_board(ctx: &Ctx, board: &Board) -> Result<()> {
     Ok(())
 }
 
-/// `board create SLUG [--name N] [--default-assignee P]`.
+/// `board create SLUG [--name N] [--default-assignee P]`: a board that already exists (and is
+/// not archived) is printed as it is, with a note on stderr that it already existed, so a
+/// set-up script can run again. kanband answers ALREADY_EXISTS from inside the creating
+/// transaction, so "it existed" is decided there, never by a look before or after.
 pub(crate) async fn create(
     ctx: &Ctx,
     slug: String,
@@ -24,16 +29,35 @@ pub(crate) async fn create(
     default_assignee: Option<String>,
 ) -> Result<()> {
     let mut client = ctx.connect().await?;
-    let board = client
+    let created = client
         .boards
         .create_board(CreateBoardRequest {
-            slug,
+            slug: slug.clone(),
             display_name: name.unwrap_or_default(),
             default_assignee: default_assignee.unwrap_or_default(),
             ..CreateBoardRequest::default()
         })
-        .await?
-        .into_inner();
+        .await;
+    let board = match created {
+        Ok(board) => board.into_inner(),
+        Err(refused) if refused.code() == Code::AlreadyExists => {
+            let board = client
+                .boards
+                .get_board(GetBoardRequest { slug })
+                .await?
+                .into_inner();
+            if board.archived {
+                // An archived board keeps its slug but takes no tasks: not what was asked for.
+                return Err(refused.into());
+            }
+            note(&format!(
+                "board {} already existed; nothing was created or changed",
+                board.slug
+            ));
+            board
+        }
+        Err(refused) => return Err(refused.into()),
+    };
     print_board(ctx, &board)
 }
 

@@ -159,8 +159,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             TaskCommand::List(args) => task::list(&ctx, args).await,
             TaskCommand::Assign { id, profile } => task::assign(&ctx, id, profile).await,
             TaskCommand::Promote(args) => task::promote(&ctx, args.id).await,
-            TaskCommand::Archive(args) => task::archive(&ctx, args.id).await,
-            TaskCommand::Reclaim { id, grace } => task::reclaim(&ctx, id, grace).await,
+            TaskCommand::Archive { id, reason } => task::archive(&ctx, id, reason).await,
+            TaskCommand::Reclaim { id, grace, reason } => {
+                task::reclaim(&ctx, id, grace, reason).await
+            }
             TaskCommand::Schedule { id, delay } => task::schedule(&ctx, id, delay).await,
             TaskCommand::Block { id, reason, kind } => task::block(&ctx, id, reason, kind).await,
             TaskCommand::Unblock(args) => task::unblock(&ctx, args.id).await,

@@ -210,22 +210,28 @@ pub(crate) async fn promote(ctx: &Ctx, id: String) -> Result<()> {
     print_task(ctx, &task)
 }
 
-/// `task archive ID`.
-pub(crate) async fn archive(ctx: &Ctx, id: String) -> Result<()> {
+/// `task archive ID [--reason R]`.
+pub(crate) async fn archive(ctx: &Ctx, id: String, reason: String) -> Result<()> {
     let mut client = ctx.connect().await?;
     let task = client
         .tasks
         .archive_task(ArchiveTaskRequest {
             id,
             actor: ctx.actor(),
+            reason,
         })
         .await?
         .into_inner();
     print_task(ctx, &task)
 }
 
-/// `task reclaim ID [--grace SECONDS]`.
-pub(crate) async fn reclaim(ctx: &Ctx, id: String, grace_seconds: u32) -> Result<()> {
+/// `task reclaim ID [--grace SECONDS] [--reason R]`.
+pub(crate) async fn reclaim(
+    ctx: &Ctx,
+    id: String,
+    grace_seconds: u32,
+    reason: String,
+) -> Result<()> {
     let mut client = ctx.connect().await?;
     let task = client
         .tasks
@@ -233,6 +239,7 @@ pub(crate) async fn reclaim(ctx: &Ctx, id: String, grace_seconds: u32) -> Result
             id,
             actor: ctx.actor(),
             grace_seconds,
+            reason,
         })
         .await?
         .into_inner();
