@@ -52,7 +52,15 @@ pub(in crate::store) fn ended_by(conn: &Connection, token: &str, call: HolderCal
 
 /// Loads a claim and checks that its token may be used as `wanted`.
 pub(in crate::store) fn fenced(conn: &Connection, token: &str, wanted: Use) -> Result<ClaimRecord> {
-    let claim = read::claim(conn, token)?;
+    fence_loaded(conn, read::claim(conn, token)?, wanted)
+}
+
+/// [`fenced`] for a claim the caller has already loaded by its token in this transaction.
+pub(in crate::store) fn fence_loaded(
+    conn: &Connection,
+    claim: Option<ClaimRecord>,
+    wanted: Use,
+) -> Result<ClaimRecord> {
     let epoch = match &claim {
         Some(c) => read::task_epoch(conn, &c.task_id)?,
         None => None,
