@@ -8,11 +8,11 @@ use tokio_rusqlite::rusqlite::{Connection, params};
 use super::{
     Store,
     effect::{ClaimDeadlines, Effect},
-    model::{ClaimRecord, Grant, SessionRecord},
+    model::{ClaimRecord, Grant, SessionRecord, Task},
     tx::{
         candidates::{Key, OpenBoard, keys, open_boards, under_key},
         read,
-        status::{self, set_status},
+        status::{self, set_status_at},
     },
 };
 use crate::domain::Author;
@@ -87,7 +87,7 @@ fn grant_in(
     ];
     // The dispatcher grants (on a waiting session's behalf): kanband, noting the session.
     let by = Author::system_noting(session.id.as_str());
-    set_status(conn, &task, to, EventKind::Claimed, &by, &details)?;
+    let at = set_status_at(conn, &task, to, EventKind::Claimed, &by, &details)?;
     let claim = ClaimRecord {
         token,
         task_id: task.id.clone(),
@@ -104,11 +104,28 @@ fn grant_in(
     };
     let deadlines = ClaimDeadlines::at_grant(now, task.max_runtime_seconds);
     fx.push(Effect::Granted(claim.clone(), deadlines));
+    let waited_ms = now - task.updated_at;
+    // The task as the writes above left it, without reading it back.
+    let claimed = Task {
+        status: to,
+        updated_at: at,
+        started_at: task.started_at.or(Some(now)),
+        completed_at: if to == Status::Done {
+            Some(at)
+        } else {
+            task.completed_at
+        },
+        scheduled_until: task.scheduled_until.filter(|_| to == Status::Scheduled),
+        cooldown_until: None,
+        current_run_id: Some(claim.run_id.clone()),
+        epoch,
+        ..task
+    };
     Ok(Grant {
-        task: read::task(conn, &task.id)?,
+        task: claimed,
         claim,
         ttl_ms: session.ttl_ms,
-        waited_ms: now - task.updated_at,
+        waited_ms,
     })
 }
 
@@ -452,12 +469,19 @@ mod tests {
             .grant_pass(waiters.iter().map(|(id, _)| id.clone()).collect())
             .await
             .unwrap();
-        let got: Vec<String> = answers
+        let granted: Vec<Task> = answers
             .into_iter()
-            .map(|a| a.unwrap().expect("every waiter is granted").task.id)
+            .map(|a| a.unwrap().expect("every waiter is granted").task)
             .collect();
-        assert_eq!(got, want);
         let pass = store.call(|conn| steps_since_last(conn)).await.unwrap();
+        let got: Vec<String> = granted.iter().map(|t| t.id.clone()).collect();
+        assert_eq!(got, want);
+        // Each grant answers its task as stored after the claim.
+        let stored: Vec<Task> = store
+            .call(move |conn| got.iter().map(|id| read::task(conn, id)).collect())
+            .await
+            .unwrap();
+        assert_eq!(granted, stored);
 
         // The same work as 40 single-waiter passes costs each waiter its own candidate read.
         let single = coder_session(&store, &[]).await;

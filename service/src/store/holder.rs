@@ -77,10 +77,11 @@ impl Store {
         let leases = self.leases.clone();
         self.write(move |tx, fx| {
             let call = finish.call();
-            if let Some(retry) = retried(tx, read::claim(tx, &token)?.as_ref(), call)? {
+            let loaded = read::claim(tx, &token)?;
+            if let Some(retry) = retried(tx, loaded.as_ref(), call)? {
                 return Ok(Some(retry));
             }
-            let claim = claims::fenced(tx, &token, wanted)?;
+            let claim = claims::fence_loaded(tx, loaded, wanted)?;
             claims::refuse_overdue(&*leases, &claim, tx)?;
             let by = caller.noting(claim.session_id.as_str());
             let task = match (&claim.state, finish) {

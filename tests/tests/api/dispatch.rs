@@ -639,6 +639,7 @@ async fn a_complete_resets_the_failure_count() {
         (done.consecutive_failures, done.outcomeless_attempts),
         (0, 0)
     );
+    assert_eq!(done.current_run_id, "", "no run is current once done");
     assert_eq!(done.result, "done");
 }
 

@@ -52,7 +52,15 @@ pub(in crate::store) fn ended_by(conn: &Connection, token: &str, call: HolderCal
 
 /// Loads a claim and checks that its token may be used as `wanted`.
 pub(in crate::store) fn fenced(conn: &Connection, token: &str, wanted: Use) -> Result<ClaimRecord> {
-    let claim = read::claim(conn, token)?;
+    fence_loaded(conn, read::claim(conn, token)?, wanted)
+}
+
+/// [`fenced`] for a claim the caller has already loaded by its token in this transaction.
+pub(in crate::store) fn fence_loaded(
+    conn: &Connection,
+    claim: Option<ClaimRecord>,
+    wanted: Use,
+) -> Result<ClaimRecord> {
     let epoch = match &claim {
         Some(c) => read::task_epoch(conn, &c.task_id)?,
         None => None,
@@ -323,13 +331,10 @@ pub(in crate::store) fn finish_in(
         }
         Err(err) => return Err(err),
     };
-    let outcome_reset = |conn: &Connection, task: &Task, complete: bool| -> Result<()> {
+    // An outcome other than complete resets the counters but the failures in a row.
+    let outcome_reset = |conn: &Connection, task: &Task| -> Result<()> {
         let c = Counters {
-            consecutive_failures: if complete {
-                0
-            } else {
-                task.consecutive_failures
-            },
+            consecutive_failures: task.consecutive_failures,
             ..Counters::default()
         };
         set_counters(conn, &task.id, c, None)
@@ -350,9 +355,13 @@ pub(in crate::store) fn finish_in(
                 .map_err(|r| refused(&task.id, "complete", r))?;
             end_claim(conn, &claim.token, EndReason::Outcome)?;
             end_run(conn, &claim.run_id, RunOutcome::Completed, &summary, "")?;
-            outcome_reset(conn, &task, true)?;
+            // The outcome reset (every failure counter to 0, no current run) with the result,
+            // in one write.
             conn.prepare_cached(
-                "UPDATE tasks SET result = ?2, summary = ?3, block_recurrences = 0 WHERE id = ?1",
+                "UPDATE tasks SET consecutive_failures = 0, protocol_violations = 0,
+                        outcomeless_attempts = 0, current_run_id = NULL,
+                        result = ?2, summary = ?3, block_recurrences = 0
+                 WHERE id = ?1",
             )?
             .execute(params![task.id, result, summary])?;
             let metadata: Vec<(String, String)> = metadata
@@ -366,7 +375,7 @@ pub(in crate::store) fn finish_in(
         Finish::Block { kind, reason } => {
             end_claim(conn, &claim.token, EndReason::Outcome)?;
             end_run(conn, &claim.run_id, RunOutcome::Blocked, &reason, "")?;
-            outcome_reset(conn, &task, false)?;
+            outcome_reset(conn, &task)?;
             status::block_in(conn, &task, Op::HolderBlock(kind), kind, &reason, by)?;
         }
         Finish::RequestReview { summary } => {
@@ -380,7 +389,7 @@ pub(in crate::store) fn finish_in(
                 &summary,
                 "",
             )?;
-            outcome_reset(conn, &task, false)?;
+            outcome_reset(conn, &task)?;
             conn.execute(
                 "UPDATE tasks SET summary = ?2 WHERE id = ?1",
                 params![task.id, summary],
@@ -398,7 +407,7 @@ pub(in crate::store) fn finish_in(
                 &reason,
                 "",
             )?;
-            outcome_reset(conn, &task, false)?;
+            outcome_reset(conn, &task)?;
             let mut details = run.to_vec();
             details.push(("reason", reason));
             set_status(conn, &task, to, EventKind::ChangesRequested, by, &details)?;

@@ -1,11 +1,13 @@
 //! Appending to the event log: every change appends an event in its own transaction.
 
+use std::collections::BTreeMap;
+
 use tokio_rusqlite::rusqlite::{Connection, params};
 
 use crate::{
     clock::now_ms,
     domain::{Author, EventKind},
-    error::Result,
+    error::{Error, Result},
 };
 
 /// A change to record.
@@ -21,11 +23,14 @@ pub(in crate::store) struct NewEvent<'a> {
 
 /// Appends an event inside the caller's transaction and returns its id.
 pub(in crate::store) fn append(conn: &Connection, event: NewEvent<'_>) -> Result<i64> {
-    let details: serde_json::Map<String, serde_json::Value> = event
+    // A JSON object of strings, keys sorted (as a `serde_json::Map` orders them), written
+    // without building a `serde_json::Value` first.
+    let details: BTreeMap<&str, &str> = event
         .details
         .iter()
-        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.clone())))
+        .map(|(k, v)| (*k, v.as_str()))
         .collect();
+    let details = serde_json::to_string(&details).map_err(|_| Error::Internal)?;
     let mut stmt = conn.prepare_cached(
         "INSERT INTO events (board, task_id, kind, actor, details, created_at, identity,
                              identity_role)
@@ -36,7 +41,7 @@ pub(in crate::store) fn append(conn: &Connection, event: NewEvent<'_>) -> Result
         event.task_id,
         event.kind.as_str(),
         event.by.note,
-        serde_json::Value::Object(details).to_string(),
+        details,
         now_ms(),
         event.by.identity,
         event.by.role,

@@ -1,5 +1,7 @@
 //! Loading one task, board, claim or session, or a set of claims, inside a transaction.
 
+use std::sync::LazyLock;
+
 use tokio_rusqlite::rusqlite::{Connection, OptionalExtension as _};
 
 use crate::error::{Error, Result};
@@ -9,10 +11,20 @@ use crate::store::{
     rows::{self, CLAIM_COLUMNS, SESSION_COLUMNS},
 };
 
+// The statements read on every grant and outcome, written once (not formatted per call).
+static TASK: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {} FROM tasks WHERE id = ?1", rows::TASK_COLUMNS));
+static BOARD: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {} FROM boards WHERE slug = ?1", rows::BOARD_COLUMNS));
+static CLAIM: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE token = ?1"));
+static OPEN_SESSION: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1 AND closed_at IS NULL")
+});
+
 /// A task by id.
 pub(in crate::store) fn task(conn: &Connection, id: &str) -> Result<Task> {
-    let sql = format!("SELECT {} FROM tasks WHERE id = ?1", rows::TASK_COLUMNS);
-    conn.prepare_cached(&sql)?
+    conn.prepare_cached(&TASK)?
         .query_row([id], rows::task)
         .optional()?
         .ok_or_else(|| Error::not_found("task", id))
@@ -20,8 +32,7 @@ pub(in crate::store) fn task(conn: &Connection, id: &str) -> Result<Task> {
 
 /// A board, archived or not.
 pub(in crate::store) fn board(conn: &Connection, slug: &str) -> Result<Board> {
-    let sql = format!("SELECT {} FROM boards WHERE slug = ?1", rows::BOARD_COLUMNS);
-    conn.prepare_cached(&sql)?
+    conn.prepare_cached(&BOARD)?
         .query_row([slug], rows::board)
         .optional()?
         .ok_or_else(|| Error::not_found("board", slug))
@@ -59,9 +70,7 @@ pub(in crate::store) fn task_epoch(conn: &Connection, task_id: &str) -> Result<O
 /// A claim by token, in any state.
 pub(in crate::store) fn claim(conn: &Connection, token: &str) -> Result<Option<ClaimRecord>> {
     Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {CLAIM_COLUMNS} FROM claims WHERE token = ?1"
-        ))?
+        .prepare_cached(&CLAIM)?
         .query_row([token], rows::claim)
         .optional()?)
 }
@@ -144,10 +153,8 @@ pub(in crate::store) fn unended_claims(conn: &Connection) -> Result<Vec<Unended>
 
 /// An open session.
 pub(in crate::store) fn open_session(conn: &Connection, id: &str) -> Result<SessionRecord> {
-    conn.prepare_cached(&format!(
-        "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1 AND closed_at IS NULL"
-    ))?
-    .query_row([id], rows::session)
-    .optional()?
-    .ok_or_else(|| Error::not_found("session", id))
+    conn.prepare_cached(&OPEN_SESSION)?
+        .query_row([id], rows::session)
+        .optional()?
+        .ok_or_else(|| Error::not_found("session", id))
 }

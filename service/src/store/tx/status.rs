@@ -54,6 +54,19 @@ pub(in crate::store) fn set_status(
     by: &Author,
     details: &[(&str, String)],
 ) -> Result<()> {
+    set_status_at(conn, task, to, kind, by, details).map(drop)
+}
+
+/// [`set_status`], returning the time it wrote as the task's `updated_at` (and `completed_at`
+/// on `done`), for a caller that updates its copy of the task instead of reading it again.
+pub(in crate::store) fn set_status_at(
+    conn: &Connection,
+    task: &Task,
+    to: Status,
+    kind: EventKind,
+    by: &Author,
+    details: &[(&str, String)],
+) -> Result<i64> {
     let now = now_ms();
     conn.prepare_cached(
         "UPDATE tasks SET status = ?2, updated_at = ?3,
@@ -80,7 +93,7 @@ pub(in crate::store) fn set_status(
     if task.status.is_finished() && !to.is_finished() {
         demote_children(conn, &task.id, by)?;
     }
-    Ok(())
+    Ok(now)
 }
 
 /// Sends each `ready` child of `parent_id` back to `todo` now that the parent is unfinished
