@@ -83,8 +83,8 @@ pub fn boolean(text: &str) -> Result<bool, String> {
     }
 }
 
-/// A duration: a whole number with a unit, `ms`, `s`, `m` or `h` (`250ms`, `30s`, `5m`,
-/// `1h`); a bare number is seconds, so a flag that took seconds before still takes them.
+/// A duration: a whole number with a unit, `ms`, `s`, `m`, `h` or `d` (`250ms`, `30s`, `5m`,
+/// `1h`, `90d`); a bare number is seconds, so a flag that took seconds before still takes them.
 pub fn duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
     let digits = trimmed.len()
@@ -94,7 +94,7 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = trimmed.split_at(digits);
     let number: u64 = number
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 250ms, 30s, 5m or 1h"))?;
+        .map_err(|_| format!("{text:?} is not a duration like 250ms, 30s, 5m, 1h or 90d"))?;
     let seconds = |factor: u64| {
         number
             .checked_mul(factor)
@@ -106,8 +106,9 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         "" | "s" => seconds(1),
         "m" => seconds(60),
         "h" => seconds(3600),
+        "d" => seconds(24 * 3600),
         other => Err(format!(
-            "unknown unit {other:?} in {text:?}: use ms, s, m or h (250ms, 30s, 5m, 1h)"
+            "unknown unit {other:?} in {text:?}: use ms, s, m, h or d (250ms, 30s, 5m, 1h, 90d)"
         )),
     }
 }
@@ -176,6 +177,7 @@ mod tests {
         assert_eq!(duration("30s"), Ok(s(30)));
         assert_eq!(duration("5m"), Ok(s(300)));
         assert_eq!(duration("1h"), Ok(s(3600)));
+        assert_eq!(duration("90d"), Ok(s(90 * 24 * 3600)));
         assert_eq!(duration("0"), Ok(Duration::ZERO));
         for bad in ["", "s", "-1s", "1.5s", "3d", "ten", "99999999999999999999h"] {
             assert!(duration(bad).is_err(), "{bad:?}");

@@ -55,6 +55,15 @@ pub fn instant_at(until_ms: i64) -> Instant {
     now + Duration::from_millis(wait)
 }
 
+/// A Unix-ms time as people read it: RFC 3339 in UTC, as grpcurl and kanbanctl print times.
+pub fn rfc3339(ms: i64) -> String {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +85,11 @@ mod tests {
             Instant::now(),
             "a time already passed is now"
         );
+    }
+
+    #[test]
+    fn times_print_as_rfc3339_in_utc() {
+        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
     }
 }

@@ -167,6 +167,20 @@ fn grace_seconds(text: &str) -> Result<u32, String> {
     u32::try_from(seconds).map_err(|_| format!("{text:?} is too long a grace"))
 }
 
+/// `--expires-in`: a token's lifetime. Zero is refused here, since kanband reads a lifetime of
+/// 0 as "until revoked".
+fn lifetime(text: &str) -> Result<Duration, String> {
+    let lifetime = kanband_cli::input::duration(text)?;
+    if lifetime.is_zero() {
+        return Err(
+            "a token's lifetime must be more than 0; leave --expires-in out for a \
+                    token that works until it is revoked"
+                .into(),
+        );
+    }
+    Ok(lifetime)
+}
+
 /// `token ...`.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -183,10 +197,15 @@ pub enum TokenCommand {
         /// Supervisor tokens: a profile it may serve (repeatable; none means any).
         #[arg(long = "profile", value_name = "P")]
         profiles: Vec<String>,
+        /// Make it stop working by itself this long from now (1s to 3650d; `90d`, `12h`);
+        /// without it the token works until it is revoked.
+        #[arg(long = "expires-in", value_name = "DURATION", value_parser = lifetime)]
+        expires_in: Option<Duration>,
     },
     /// Every token, live and revoked, without secrets.
     List,
-    /// Revoke a live token by id or name: it stops working at once, open streams included.
+    /// Revoke a token by id or name: it stops working at once, open streams included (an
+    /// expired token may be revoked too, which frees its name).
     Revoke {
         /// The token's id (k_...) or name.
         id: String,

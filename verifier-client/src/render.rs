@@ -306,11 +306,12 @@ pub fn attachments(attachments: &[Attachment], show_wide: bool) -> String {
 
 /// Tokens as a table (never a secret: kanband keeps only hashes).
 pub fn tokens(tokens: &[TokenInfo], show_wide: bool) -> String {
-    const COLUMNS: [Column; 7] = [
+    const COLUMNS: [Column; 8] = [
         col("ID"),
         col("NAME"),
         col("ROLE"),
         col("REVOKED"),
+        col("EXPIRES"),
         wide("MACHINE"),
         wide("PROFILES"),
         wide("CREATED"),
@@ -325,6 +326,9 @@ pub fn tokens(tokens: &[TokenInfo], show_wide: bool) -> String {
                 t.revoked_at
                     .as_ref()
                     .map_or_else(|| "no".to_owned(), |at| time_text(Some(at))),
+                t.expires_at
+                    .as_ref()
+                    .map_or_else(|| "never".to_owned(), |at| time_text(Some(at))),
                 t.machine_id.clone(),
                 t.profiles.join(","),
                 time_text(t.created_at.as_ref()),

@@ -1284,6 +1284,78 @@ async fn connection_errors_say_what_happened_and_what_to_do() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_made_with_expires_in_is_listed_with_its_expiry_and_stops_then() {
+    let svc = spawn_service().await;
+    for (bad, says) in [
+        ("0", "more than 0"),
+        ("5x", "unknown unit"),
+        ("soon", "duration"),
+    ] {
+        let run = kanbanctl(
+            &svc.unix_addr,
+            &[
+                "token",
+                "create",
+                "ci",
+                "--role",
+                "reader",
+                "--expires-in",
+                bad,
+            ],
+        )
+        .await
+        .expect(2);
+        assert!(run.stderr.contains(says), "{bad}: {run:?}");
+    }
+    let made = kanbanctl(
+        &svc.unix_addr,
+        &[
+            "token",
+            "create",
+            "ci",
+            "--role",
+            "reader",
+            "--expires-in",
+            "1s",
+        ],
+    )
+    .await
+    .expect(0);
+    assert!(made.stderr.contains("working until 20"), "{made:?}");
+    let secret = made.stdout.trim().to_owned();
+    let listed = kanbanctl(&svc.unix_addr, &["token", "list"])
+        .await
+        .expect(0)
+        .stdout;
+    let header = listed.lines().next().unwrap();
+    assert!(header.contains("EXPIRES"), "{listed}");
+    let row = |name: &str| {
+        listed
+            .lines()
+            .find(|line| line.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("{name} in {listed}"))
+            .to_owned()
+    };
+    assert!(row("admin").contains("never"), "{listed}");
+    assert!(
+        row("ci").contains("20") && !row("ci").contains("never"),
+        "{listed}"
+    );
+    // Works at first; refused once the second is over, saying so.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let run = kanbanctl_env(&svc.tcp_addr, &["stats"], &[("KANBAN_TOKEN", &secret)]).await;
+        if run.code != 0 {
+            break run;
+        }
+        assert!(std::time::Instant::now() < deadline, "still works: {run:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(refused.code, 6, "{refused:?}");
+    assert!(refused.stderr.contains("\"ci\" expired at"), "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn actor_is_a_note_beside_the_authenticated_identity() {
     let svc = spawn_service().await;
     let secret = svc

@@ -1,6 +1,6 @@
 //! `kanban.v1.Admin`.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use kanband_proto::pb::{self, admin_server::Admin};
 use tonic::{Request, Response, Status};
@@ -24,6 +24,7 @@ fn token_to_pb(record: TokenRecord) -> pb::TokenInfo {
         profiles: record.profiles,
         created_at: Some(timestamp(record.created_at)),
         revoked_at: record.revoked_at.map(timestamp),
+        expires_at: record.expires_at.map(timestamp),
     }
 }
 
@@ -153,6 +154,7 @@ impl Admin for AdminService {
             role,
             machine_id: req.machine_id,
             profiles: req.profiles,
+            expires_in: (req.expires_in_ms > 0).then(|| Duration::from_millis(req.expires_in_ms)),
         };
         let (secret, record) = self.app.tokens().create(self.app.store(), new).await?;
         tracing::info!(id = %record.id, name = %record.name, role = %record.role, "token created");

@@ -6,7 +6,7 @@
 //! [`TokenBook`](super::TokenBook), or a claim token, which makes its holder that claim's
 //! worker); else, over the Unix socket, a peer whose uid (SO_PEERCRED) is kanband's own, who
 //! is the local admin. TCP always needs a token, loopback included. A stream opened with a
-//! token ends with UNAUTHENTICATED the moment the token is revoked.
+//! token ends with UNAUTHENTICATED the moment the token is revoked or expires.
 
 use std::{
     future::Future,
@@ -24,6 +24,7 @@ use tonic::{
 use tower::{Layer, Service};
 
 use super::{
+    book::TokenState,
     identity::{Identity, Role},
     policy::{self, Rule},
 };
@@ -102,12 +103,12 @@ fn credential<B>(request: &http::Request<B>, uid: u32) -> Credential {
     }
 }
 
-/// Who presented `credential`, and the revocation signal of its token (if a token).
+/// Who presented `credential`, and the state of its token (if a token).
 async fn authenticate(
     app: &Coordinator,
     credential: Credential,
     method: &str,
-) -> Result<(Identity, Option<watch::Receiver<bool>>), Status> {
+) -> Result<(Identity, Option<watch::Receiver<TokenState>>), Status> {
     match credential {
         Credential::LocalOwner => Ok((Identity::local_admin(), None)),
         Credential::Missing => Err(Status::unauthenticated(format!(
@@ -135,11 +136,8 @@ async fn authenticate(
             }
         }
         Credential::Bearer(secret) => match app.tokens().authenticate(&secret) {
-            Some((identity, revoked)) => Ok((identity, Some(revoked))),
-            None => Err(Status::unauthenticated(
-                "the bearer token is unknown or revoked; an admin makes tokens with \
-                 `kanbanctl token create`",
-            )),
+            Ok((identity, state)) => Ok((identity, Some(state))),
+            Err(refusal) => Err(Status::unauthenticated(refusal.to_string())),
         },
     }
 }
@@ -204,7 +202,7 @@ where
         let app = self.auth.app.clone();
         Box::pin(async move {
             let method = policy::short(&path);
-            let (identity, revoked) = match authenticate(&app, credential, method).await {
+            let (identity, token) = match authenticate(&app, credential, method).await {
                 Ok(found) => found,
                 Err(status) => return Ok(status.into_http()),
             };
@@ -220,9 +218,9 @@ where
             let mut response = inner.call(request).await?;
             // For the call's log line, written by the observing layer outside this one.
             response.extensions_mut().insert(caller);
-            Ok(match revoked {
-                Some(revoked) => {
-                    response.map(|body| tonic::body::Body::new(Revocable::new(body, revoked, name)))
+            Ok(match token {
+                Some(token) => {
+                    response.map(|body| tonic::body::Body::new(Revocable::new(body, token, name)))
                 }
                 None => response,
             })
@@ -232,38 +230,43 @@ where
 
 type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// A response body that ends with UNAUTHENTICATED once its caller's token is revoked.
+/// A response body that ends with UNAUTHENTICATED once its caller's token is revoked or
+/// expires.
 ///
-/// The revocation is looked at on every poll, but a future waiting for it is made only once
-/// the inner body has nothing ready: a unary answer, which is ready at once, costs no
+/// The token's state is looked at on every poll, but a future waiting for it to change is made
+/// only once the inner body has nothing ready: a unary answer, which is ready at once, costs no
 /// allocation and no waker on the token's channel.
 struct Revocable<B> {
     inner: B,
-    revoked: watch::Receiver<bool>,
-    /// Wakes this body when the token is revoked while the inner body waits.
+    token: watch::Receiver<TokenState>,
+    /// Wakes this body when the token stops working while the inner body waits.
     signal: Option<Signal>,
     name: String,
-    /// The revocation's trailers were sent: the stream is over.
+    /// The ending trailers were sent: the stream is over.
     done: bool,
 }
 
 impl<B> Revocable<B> {
-    fn new(inner: B, revoked: watch::Receiver<bool>, name: String) -> Self {
+    fn new(inner: B, token: watch::Receiver<TokenState>, name: String) -> Self {
         Revocable {
             inner,
-            revoked,
+            token,
             signal: None,
             name,
             done: false,
         }
     }
 
-    /// The trailers that end the stream of a revoked token.
-    fn revoke(&mut self) -> Frame<Bytes> {
+    /// The trailers that end the stream of a token that stopped working as `ended`.
+    fn end(&mut self, ended: TokenState) -> Frame<Bytes> {
         self.done = true;
         self.signal = None;
+        let why = match ended {
+            TokenState::Expired => "expired",
+            TokenState::Revoked | TokenState::Live => "was revoked",
+        };
         let status = Status::unauthenticated(format!(
-            "the token {:?} was revoked; this stream is closed",
+            "the token {:?} {why}; this stream is closed",
             self.name
         ));
         let mut trailers = http::HeaderMap::new();
@@ -273,11 +276,15 @@ impl<B> Revocable<B> {
     }
 }
 
-/// A future that completes when `revoked` turns true, and never if the token book is gone
-/// (kanband is stopping).
-fn signal(mut revoked: watch::Receiver<bool>) -> Signal {
+/// A future that completes when `token` leaves [`TokenState::Live`], and never if the token
+/// book is gone (kanband is stopping).
+fn signal(mut token: watch::Receiver<TokenState>) -> Signal {
     Box::pin(async move {
-        if revoked.wait_for(|revoked| *revoked).await.is_err() {
+        if token
+            .wait_for(|state| *state != TokenState::Live)
+            .await
+            .is_err()
+        {
             std::future::pending::<()>().await;
         }
     })
@@ -299,15 +306,17 @@ where
         if me.done {
             return Poll::Ready(None);
         }
-        if *me.revoked.borrow() {
-            return Poll::Ready(Some(Ok(me.revoke())));
+        let state = *me.token.borrow();
+        if state != TokenState::Live {
+            return Poll::Ready(Some(Ok(me.end(state))));
         }
         match Pin::new(&mut me.inner).poll_frame(cx) {
             Poll::Pending => {
-                let revoked = &me.revoked;
-                let waiting = me.signal.get_or_insert_with(|| signal(revoked.clone()));
+                let token = &me.token;
+                let waiting = me.signal.get_or_insert_with(|| signal(token.clone()));
                 if waiting.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Some(Ok(me.revoke())));
+                    let state = *me.token.borrow();
+                    return Poll::Ready(Some(Ok(me.end(state))));
                 }
                 Poll::Pending
             }

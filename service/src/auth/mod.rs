@@ -11,7 +11,7 @@ pub mod policy;
 pub mod rules;
 pub mod token;
 
-pub use book::{ADMIN_TOKEN_FILE, NewToken, TokenBook};
+pub use book::{ADMIN_TOKEN_FILE, NewToken, Refusal, TokenBook, TokenState};
 pub use identity::{Binding, Identity, Role};
 pub use layer::AuthLayer;
 

@@ -36,6 +36,10 @@ pub const MAX_RETRIES_MAX: u32 = 100;
 pub const MAX_RUNTIME_MAX: u32 = 7 * 24 * 3600;
 /// Longest schedule delay, in seconds (a year).
 pub const SCHEDULE_DELAY_MAX: u64 = 365 * 24 * 3600;
+/// Shortest lifetime of a bearer token made to expire, in ms (a second).
+pub const TOKEN_LIFETIME_MIN_MS: u64 = 1000;
+/// Longest lifetime of a bearer token made to expire, in ms (ten years).
+pub const TOKEN_LIFETIME_MAX_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
 /// Longest grace an operator may give a holder to stop before its claim is revoked, in seconds.
 pub const RECLAIM_GRACE_MAX: u32 = 3600;
 /// Page size when the request says 0.

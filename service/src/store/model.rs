@@ -472,6 +472,8 @@ pub struct TokenRecord {
     pub profiles: Vec<String>,
     /// Unix ms.
     pub created_at: i64,
-    /// Unix ms; `None` while the token works.
+    /// Unix ms; `None` unless it was revoked.
     pub revoked_at: Option<i64>,
+    /// Unix ms from which it authenticates nothing; `None`: it works until revoked.
+    pub expires_at: Option<i64>,
 }

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0009_imports.sql"),
     include_str!("../../migrations/0010_auth.sql"),
     include_str!("../../migrations/0011_event_identity.sql"),
+    include_str!("../../migrations/0012_token_expiry.sql"),
 ];
 
 /// The schema version this build writes.

@@ -10,7 +10,8 @@ use crate::{
     error::{Error, Result},
 };
 
-const COLUMNS: &str = "id, name, role, machine_id, profiles, created_at, revoked_at, hash";
+const COLUMNS: &str =
+    "id, name, role, machine_id, profiles, created_at, revoked_at, expires_at, hash";
 
 /// A token row selected with [`COLUMNS`], with its hash.
 fn token(row: &Row<'_>) -> rusqlite::Result<(TokenRecord, String)> {
@@ -31,8 +32,9 @@ fn token(row: &Row<'_>) -> rusqlite::Result<(TokenRecord, String)> {
             profiles: rows::json(row, 4)?,
             created_at: row.get(5)?,
             revoked_at: row.get(6)?,
+            expires_at: row.get(7)?,
         },
-        row.get(7)?,
+        row.get(8)?,
     ))
 }
 
@@ -50,26 +52,32 @@ impl Store {
         .await
     }
 
-    /// Stores a new token by its hash; a live token of the same name is refused.
+    /// Stores a new token by its hash; a token of the same name that is not revoked (expired
+    /// or not) is refused.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn insert_token(&self, record: TokenRecord, hash: String) -> Result<TokenRecord> {
         self.write_quietly(move |tx, _| {
-            let taken: Option<String> = tx
+            let taken: Option<(String, Option<i64>)> = tx
                 .query_row(
-                    "SELECT id FROM tokens WHERE name = ?1 AND revoked_at IS NULL",
+                    "SELECT id, expires_at FROM tokens WHERE name = ?1 AND revoked_at IS NULL",
                     [&record.name],
-                    |row| row.get(0),
+                    |row| Ok((row.get(0)?, row.get(1)?)),
                 )
                 .optional()?;
-            if let Some(id) = taken {
+            if let Some((id, expires_at)) = taken {
+                let which = match expires_at {
+                    Some(at) if at <= record.created_at => "an expired token",
+                    _ => "a live token",
+                };
                 return Err(Error::AlreadyExists(format!(
-                    "a live token is already named {:?} ({id}); revoke it or pick another name",
+                    "{which} is already named {:?} ({id}); revoke it (kanbanctl token revoke \
+                     {id}) or pick another name",
                     record.name
                 )));
             }
             tx.execute(
                 &format!(
-                    "INSERT INTO tokens ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)"
+                    "INSERT INTO tokens ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8)"
                 ),
                 params![
                     record.id,
@@ -78,6 +86,7 @@ impl Store {
                     record.machine_id,
                     rows::list_json(&record.profiles),
                     record.created_at,
+                    record.expires_at,
                     hash
                 ],
             )?;
@@ -86,7 +95,8 @@ impl Store {
         .await
     }
 
-    /// Marks the live token with this id (or, failing that, this name) revoked; returns it.
+    /// Marks the token with this id (or, failing that, this name) revoked, if it is not yet
+    /// (an expired token may be revoked, which frees its name); returns it.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_token(&self, id_or_name: String) -> Result<(TokenRecord, String)> {
         self.write_quietly(move |tx, _| {
@@ -101,7 +111,7 @@ impl Store {
                 )
                 .optional()?;
             let Some((mut record, hash)) = found else {
-                return Err(Error::not_found("live token", id_or_name));
+                return Err(Error::not_found("unrevoked token", id_or_name));
             };
             let now = now_ms();
             tx.execute(

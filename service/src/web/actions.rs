@@ -74,7 +74,7 @@ pub struct SigninBody {
 
 /// `POST /api/signin {"token": ...}`: exchanges a token for a session cookie: a one-time
 /// sign-in token (used up), or a named bearer token, whose role the session has until the
-/// token is revoked.
+/// token is revoked or expires.
 pub async fn signin(
     State(ctx): State<Arc<Ctx>>,
     headers: HeaderMap,
@@ -89,8 +89,8 @@ pub async fn signin(
         .sessions
         .sign_in(token)
         .or_else(|| {
-            let (identity, revoked) = ctx.app.tokens().authenticate(token)?;
-            Some(ctx.sessions.open(identity, revoked))
+            let (identity, state) = ctx.app.tokens().authenticate(token).ok()?;
+            Some(ctx.sessions.open(identity, state))
         })
         .ok_or_else(|| {
             ApiError::new(

@@ -1,6 +1,6 @@
 //! Board sign-in: one-time sign-in tokens, or kanband's named bearer tokens, exchanged for a
 //! session cookie, and the sessions behind those cookies, held in memory (a restart signs
-//! everyone out). A session opened with a bearer token ends when the token is revoked.
+//! everyone out). A session opened with a bearer token ends when the token is revoked or expires.
 //!
 //! The cookie holds only a random 128-bit session id (`HttpOnly`, `SameSite=Strict`, path
 //! `/`); each session has its own random CSRF secret, which the page reads from `/api/me` and
@@ -15,7 +15,7 @@ use std::{
 
 use tokio::sync::watch;
 
-use crate::auth::Identity;
+use crate::auth::{Identity, TokenState};
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "kanband_session";
@@ -42,14 +42,18 @@ pub struct Signed {
 struct Entry {
     signed: Signed,
     seen: Instant,
-    /// Turns true when the bearer token the session was opened with is revoked; `None` for a
-    /// session opened with a one-time sign-in token.
-    revoked: Option<watch::Receiver<bool>>,
+    /// Leaves [`TokenState::Live`] when the bearer token the session was opened with is
+    /// revoked or expires; `None` for a session opened with a one-time sign-in token.
+    token: Option<watch::Receiver<TokenState>>,
 }
 
 impl Entry {
     fn live(&self) -> bool {
-        self.seen.elapsed() < IDLE && !self.revoked.as_ref().is_some_and(|r| *r.borrow())
+        self.seen.elapsed() < IDLE
+            && self
+                .token
+                .as_ref()
+                .is_none_or(|state| *state.borrow() == TokenState::Live)
     }
 }
 
@@ -121,16 +125,16 @@ impl Sessions {
         Some(Self::open_in(&mut state, identity, None))
     }
 
-    /// Opens a session for the holder of a bearer token, which lasts until the token's
-    /// `revoked` signal turns true; returns the session id for the cookie.
-    pub fn open(&self, identity: Identity, revoked: watch::Receiver<bool>) -> (String, Signed) {
-        Self::open_in(&mut self.lock(), identity, Some(revoked))
+    /// Opens a session for the holder of a bearer token, which lasts while the token's `state`
+    /// is live; returns the session id for the cookie.
+    pub fn open(&self, identity: Identity, token: watch::Receiver<TokenState>) -> (String, Signed) {
+        Self::open_in(&mut self.lock(), identity, Some(token))
     }
 
     fn open_in(
         state: &mut State,
         identity: Identity,
-        revoked: Option<watch::Receiver<bool>>,
+        token: Option<watch::Receiver<TokenState>>,
     ) -> (String, Signed) {
         let now = Instant::now();
         state.sessions.retain(|_, entry| entry.live());
@@ -153,7 +157,7 @@ impl Sessions {
             Entry {
                 signed: signed.clone(),
                 seen: now,
-                revoked,
+                token,
             },
         );
         (id, signed)
@@ -188,14 +192,16 @@ mod tests {
     use crate::auth::Role;
 
     #[test]
-    fn a_bearer_tokens_session_ends_when_the_token_is_revoked() {
-        let sessions = Sessions::default();
-        let (revoke, revoked) = watch::channel(false);
-        let (id, signed) = sessions.open(Identity::new("ops", Role::Reader), revoked);
-        assert_eq!(sessions.who(&id).unwrap().csrf, signed.csrf);
-        assert_eq!(sessions.who(&id).unwrap().identity.role, Role::Reader);
-        revoke.send_replace(true);
-        assert!(sessions.who(&id).is_none(), "revoked: signed out at once");
+    fn a_bearer_tokens_session_ends_when_the_token_is_revoked_or_expires() {
+        for end in [TokenState::Revoked, TokenState::Expired] {
+            let sessions = Sessions::default();
+            let (token, state) = watch::channel(TokenState::Live);
+            let (id, signed) = sessions.open(Identity::new("ops", Role::Reader), state);
+            assert_eq!(sessions.who(&id).unwrap().csrf, signed.csrf);
+            assert_eq!(sessions.who(&id).unwrap().identity.role, Role::Reader);
+            token.send_replace(end);
+            assert!(sessions.who(&id).is_none(), "{end:?}: signed out at once");
+        }
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! Unix socket's owner, tokens made, listed and revoked (open streams included), and bad
 //! credentials refused with nothing changed.
 
+use std::time::Duration;
+
 use kanband_gateway::{Bearer, Client};
 use kanband_proto::pb;
 use kanband_tests::{TestService, calls, spawn_service};
@@ -268,7 +270,7 @@ async fn tokens_are_made_listed_and_revoked_at_once_streams_included() {
     assert_eq!(revoked.id, info.id);
     assert!(revoked.revoked_at.is_some());
     // The open stream ends with UNAUTHENTICATED, without another event to carry it.
-    let cut = tokio::time::timeout(std::time::Duration::from_secs(5), watch.message())
+    let cut = tokio::time::timeout(Duration::from_secs(5), watch.message())
         .await
         .expect("the stream is cut at once");
     let status = cut.unwrap_err();
@@ -309,6 +311,7 @@ async fn bad_credentials_are_unauthenticated_and_change_nothing() {
         "Bearer",
         "Bearer ",
         "bearer kbt_0000",
+        "Bearer kbt_0000",
         "Bearer kbt_0000000000000000000000000000000000000000000000000000000000000000",
         "Bearer not-a-token",
         "Bearer c_0123456789abcdef",
@@ -326,8 +329,236 @@ async fn bad_credentials_are_unauthenticated_and_change_nothing() {
             "{header:?}: {refused:?}"
         );
         assert!(!refused.message().is_empty());
+        // Each message names what would do instead.
+        let wanted = match header {
+            "Bearer kbt_0000" | "Bearer not-a-token" => "not a kanband token (`kbt_` and 64 hex",
+            h if h.starts_with("Bearer kbt_") => "unknown or revoked; an admin makes tokens",
+            h if h.starts_with("Bearer c_") => "not a claim token kanband issued",
+            _ => "Bearer <token>",
+        };
+        assert!(
+            refused.message().contains(wanted),
+            "{header:?}: {refused:?}"
+        );
     }
     assert_eq!(calls::last_event_id(&mut svc.unix.clone()).await, before);
+}
+
+#[tokio::test]
+async fn a_token_made_to_expire_stops_at_its_expiry_streams_included() {
+    let svc = spawn_service().await;
+    let mut admin = svc.tcp.clone();
+    let lifetime = Duration::from_millis(1500);
+    let made = admin
+        .admin
+        .create_token(pb::CreateTokenRequest {
+            name: "short".into(),
+            role: "reader".into(),
+            expires_in_ms: lifetime.as_millis() as u64,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let info = made.token.clone().unwrap();
+    let expires_at = info.expires_at.expect("an expiry is listed");
+    let created_at = info.created_at.unwrap();
+    assert_eq!(
+        (expires_at.seconds * 1000 + i64::from(expires_at.nanos) / 1_000_000)
+            - (created_at.seconds * 1000 + i64::from(created_at.nanos) / 1_000_000),
+        lifetime.as_millis() as i64,
+        "{info:?}"
+    );
+    let mut reader = svc.tcp_client(Some(&made.secret)).await;
+    calls::stats(&mut reader).await;
+    let mut watch = reader
+        .events
+        .watch(pb::WatchRequest::default())
+        .await
+        .expect("a reader watches until the expiry")
+        .into_inner();
+
+    // The open stream ends by itself at the expiry, with no event to carry the news.
+    let cut = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("the stream is cut at the expiry");
+    let after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let status = cut.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert!(status.message().contains("\"short\" expired"), "{status:?}");
+    // Not before it (a few ms of slack for the two processes' clocks).
+    let expiry = Duration::new(expires_at.seconds as u64, expires_at.nanos as u32);
+    assert!(
+        after + Duration::from_millis(50) >= expiry,
+        "cut at {after:?}, before the expiry {expiry:?}"
+    );
+    // Every new call with it is refused, saying when it expired and what to do.
+    let before = calls::last_event_id(&mut svc.unix.clone()).await;
+    let refused = reader
+        .tasks
+        .create_task(calls::new_task("", "must not exist"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains("the token \"short\" expired at 20")
+            && refused.message().contains("kanbanctl token create"),
+        "{refused:?}"
+    );
+    assert_eq!(calls::last_event_id(&mut svc.unix.clone()).await, before);
+
+    // It stays listed, not revoked, and keeps its name until an admin revokes it.
+    let listed = admin
+        .admin
+        .list_tokens(pb::ListTokensRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens;
+    let row = listed.iter().find(|t| t.id == info.id).unwrap();
+    assert!(
+        row.revoked_at.is_none() && row.expires_at.is_some(),
+        "{row:?}"
+    );
+    let taken = admin
+        .admin
+        .create_token(pb::CreateTokenRequest {
+            name: "short".into(),
+            role: "reader".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(taken.code(), Code::AlreadyExists, "{taken:?}");
+    assert!(
+        taken
+            .message()
+            .contains("an expired token is already named"),
+        "{taken:?}"
+    );
+    admin
+        .admin
+        .revoke_token(pb::RevokeTokenRequest { id: "short".into() })
+        .await
+        .expect("an expired token can be revoked");
+    admin
+        .admin
+        .create_token(pb::CreateTokenRequest {
+            name: "short".into(),
+            role: "reader".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("the name is free once the expired token is revoked");
+}
+
+#[tokio::test]
+async fn a_restart_keeps_a_tokens_expiry() {
+    let svc = spawn_service().await;
+    let made = svc
+        .unix
+        .clone()
+        .admin
+        .create_token(pb::CreateTokenRequest {
+            name: "short".into(),
+            role: "reader".into(),
+            expires_in_ms: 2000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // Restarted before the expiry: the token works, and its timer is set again from the file.
+    let svc = kanband_tests::spawn_service_in(svc.stop().await).await;
+    let mut reader = svc.tcp_client(Some(&made.secret)).await;
+    calls::stats(&mut reader).await;
+    let mut watch = reader
+        .events
+        .watch(pb::WatchRequest::default())
+        .await
+        .expect("the token still works after the restart")
+        .into_inner();
+    let cut = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("the stream is cut at the expiry kept in the file");
+    let status = cut.unwrap_err();
+    assert!(
+        status.code() == Code::Unauthenticated && status.message().contains("expired"),
+        "{status:?}"
+    );
+    // Restarted after it: still refused.
+    let svc = kanband_tests::spawn_service_in(svc.stop().await).await;
+    let refused = svc
+        .tcp_client(Some(&made.secret))
+        .await
+        .admin
+        .stats(pb::StatsRequest {})
+        .await
+        .unwrap_err();
+    assert!(
+        refused.code() == Code::Unauthenticated && refused.message().contains("expired at"),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_lifetime_out_of_bounds_is_refused_and_makes_no_token() {
+    let svc = spawn_service().await;
+    let mut admin = svc.unix.clone();
+    let count = |tokens: Vec<pb::TokenInfo>| tokens.len();
+    let before = count(
+        admin
+            .admin
+            .list_tokens(pb::ListTokensRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .tokens,
+    );
+    for ms in [1, 999, 10 * 365 * 24 * 3600 * 1000 + 1, u64::MAX] {
+        let refused = admin
+            .admin
+            .create_token(pb::CreateTokenRequest {
+                name: format!("t{ms}"),
+                role: "reader".into(),
+                expires_in_ms: ms,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{ms}: {refused:?}");
+        assert!(
+            refused.message().starts_with("expires_in_ms")
+                && refused.message().contains("a second to ten years"),
+            "{ms}: {refused:?}"
+        );
+    }
+    for ms in [1000, 10 * 365 * 24 * 3600 * 1000] {
+        admin
+            .admin
+            .create_token(pb::CreateTokenRequest {
+                name: format!("t{ms}"),
+                role: "reader".into(),
+                expires_in_ms: ms,
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|err| panic!("{ms} ms is within bounds: {err:?}"));
+    }
+    let after = count(
+        admin
+            .admin
+            .list_tokens(pb::ListTokensRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .tokens,
+    );
+    assert_eq!(after, before + 2, "only the two in bounds were made");
 }
 
 #[tokio::test]
@@ -349,6 +580,7 @@ async fn bad_token_requests_are_refused() {
                 role: role.into(),
                 machine_id: machine_id.into(),
                 profiles: vec![],
+                ..Default::default()
             })
             .await
             .unwrap_err();
@@ -514,6 +746,7 @@ async fn a_supervisor_token_opens_sessions_only_for_its_machine_and_profiles() {
             role: "supervisor".into(),
             machine_id: "m1".into(),
             profiles: vec!["coder".into()],
+            ..Default::default()
         })
         .await
         .unwrap()

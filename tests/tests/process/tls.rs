@@ -115,6 +115,7 @@ async fn a_gateway_holds_its_claim_over_tls_across_a_kanband_restart() {
             role: "supervisor".into(),
             machine_id: "gw-tls".into(),
             profiles: vec![],
+            ..Default::default()
         })
         .await
         .expect("a supervisor token")

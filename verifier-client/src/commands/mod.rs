@@ -23,6 +23,7 @@ mod worker;
 use std::time::Duration;
 
 use kanband_gateway::{Client, Target};
+use kanband_proto::pb::CreateTokenRequest;
 
 use crate::{
     Result,
@@ -186,7 +187,20 @@ pub async fn run(cli: Cli) -> Result<()> {
                 role,
                 machine_id,
                 profiles,
-            } => token::create(&ctx, name, role, machine_id.unwrap_or_default(), profiles).await,
+                expires_in,
+            } => {
+                let request = CreateTokenRequest {
+                    name,
+                    role,
+                    machine_id: machine_id.unwrap_or_default(),
+                    profiles,
+                    expires_in_ms: expires_in.map_or(0, |d| {
+                        // Out of range either way: kanband answers with the bounds.
+                        u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+                    }),
+                };
+                token::create(&ctx, request).await
+            }
             TokenCommand::List => token::list(&ctx).await,
             TokenCommand::Revoke { id } => token::revoke(&ctx, id).await,
         },

@@ -6,29 +6,20 @@ use kanband_proto::pb::{CreateTokenRequest, ListTokensRequest, RevokeTokenReques
 use super::Ctx;
 use crate::{Result, render};
 
-/// `token create NAME --role R [--machine-id M] [--profile P]...`: prints the secret.
-pub(crate) async fn create(
-    ctx: &Ctx,
-    name: String,
-    role: String,
-    machine_id: String,
-    profiles: Vec<String>,
-) -> Result<()> {
+/// `token create NAME --role R [--machine-id M] [--profile P]... [--expires-in D]`: prints
+/// the secret.
+pub(crate) async fn create(ctx: &Ctx, request: CreateTokenRequest) -> Result<()> {
     let mut client = ctx.connect().await?;
-    let answer = client
-        .admin
-        .create_token(CreateTokenRequest {
-            name,
-            role,
-            machine_id,
-            profiles,
-        })
-        .await?
-        .into_inner();
+    let answer = client.admin.create_token(request).await?.into_inner();
     let token = answer.token.clone().unwrap_or_default();
     ctx.out.message(&answer, |_| answer.secret.clone())?;
+    let until = token.expires_at.as_ref().map_or_else(
+        || "until it is revoked".to_owned(),
+        |at| format!("until {}", render::time_text(Some(at))),
+    );
     eprintln!(
-        "kanbanctl: token {} ({} {:?}) created; its secret above is shown only this once",
+        "kanbanctl: token {} ({} {:?}) created, working {until}; its secret above is shown \
+         only this once",
         token.id, token.role, token.name
     );
     Ok(())

@@ -13,6 +13,7 @@ pub(crate) async fn token(svc: &TestService, name: &str, role: &str, machine_id:
             role: role.into(),
             machine_id: machine_id.into(),
             profiles: vec![],
+            ..Default::default()
         })
         .await
         .expect("CreateToken")

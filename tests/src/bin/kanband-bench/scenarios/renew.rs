@@ -179,6 +179,7 @@ pub(crate) async fn run_token(env: &mut Env<'_>) -> anyhow::Result<Measured> {
             role: "supervisor".into(),
             machine_id: MACHINE_ID.into(),
             profiles: Vec::new(),
+            ..Default::default()
         })
         .await
         .context("CreateToken (supervisor)")?

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from kanband_hermes.pb.kanban.v1 import task_pb2 as kanban_dot_v1_dot_task__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15kanban/v1/admin.proto\x12\tkanban.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14kanban/v1/task.proto\"\xb9\x01\n\tTokenInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x12\n\nmachine_id\x18\x04 \x01(\t\x12\x10\n\x08profiles\x18\x05 \x03(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"V\n\x12\x43reateTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x12\n\nmachine_id\x18\x03 \x01(\t\x12\x10\n\x08profiles\x18\x04 \x03(\t\"J\n\x13\x43reateTokenResponse\x12#\n\x05token\x18\x01 \x01(\x0b\x32\x14.kanban.v1.TokenInfo\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x13\n\x11ListTokensRequest\":\n\x12ListTokensResponse\x12$\n\x06tokens\x18\x01 \x03(\x0b\x32\x14.kanban.v1.TokenInfo\" \n\x12RevokeTokenRequest\x12\n\n\x02id\x18\x01 \x01(\t\"+\n\x16SetStorageLimitRequest\x12\x11\n\tmax_bytes\x18\x01 \x01(\x04\"@\n\x17SetStorageLimitResponse\x12\x11\n\tmax_bytes\x18\x01 \x01(\x04\x12\x12\n\nused_bytes\x18\x02 \x01(\x04\"\x18\n\x16\x43heckInvariantsRequest\".\n\tViolation\x12\x11\n\tinvariant\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\"~\n\x17\x43heckInvariantsResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12(\n\nviolations\x18\x02 \x03(\x0b\x32\x14.kanban.v1.Violation\x12\r\n\x05tasks\x18\x03 \x01(\x04\x12\x0e\n\x06\x63laims\x18\x04 \x01(\x04\x12\x0e\n\x06\x65vents\x18\x05 \x01(\x04\"\x1d\n\rBackupRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\"v\n\x0e\x42\x61\x63kupResponse\x12\r\n\x05\x62ytes\x18\x01 \x01(\x04\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x18\n\x10\x61ttachments_path\x18\x03 \x01(\t\x12\x13\n\x0b\x61ttachments\x18\x04 \x01(\x04\x12\x18\n\x10\x61ttachment_bytes\x18\x05 \x01(\x04\"\x9f\x01\n\x16\x44ispatchPreviewRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08profiles\x18\x02 \x03(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x03 \x03(\t\x12\x12\n\nmachine_id\x18\x04 \x01(\t\x12\x13\n\x0breview_lane\x18\x05 \x01(\x08\x12\r\n\x05\x62oard\x18\x06 \x01(\t\x12\x11\n\tpage_size\x18\x07 \x01(\r\"P\n\tCandidate\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.kanban.v1.Task\x12\x13\n\x0bwould_grant\x18\x02 \x01(\x08\x12\x0f\n\x07why_not\x18\x03 \x01(\t\"C\n\x17\x44ispatchPreviewResponse\x12(\n\ncandidates\x18\x01 \x03(\x0b\x32\x14.kanban.v1.Candidate\"\x0e\n\x0cStatsRequest\"L\n\x0bPercentiles\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\x12\x0e\n\x06p50_us\x18\x02 \x01(\x04\x12\x0e\n\x06p99_us\x18\x03 \x01(\x04\x12\x0e\n\x06max_us\x18\x04 \x01(\x04\"\xb5\x02\n\rStatsResponse\x12\x44\n\x0ftasks_by_status\x18\x01 \x03(\x0b\x32+.kanban.v1.StatsResponse.TasksByStatusEntry\x12\x15\n\rlive_sessions\x18\x02 \x01(\x04\x12\x13\n\x0blive_claims\x18\x03 \x01(\x04\x12\x1b\n\x13oldest_ready_age_ms\x18\x04 \x01(\x04\x12*\n\nexpiry_lag\x18\x05 \x01(\x0b\x32\x16.kanban.v1.Percentiles\x12\x17\n\x0fwaiting_pollers\x18\x06 \x01(\x04\x12\x1a\n\x12\x64\x65\x61\x64lines_retrying\x18\x07 \x01(\x04\x1a\x34\n\x12TasksByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x32\xed\x04\n\x05\x41\x64min\x12X\n\x0f\x44ispatchPreview\x12!.kanban.v1.DispatchPreviewRequest\x1a\".kanban.v1.DispatchPreviewResponse\x12:\n\x05Stats\x12\x17.kanban.v1.StatsRequest\x1a\x18.kanban.v1.StatsResponse\x12X\n\x0f\x43heckInvariants\x12!.kanban.v1.CheckInvariantsRequest\x1a\".kanban.v1.CheckInvariantsResponse\x12=\n\x06\x42\x61\x63kup\x12\x18.kanban.v1.BackupRequest\x1a\x19.kanban.v1.BackupResponse\x12X\n\x0fSetStorageLimit\x12!.kanban.v1.SetStorageLimitRequest\x1a\".kanban.v1.SetStorageLimitResponse\x12L\n\x0b\x43reateToken\x12\x1d.kanban.v1.CreateTokenRequest\x1a\x1e.kanban.v1.CreateTokenResponse\x12I\n\nListTokens\x12\x1c.kanban.v1.ListTokensRequest\x1a\x1d.kanban.v1.ListTokensResponse\x12\x42\n\x0bRevokeToken\x12\x1d.kanban.v1.RevokeTokenRequest\x1a\x14.kanban.v1.TokenInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15kanban/v1/admin.proto\x12\tkanban.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14kanban/v1/task.proto\"\xe9\x01\n\tTokenInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x12\n\nmachine_id\x18\x04 \x01(\t\x12\x10\n\x08profiles\x18\x05 \x03(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"m\n\x12\x43reateTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x12\n\nmachine_id\x18\x03 \x01(\t\x12\x10\n\x08profiles\x18\x04 \x03(\t\x12\x15\n\rexpires_in_ms\x18\x05 \x01(\x04\"J\n\x13\x43reateTokenResponse\x12#\n\x05token\x18\x01 \x01(\x0b\x32\x14.kanban.v1.TokenInfo\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x13\n\x11ListTokensRequest\":\n\x12ListTokensResponse\x12$\n\x06tokens\x18\x01 \x03(\x0b\x32\x14.kanban.v1.TokenInfo\" \n\x12RevokeTokenRequest\x12\n\n\x02id\x18\x01 \x01(\t\"+\n\x16SetStorageLimitRequest\x12\x11\n\tmax_bytes\x18\x01 \x01(\x04\"@\n\x17SetStorageLimitResponse\x12\x11\n\tmax_bytes\x18\x01 \x01(\x04\x12\x12\n\nused_bytes\x18\x02 \x01(\x04\"\x18\n\x16\x43heckInvariantsRequest\".\n\tViolation\x12\x11\n\tinvariant\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\"~\n\x17\x43heckInvariantsResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12(\n\nviolations\x18\x02 \x03(\x0b\x32\x14.kanban.v1.Violation\x12\r\n\x05tasks\x18\x03 \x01(\x04\x12\x0e\n\x06\x63laims\x18\x04 \x01(\x04\x12\x0e\n\x06\x65vents\x18\x05 \x01(\x04\"\x1d\n\rBackupRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\"v\n\x0e\x42\x61\x63kupResponse\x12\r\n\x05\x62ytes\x18\x01 \x01(\x04\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x18\n\x10\x61ttachments_path\x18\x03 \x01(\t\x12\x13\n\x0b\x61ttachments\x18\x04 \x01(\x04\x12\x18\n\x10\x61ttachment_bytes\x18\x05 \x01(\x04\"\x9f\x01\n\x16\x44ispatchPreviewRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08profiles\x18\x02 \x03(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x03 \x03(\t\x12\x12\n\nmachine_id\x18\x04 \x01(\t\x12\x13\n\x0breview_lane\x18\x05 \x01(\x08\x12\r\n\x05\x62oard\x18\x06 \x01(\t\x12\x11\n\tpage_size\x18\x07 \x01(\r\"P\n\tCandidate\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.kanban.v1.Task\x12\x13\n\x0bwould_grant\x18\x02 \x01(\x08\x12\x0f\n\x07why_not\x18\x03 \x01(\t\"C\n\x17\x44ispatchPreviewResponse\x12(\n\ncandidates\x18\x01 \x03(\x0b\x32\x14.kanban.v1.Candidate\"\x0e\n\x0cStatsRequest\"L\n\x0bPercentiles\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\x12\x0e\n\x06p50_us\x18\x02 \x01(\x04\x12\x0e\n\x06p99_us\x18\x03 \x01(\x04\x12\x0e\n\x06max_us\x18\x04 \x01(\x04\"\xb5\x02\n\rStatsResponse\x12\x44\n\x0ftasks_by_status\x18\x01 \x03(\x0b\x32+.kanban.v1.StatsResponse.TasksByStatusEntry\x12\x15\n\rlive_sessions\x18\x02 \x01(\x04\x12\x13\n\x0blive_claims\x18\x03 \x01(\x04\x12\x1b\n\x13oldest_ready_age_ms\x18\x04 \x01(\x04\x12*\n\nexpiry_lag\x18\x05 \x01(\x0b\x32\x16.kanban.v1.Percentiles\x12\x17\n\x0fwaiting_pollers\x18\x06 \x01(\x04\x12\x1a\n\x12\x64\x65\x61\x64lines_retrying\x18\x07 \x01(\x04\x1a\x34\n\x12TasksByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x32\xed\x04\n\x05\x41\x64min\x12X\n\x0f\x44ispatchPreview\x12!.kanban.v1.DispatchPreviewRequest\x1a\".kanban.v1.DispatchPreviewResponse\x12:\n\x05Stats\x12\x17.kanban.v1.StatsRequest\x1a\x18.kanban.v1.StatsResponse\x12X\n\x0f\x43heckInvariants\x12!.kanban.v1.CheckInvariantsRequest\x1a\".kanban.v1.CheckInvariantsResponse\x12=\n\x06\x42\x61\x63kup\x12\x18.kanban.v1.BackupRequest\x1a\x19.kanban.v1.BackupResponse\x12X\n\x0fSetStorageLimit\x12!.kanban.v1.SetStorageLimitRequest\x1a\".kanban.v1.SetStorageLimitResponse\x12L\n\x0b\x43reateToken\x12\x1d.kanban.v1.CreateTokenRequest\x1a\x1e.kanban.v1.CreateTokenResponse\x12I\n\nListTokens\x12\x1c.kanban.v1.ListTokensRequest\x1a\x1d.kanban.v1.ListTokensResponse\x12\x42\n\x0bRevokeToken\x12\x1d.kanban.v1.RevokeTokenRequest\x1a\x14.kanban.v1.TokenInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,45 +36,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STATSRESPONSE_TASKSBYSTATUSENTRY']._loaded_options = None
   _globals['_STATSRESPONSE_TASKSBYSTATUSENTRY']._serialized_options = b'8\001'
   _globals['_TOKENINFO']._serialized_start=92
-  _globals['_TOKENINFO']._serialized_end=277
-  _globals['_CREATETOKENREQUEST']._serialized_start=279
-  _globals['_CREATETOKENREQUEST']._serialized_end=365
-  _globals['_CREATETOKENRESPONSE']._serialized_start=367
-  _globals['_CREATETOKENRESPONSE']._serialized_end=441
-  _globals['_LISTTOKENSREQUEST']._serialized_start=443
-  _globals['_LISTTOKENSREQUEST']._serialized_end=462
-  _globals['_LISTTOKENSRESPONSE']._serialized_start=464
-  _globals['_LISTTOKENSRESPONSE']._serialized_end=522
-  _globals['_REVOKETOKENREQUEST']._serialized_start=524
-  _globals['_REVOKETOKENREQUEST']._serialized_end=556
-  _globals['_SETSTORAGELIMITREQUEST']._serialized_start=558
-  _globals['_SETSTORAGELIMITREQUEST']._serialized_end=601
-  _globals['_SETSTORAGELIMITRESPONSE']._serialized_start=603
-  _globals['_SETSTORAGELIMITRESPONSE']._serialized_end=667
-  _globals['_CHECKINVARIANTSREQUEST']._serialized_start=669
-  _globals['_CHECKINVARIANTSREQUEST']._serialized_end=693
-  _globals['_VIOLATION']._serialized_start=695
-  _globals['_VIOLATION']._serialized_end=741
-  _globals['_CHECKINVARIANTSRESPONSE']._serialized_start=743
-  _globals['_CHECKINVARIANTSRESPONSE']._serialized_end=869
-  _globals['_BACKUPREQUEST']._serialized_start=871
-  _globals['_BACKUPREQUEST']._serialized_end=900
-  _globals['_BACKUPRESPONSE']._serialized_start=902
-  _globals['_BACKUPRESPONSE']._serialized_end=1020
-  _globals['_DISPATCHPREVIEWREQUEST']._serialized_start=1023
-  _globals['_DISPATCHPREVIEWREQUEST']._serialized_end=1182
-  _globals['_CANDIDATE']._serialized_start=1184
-  _globals['_CANDIDATE']._serialized_end=1264
-  _globals['_DISPATCHPREVIEWRESPONSE']._serialized_start=1266
-  _globals['_DISPATCHPREVIEWRESPONSE']._serialized_end=1333
-  _globals['_STATSREQUEST']._serialized_start=1335
-  _globals['_STATSREQUEST']._serialized_end=1349
-  _globals['_PERCENTILES']._serialized_start=1351
-  _globals['_PERCENTILES']._serialized_end=1427
-  _globals['_STATSRESPONSE']._serialized_start=1430
-  _globals['_STATSRESPONSE']._serialized_end=1739
-  _globals['_STATSRESPONSE_TASKSBYSTATUSENTRY']._serialized_start=1687
-  _globals['_STATSRESPONSE_TASKSBYSTATUSENTRY']._serialized_end=1739
-  _globals['_ADMIN']._serialized_start=1742
-  _globals['_ADMIN']._serialized_end=2363
+  _globals['_TOKENINFO']._serialized_end=325
+  _globals['_CREATETOKENREQUEST']._serialized_start=327
+  _globals['_CREATETOKENREQUEST']._serialized_end=436
+  _globals['_CREATETOKENRESPONSE']._serialized_start=438
+  _globals['_CREATETOKENRESPONSE']._serialized_end=512
+  _globals['_LISTTOKENSREQUEST']._serialized_start=514
+  _globals['_LISTTOKENSREQUEST']._serialized_end=533
+  _globals['_LISTTOKENSRESPONSE']._serialized_start=535
+  _globals['_LISTTOKENSRESPONSE']._serialized_end=593
+  _globals['_REVOKETOKENREQUEST']._serialized_start=595
+  _globals['_REVOKETOKENREQUEST']._serialized_end=627
+  _globals['_SETSTORAGELIMITREQUEST']._serialized_start=629
+  _globals['_SETSTORAGELIMITREQUEST']._serialized_end=672
+  _globals['_SETSTORAGELIMITRESPONSE']._serialized_start=674
+  _globals['_SETSTORAGELIMITRESPONSE']._serialized_end=738
+  _globals['_CHECKINVARIANTSREQUEST']._serialized_start=740
+  _globals['_CHECKINVARIANTSREQUEST']._serialized_end=764
+  _globals['_VIOLATION']._serialized_start=766
+  _globals['_VIOLATION']._serialized_end=812
+  _globals['_CHECKINVARIANTSRESPONSE']._serialized_start=814
+  _globals['_CHECKINVARIANTSRESPONSE']._serialized_end=940
+  _globals['_BACKUPREQUEST']._serialized_start=942
+  _globals['_BACKUPREQUEST']._serialized_end=971
+  _globals['_BACKUPRESPONSE']._serialized_start=973
+  _globals['_BACKUPRESPONSE']._serialized_end=1091
+  _globals['_DISPATCHPREVIEWREQUEST']._serialized_start=1094
+  _globals['_DISPATCHPREVIEWREQUEST']._serialized_end=1253
+  _globals['_CANDIDATE']._serialized_start=1255
+  _globals['_CANDIDATE']._serialized_end=1335
+  _globals['_DISPATCHPREVIEWRESPONSE']._serialized_start=1337
+  _globals['_DISPATCHPREVIEWRESPONSE']._serialized_end=1404
+  _globals['_STATSREQUEST']._serialized_start=1406
+  _globals['_STATSREQUEST']._serialized_end=1420
+  _globals['_PERCENTILES']._serialized_start=1422
+  _globals['_PERCENTILES']._serialized_end=1498
+  _globals['_STATSRESPONSE']._serialized_start=1501
+  _globals['_STATSRESPONSE']._serialized_end=1810
+  _globals['_STATSRESPONSE_TASKSBYSTATUSENTRY']._serialized_start=1758
+  _globals['_STATSRESPONSE_TASKSBYSTATUSENTRY']._serialized_end=1810
+  _globals['_ADMIN']._serialized_start=1813
+  _globals['_ADMIN']._serialized_end=2434
 # @@protoc_insertion_point(module_scope)

@@ -142,8 +142,9 @@ class AdminServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RevokeToken(self, request, context):
-        """Revokes a live token by id or name (admin only): from the answer on it authenticates
-        nothing, and every stream opened with it ends with UNAUTHENTICATED.
+        """Revokes a token by id or name (admin only; an expired one too, which frees its name): from
+        the answer on it authenticates nothing, and every stream opened with it ends with
+        UNAUTHENTICATED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
