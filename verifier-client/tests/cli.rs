@@ -1286,41 +1286,28 @@ async fn connection_errors_say_what_happened_and_what_to_do() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_made_with_expires_in_is_listed_with_its_expiry_and_stops_then() {
     let svc = spawn_service().await;
-    for (bad, says) in [
-        ("0", "more than 0"),
-        ("5x", "unknown unit"),
-        ("soon", "duration"),
-    ] {
-        let run = kanbanctl(
-            &svc.unix_addr,
-            &[
-                "token",
-                "create",
-                "ci",
-                "--role",
-                "reader",
-                "--expires-in",
-                bad,
-            ],
-        )
-        .await
-        .expect(2);
-        assert!(run.stderr.contains(says), "{bad}: {run:?}");
-    }
-    let made = kanbanctl(
-        &svc.unix_addr,
-        &[
+    let create_ci = |expires_in: &'static str| {
+        let args = [
             "token",
             "create",
             "ci",
             "--role",
             "reader",
             "--expires-in",
-            "1s",
-        ],
-    )
-    .await
-    .expect(0);
+            expires_in,
+        ];
+        let addr = svc.unix_addr.clone();
+        async move { kanbanctl(&addr, &args).await }
+    };
+    for (bad, says) in [
+        ("0", "more than 0"),
+        ("5x", "unknown unit"),
+        ("soon", "duration"),
+    ] {
+        let run = create_ci(bad).await.expect(2);
+        assert!(run.stderr.contains(says), "{bad}: {run:?}");
+    }
+    let made = create_ci("1s").await.expect(0);
     assert!(made.stderr.contains("working until 20"), "{made:?}");
     let secret = made.stdout.trim().to_owned();
     let listed = kanbanctl(&svc.unix_addr, &["token", "list"])

@@ -9,7 +9,10 @@ use kanband_proto::pb;
 use kanband_tests::{TestService, calls, spawn_service};
 use tonic::Code;
 
-use crate::support::{raw, tokens::token};
+use crate::support::{
+    raw,
+    tokens::{self, token},
+};
 
 /// Which roles may call each method: A admin, O operator, S supervisor, W worker, R reader.
 /// Written from the role list, independently of the service's own table.
@@ -219,16 +222,9 @@ async fn the_first_admin_token_file_is_private_and_only_its_hash_is_stored() {
 async fn tokens_are_made_listed_and_revoked_at_once_streams_included() {
     let svc = spawn_service().await;
     let mut admin = svc.tcp.clone();
-    let made = admin
-        .admin
-        .create_token(pb::CreateTokenRequest {
-            name: "watcher".into(),
-            role: "reader".into(),
-            ..Default::default()
-        })
+    let made = tokens::create_reader(&mut admin, "watcher", 0)
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let info = made.token.clone().unwrap();
     assert!(
         info.id.starts_with("k_") && info.revoked_at.is_none(),
@@ -246,13 +242,7 @@ async fn tokens_are_made_listed_and_revoked_at_once_streams_included() {
     let event = watch.message().await.unwrap().expect("an event");
     assert_eq!(event.kind, "created");
 
-    let listed = admin
-        .admin
-        .list_tokens(pb::ListTokensRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .tokens;
+    let listed = tokens::list(&mut admin).await;
     assert!(
         listed
             .iter()
@@ -280,23 +270,11 @@ async fn tokens_are_made_listed_and_revoked_at_once_streams_included() {
     let refused = reader.admin.stats(pb::StatsRequest {}).await.unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
     // A revoked token stays listed, with when.
-    let listed = admin
-        .admin
-        .list_tokens(pb::ListTokensRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .tokens;
+    let listed = tokens::list(&mut admin).await;
     let row = listed.iter().find(|t| t.id == info.id).unwrap();
     assert!(row.revoked_at.is_some());
     // Its name is free again.
-    admin
-        .admin
-        .create_token(pb::CreateTokenRequest {
-            name: "watcher".into(),
-            role: "reader".into(),
-            ..Default::default()
-        })
+    tokens::create_reader(&mut admin, "watcher", 0)
         .await
         .expect("a revoked token's name can be reused");
 }
@@ -349,17 +327,9 @@ async fn a_token_made_to_expire_stops_at_its_expiry_streams_included() {
     let svc = spawn_service().await;
     let mut admin = svc.tcp.clone();
     let lifetime = Duration::from_millis(1500);
-    let made = admin
-        .admin
-        .create_token(pb::CreateTokenRequest {
-            name: "short".into(),
-            role: "reader".into(),
-            expires_in_ms: lifetime.as_millis() as u64,
-            ..Default::default()
-        })
+    let made = tokens::create_reader(&mut admin, "short", lifetime.as_millis() as u64)
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let info = made.token.clone().unwrap();
     let expires_at = info.expires_at.expect("an expiry is listed");
     let created_at = info.created_at.unwrap();
@@ -412,25 +382,13 @@ async fn a_token_made_to_expire_stops_at_its_expiry_streams_included() {
     assert_eq!(calls::last_event_id(&mut svc.unix.clone()).await, before);
 
     // It stays listed, not revoked, and keeps its name until an admin revokes it.
-    let listed = admin
-        .admin
-        .list_tokens(pb::ListTokensRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .tokens;
+    let listed = tokens::list(&mut admin).await;
     let row = listed.iter().find(|t| t.id == info.id).unwrap();
     assert!(
         row.revoked_at.is_none() && row.expires_at.is_some(),
         "{row:?}"
     );
-    let taken = admin
-        .admin
-        .create_token(pb::CreateTokenRequest {
-            name: "short".into(),
-            role: "reader".into(),
-            ..Default::default()
-        })
+    let taken = tokens::create_reader(&mut admin, "short", 0)
         .await
         .unwrap_err();
     assert_eq!(taken.code(), Code::AlreadyExists, "{taken:?}");
@@ -445,13 +403,7 @@ async fn a_token_made_to_expire_stops_at_its_expiry_streams_included() {
         .revoke_token(pb::RevokeTokenRequest { id: "short".into() })
         .await
         .expect("an expired token can be revoked");
-    admin
-        .admin
-        .create_token(pb::CreateTokenRequest {
-            name: "short".into(),
-            role: "reader".into(),
-            ..Default::default()
-        })
+    tokens::create_reader(&mut admin, "short", 0)
         .await
         .expect("the name is free once the expired token is revoked");
 }
@@ -459,19 +411,9 @@ async fn a_token_made_to_expire_stops_at_its_expiry_streams_included() {
 #[tokio::test]
 async fn a_restart_keeps_a_tokens_expiry() {
     let svc = spawn_service().await;
-    let made = svc
-        .unix
-        .clone()
-        .admin
-        .create_token(pb::CreateTokenRequest {
-            name: "short".into(),
-            role: "reader".into(),
-            expires_in_ms: 2000,
-            ..Default::default()
-        })
+    let made = tokens::create_reader(&mut svc.unix.clone(), "short", 2000)
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     // Restarted before the expiry: the token works, and its timer is set again from the file.
     let svc = kanband_tests::spawn_service_in(svc.stop().await).await;
     let mut reader = svc.tcp_client(Some(&made.secret)).await;
@@ -509,25 +451,9 @@ async fn a_restart_keeps_a_tokens_expiry() {
 async fn a_lifetime_out_of_bounds_is_refused_and_makes_no_token() {
     let svc = spawn_service().await;
     let mut admin = svc.unix.clone();
-    let count = |tokens: Vec<pb::TokenInfo>| tokens.len();
-    let before = count(
-        admin
-            .admin
-            .list_tokens(pb::ListTokensRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .tokens,
-    );
+    let before = tokens::list(&mut admin).await.len();
     for ms in [1, 999, 10 * 365 * 24 * 3600 * 1000 + 1, u64::MAX] {
-        let refused = admin
-            .admin
-            .create_token(pb::CreateTokenRequest {
-                name: format!("t{ms}"),
-                role: "reader".into(),
-                expires_in_ms: ms,
-                ..Default::default()
-            })
+        let refused = tokens::create_reader(&mut admin, &format!("t{ms}"), ms)
             .await
             .unwrap_err();
         assert_eq!(refused.code(), Code::InvalidArgument, "{ms}: {refused:?}");
@@ -538,26 +464,11 @@ async fn a_lifetime_out_of_bounds_is_refused_and_makes_no_token() {
         );
     }
     for ms in [1000, 10 * 365 * 24 * 3600 * 1000] {
-        admin
-            .admin
-            .create_token(pb::CreateTokenRequest {
-                name: format!("t{ms}"),
-                role: "reader".into(),
-                expires_in_ms: ms,
-                ..Default::default()
-            })
+        tokens::create_reader(&mut admin, &format!("t{ms}"), ms)
             .await
             .unwrap_or_else(|err| panic!("{ms} ms is within bounds: {err:?}"));
     }
-    let after = count(
-        admin
-            .admin
-            .list_tokens(pb::ListTokensRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .tokens,
-    );
+    let after = tokens::list(&mut admin).await.len();
     assert_eq!(after, before + 2, "only the two in bounds were made");
 }
 
@@ -605,13 +516,7 @@ async fn bad_token_requests_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
-    let listed = admin
-        .admin
-        .list_tokens(pb::ListTokensRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .tokens;
+    let listed = tokens::list(&mut admin).await;
     assert_eq!(listed.len(), 1, "nothing was made: {listed:?}");
 }
 

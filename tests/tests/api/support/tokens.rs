@@ -1,5 +1,6 @@
 //! Bearer tokens made for a test, the way an admin makes them.
 
+use kanband_gateway::Client;
 use kanband_proto::pb;
 use kanband_tests::TestService;
 
@@ -19,4 +20,34 @@ pub(crate) async fn token(svc: &TestService, name: &str, role: &str, machine_id:
         .expect("CreateToken")
         .into_inner()
         .secret
+}
+
+/// Asks `client` (an admin) for a reader token named `name` that works for `expires_in_ms`
+/// (0: until it is revoked).
+pub(crate) async fn create_reader(
+    client: &mut Client,
+    name: &str,
+    expires_in_ms: u64,
+) -> Result<pb::CreateTokenResponse, tonic::Status> {
+    client
+        .admin
+        .create_token(pb::CreateTokenRequest {
+            name: name.into(),
+            role: "reader".into(),
+            expires_in_ms,
+            ..Default::default()
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Every token `client` (an admin) can list.
+pub(crate) async fn list(client: &mut Client) -> Vec<pb::TokenInfo> {
+    client
+        .admin
+        .list_tokens(pb::ListTokensRequest {})
+        .await
+        .expect("ListTokens")
+        .into_inner()
+        .tokens
 }
