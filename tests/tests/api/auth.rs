@@ -322,6 +322,22 @@ async fn bad_credentials_are_unauthenticated_and_change_nothing() {
     assert_eq!(calls::last_event_id(&mut svc.unix.clone()).await, before);
 }
 
+/// Checks that `reader`'s token works (a read, then a Watch), then waits (at most 10 s) for
+/// that Watch to be cut; returns the status it ends with.
+async fn watch_until_cut(reader: &mut Client) -> tonic::Status {
+    calls::stats(reader).await;
+    let mut watch = reader
+        .events
+        .watch(pb::WatchRequest::default())
+        .await
+        .expect("the token works: a reader watches")
+        .into_inner();
+    tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("the stream is cut within 10 s")
+        .expect_err("the stream ends with an error, not an event")
+}
+
 #[tokio::test]
 async fn a_token_made_to_expire_stops_at_its_expiry_streams_included() {
     let svc = spawn_service().await;
@@ -340,22 +356,11 @@ async fn a_token_made_to_expire_stops_at_its_expiry_streams_included() {
         "{info:?}"
     );
     let mut reader = svc.tcp_client(Some(&made.secret)).await;
-    calls::stats(&mut reader).await;
-    let mut watch = reader
-        .events
-        .watch(pb::WatchRequest::default())
-        .await
-        .expect("a reader watches until the expiry")
-        .into_inner();
-
     // The open stream ends by itself at the expiry, with no event to carry the news.
-    let cut = tokio::time::timeout(Duration::from_secs(10), watch.message())
-        .await
-        .expect("the stream is cut at the expiry");
+    let status = watch_until_cut(&mut reader).await;
     let after = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
-    let status = cut.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert!(status.message().contains("\"short\" expired"), "{status:?}");
     // Not before it (a few ms of slack for the two processes' clocks).
@@ -416,18 +421,7 @@ async fn a_restart_keeps_a_tokens_expiry() {
         .unwrap();
     // Restarted before the expiry: the token works, and its timer is set again from the file.
     let svc = kanband_tests::spawn_service_in(svc.stop().await).await;
-    let mut reader = svc.tcp_client(Some(&made.secret)).await;
-    calls::stats(&mut reader).await;
-    let mut watch = reader
-        .events
-        .watch(pb::WatchRequest::default())
-        .await
-        .expect("the token still works after the restart")
-        .into_inner();
-    let cut = tokio::time::timeout(Duration::from_secs(10), watch.message())
-        .await
-        .expect("the stream is cut at the expiry kept in the file");
-    let status = cut.unwrap_err();
+    let status = watch_until_cut(&mut svc.tcp_client(Some(&made.secret)).await).await;
     assert!(
         status.code() == Code::Unauthenticated && status.message().contains("expired"),
         "{status:?}"
