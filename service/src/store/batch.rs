@@ -1,7 +1,10 @@
 //! Group commit: writes that arrive while a commit is in progress share the next transaction.
 //!
-//! Every write is queued as a job, then a flush is scheduled on the connection thread. A flush
-//! takes every queued job, runs each inside its own savepoint (a failing job rolls back alone
+//! Every write is queued as a job; the write that finds the queue empty schedules a flush on
+//! the connection thread, and every write queued before that flush starts joins it. (A flush
+//! scheduled per write would put one flush per waiting writer on the connection thread's
+//! queue, each committing only the few writes that arrived since the one before, and each
+//! writer's answer would wait behind all of them.) A flush takes every queued job, runs each inside its own savepoint (a failing job rolls back alone
 //! and gets its own error), commits once, applies the successful jobs' effects to the lease
 //! state in order, and only then answers every job. So each acknowledged write is committed
 //! before its reply, one fsync serves many writers under load, and the lease state still
@@ -57,8 +60,10 @@ impl std::fmt::Debug for Batch {
 }
 
 impl Batch {
-    /// Queues `op`; the receiver gets its result after the commit that includes it.
-    pub(super) fn push<T, F>(&self, op: F) -> oneshot::Receiver<Result<T>>
+    /// Queues `op`; the receiver gets its result after the commit that includes it. Returns
+    /// also whether the queue was empty, in which case no flush will take `op` until the caller
+    /// schedules one (a non-empty queue always has one scheduled that has not yet taken it).
+    pub(super) fn push<T, F>(&self, op: F) -> (oneshot::Receiver<Result<T>>, bool)
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &mut Vec<Effect>) -> Result<T> + Send + 'static,
@@ -89,11 +94,24 @@ impl Batch {
             }
         });
         let mut jobs = self.jobs.lock().expect("batch lock");
-        if jobs.is_empty() {
+        let first = jobs.is_empty();
+        if first {
             self.waits().queued.get_or_insert_with(Instant::now);
         }
         jobs.push(job);
-        rx
+        (rx, first)
+    }
+
+    /// Answers every queued job with `err` without running it: the flush scheduled for them
+    /// could not reach the connection (it is closed).
+    pub(super) fn fail_queued(&self, err: &Error) {
+        let jobs = std::mem::take(&mut *self.jobs.lock().expect("batch lock"));
+        self.waits().queued = None;
+        let failed = Err(err.clone());
+        let mut effects = Vec::new();
+        for job in jobs {
+            job(None, &mut effects).0(&failed);
+        }
     }
 
     /// The commit latency writes see now: the longest of the oldest unanswered write's wait

@@ -306,14 +306,28 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection, &mut Vec<Effect>) -> Result<T> + Send + 'static,
     {
-        let answer = self.batch.push(op);
-        let batch = self.batch.clone();
-        let leases = self.leases.clone();
-        self.call(move |conn| {
-            batch.flush(conn, &*leases);
-            Ok(())
-        })
-        .await?;
+        let (answer, first) = self.batch.push(op);
+        if first {
+            // The flush runs on its own task, so a writer that goes away (a cancelled call)
+            // cannot strand the writes that joined its batch.
+            let flush = self.conn.clone();
+            let batch = self.batch.clone();
+            let leases = self.leases.clone();
+            let runtime = tokio::runtime::Handle::current();
+            tokio::spawn(async move {
+                let flushing = batch.clone();
+                let flushed = flush
+                    .call(move |conn| {
+                        let _clock = runtime.enter();
+                        flushing.flush(conn, &*leases);
+                        Ok::<_, Error>(())
+                    })
+                    .await;
+                if let Err(err) = flushed {
+                    batch.fail_queued(&Error::from(err));
+                }
+            });
+        }
         answer.await.unwrap_or(Err(Error::Internal))
     }
 
