@@ -1328,7 +1328,7 @@ async fn a_token_made_with_expires_in_is_listed_with_its_expiry_and_stops_then()
         row("ci").contains("20") && !row("ci").contains("never"),
         "{listed}"
     );
-    // Works at first; refused once the second is over, saying so.
+    // Refused once the second is over, saying so.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let refused = loop {
         let run = kanbanctl_env(&svc.tcp_addr, &["stats"], &[("KANBAN_TOKEN", &secret)]).await;

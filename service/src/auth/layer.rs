@@ -261,9 +261,10 @@ impl<B> Revocable<B> {
     fn end(&mut self, ended: TokenState) -> Frame<Bytes> {
         self.done = true;
         self.signal = None;
-        let why = match ended {
-            TokenState::Expired => "expired",
-            TokenState::Revoked | TokenState::Live => "was revoked",
+        let why = if ended == TokenState::Expired {
+            "expired"
+        } else {
+            "was revoked"
         };
         let status = Status::unauthenticated(format!(
             "the token {:?} {why}; this stream is closed",

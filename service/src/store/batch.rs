@@ -4,11 +4,12 @@
 //! the connection thread, and every write queued before that flush starts joins it. (A flush
 //! scheduled per write would put one flush per waiting writer on the connection thread's
 //! queue, each committing only the few writes that arrived since the one before, and each
-//! writer's answer would wait behind all of them.) A flush takes every queued job, runs each inside its own savepoint (a failing job rolls back alone
-//! and gets its own error), commits once, applies the successful jobs' effects to the lease
-//! state in order, and only then answers every job. So each acknowledged write is committed
-//! before its reply, one fsync serves many writers under load, and the lease state still
-//! changes in exactly the database's commit order.
+//! writer's answer would wait behind all of them.) A flush takes every queued job, runs each
+//! inside its own savepoint (a failing job rolls back alone and gets its own error), commits
+//! once, applies the successful jobs' effects to the lease state in order, and only then
+//! answers every job. So each acknowledged write is committed before its reply, one fsync
+//! serves many writers under load, and the lease state still changes in exactly the
+//! database's commit order.
 
 use std::{
     sync::Mutex,

@@ -263,22 +263,13 @@ impl Store {
         &self.path
     }
 
-    /// Runs `op` on the connection thread, inside the caller's runtime context so that
-    /// `tokio::time::Instant::now()` there reads the same clock as the rest of the service
-    /// (this matters when tests pause time).
+    /// Runs `op` on the connection thread (see [`call_on`]).
     async fn call<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let runtime = tokio::runtime::Handle::current();
-        Ok(self
-            .conn
-            .call(move |conn| {
-                let _clock = runtime.enter();
-                op(conn)
-            })
-            .await?)
+        call_on(&self.conn, op).await
     }
 
     /// Runs `op` as one write: inside its own savepoint of the next group commit (see
@@ -310,21 +301,17 @@ impl Store {
         if first {
             // The flush runs on its own task, so a writer that goes away (a cancelled call)
             // cannot strand the writes that joined its batch.
-            let flush = self.conn.clone();
+            let conn = self.conn.clone();
             let batch = self.batch.clone();
             let leases = self.leases.clone();
-            let runtime = tokio::runtime::Handle::current();
             tokio::spawn(async move {
                 let flushing = batch.clone();
-                let flushed = flush
-                    .call(move |conn| {
-                        let _clock = runtime.enter();
-                        flushing.flush(conn, &*leases);
-                        Ok::<_, Error>(())
-                    })
-                    .await;
-                if let Err(err) = flushed {
-                    batch.fail_queued(&Error::from(err));
+                let flushed = call_on(&conn, move |conn| {
+                    flushing.flush(conn, &*leases);
+                    Ok(())
+                });
+                if let Err(err) = flushed.await {
+                    batch.fail_queued(&err);
                 }
             });
         }
@@ -367,6 +354,23 @@ impl Store {
 const STATEMENT_CACHE: usize = 256;
 
 /// Applies the connection settings, in the order the module overview gives.
+/// Runs `op` on `conn`'s thread, inside the caller's runtime context so that
+/// `tokio::time::Instant::now()` there reads the same clock as the rest of the service (this
+/// matters when tests pause time).
+async fn call_on<T, F>(conn: &tokio_rusqlite::Connection, op: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+{
+    let runtime = tokio::runtime::Handle::current();
+    Ok(conn
+        .call(move |conn| {
+            let _clock = runtime.enter();
+            op(conn)
+        })
+        .await?)
+}
+
 fn configure(conn: &Connection, path: &Path) -> Result<(), OpenError> {
     let sqlite = |source| OpenError::Sqlite {
         path: path.to_owned(),
