@@ -76,30 +76,23 @@ impl Browser {
     pub async fn launch() -> Browser {
         let chromium = binary("KANBAND_CHROMIUM", "chromium");
         let chromedriver = binary("KANBAND_CHROMEDRIVER", "chromedriver");
-        let mut driver = Command::new(&chromedriver)
-            .arg("--port=0")
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|err| panic!("cannot start {}: {err}", chromedriver.display()));
-        let mut lines = BufReader::new(driver.stdout.take().expect("piped stdout")).lines();
-        let port = tokio::time::timeout(Duration::from_secs(20), async {
-            while let Some(line) = lines.next_line().await.expect("chromedriver output") {
-                if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                    return rest.trim_end_matches('.').trim().parse::<u16>().ok();
+        // With `--port=0` chromedriver takes a free IPv4 port and then binds the same number on
+        // IPv6; when that one is taken it exits ("bind() failed: Address already in use").
+        // Another try picks another port.
+        let mut failures = Vec::new();
+        let (driver, port) = loop {
+            match start_driver(&chromedriver).await {
+                Ok(started) => break started,
+                Err(output) if failures.len() < 2 => failures.push(output),
+                Err(output) => {
+                    failures.push(output);
+                    panic!(
+                        "chromedriver did not start in three tries; it printed:\n{}",
+                        failures.join("\n---\n")
+                    )
                 }
             }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-        .expect("chromedriver prints the port it listens on");
-        // Keep reading its stdout so it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        };
 
         let profile = tempfile::tempdir().expect("profile directory");
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| (*s).to_owned()).collect();
@@ -255,6 +248,49 @@ impl Drop for Browser {
             let _ = signal::killpg(Pid::from_raw(pid), signal::Signal::SIGKILL);
         }
     }
+}
+
+/// Starts one chromedriver on a port of its choosing and returns it with that port, or what
+/// it printed if it exited (or stayed silent for 20 s) without saying where it listens.
+async fn start_driver(chromedriver: &Path) -> Result<(Child, u16), String> {
+    let mut driver = Command::new(chromedriver)
+        .arg("--port=0")
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {}: {err}", chromedriver.display()));
+    let mut stdout = BufReader::new(driver.stdout.take().expect("piped stdout")).lines();
+    let mut stderr = BufReader::new(driver.stderr.take().expect("piped stderr")).lines();
+    let mut printed = Vec::new();
+    let port = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Ok(Some(line)) = stdout.next_line().await {
+            if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                return rest.trim_end_matches('.').trim().parse::<u16>().ok();
+            }
+            printed.push(line);
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some(port) = port else {
+        let _ = driver.start_kill();
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout(Duration::from_secs(1), stderr.next_line()).await
+        {
+            printed.push(line);
+        }
+        let _ = driver.wait().await;
+        return Err(printed.join("\n"));
+    };
+    // Keep reading its output so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
+    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+    Ok((driver, port))
 }
 
 /// Sends a WebDriver command and returns its `value`, panicking with the driver's error.
