@@ -12,7 +12,7 @@ use super::{
     tx::{
         candidates::{Key, OpenBoard, keys, open_boards, under_key},
         read,
-        status::{self, set_status_at},
+        status::{self, status_columns},
     },
 };
 use crate::domain::Author;
@@ -73,12 +73,6 @@ fn grant_in(
         now,
         now + i64::from(session.ttl_ms)
     ])?;
-    conn.prepare_cached(
-        "UPDATE tasks SET epoch = ?2, current_run_id = ?3, started_at = coalesce(started_at, ?4),
-                cooldown_until = NULL, reclaimed_from = NULL
-         WHERE id = ?1",
-    )?
-    .execute(params![task.id, epoch as i64, run_id, now])?;
     let details = [
         ("run", run_id.clone()),
         ("epoch", epoch.to_string()),
@@ -87,7 +81,16 @@ fn grant_in(
     ];
     // The dispatcher grants (on a waiting session's behalf): kanband, noting the session.
     let by = Author::system_noting(session.id.as_str());
-    let at = set_status_at(conn, &task, to, EventKind::Claimed, &by, &details)?;
+    // The claim's columns and the status in one row write.
+    conn.prepare_cached(concat!(
+        "UPDATE tasks SET ",
+        status_columns!(),
+        ", epoch = ?4, current_run_id = ?5, started_at = coalesce(started_at, ?3),
+           cooldown_until = NULL, reclaimed_from = NULL
+         WHERE id = ?1"
+    ))?
+    .execute(params![task.id, to.as_str(), now, epoch as i64, run_id])?;
+    status::status_written(conn, &task, to, EventKind::Claimed, &by, &details)?;
     let claim = ClaimRecord {
         token,
         task_id: task.id.clone(),
@@ -107,19 +110,11 @@ fn grant_in(
     let waited_ms = now - task.updated_at;
     // The task as the writes above left it, without reading it back.
     let claimed = Task {
-        status: to,
-        updated_at: at,
         started_at: task.started_at.or(Some(now)),
-        completed_at: if to == Status::Done {
-            Some(at)
-        } else {
-            task.completed_at
-        },
-        scheduled_until: task.scheduled_until.filter(|_| to == Status::Scheduled),
         cooldown_until: None,
         current_run_id: Some(claim.run_id.clone()),
         epoch,
-        ..task
+        ..status::with_status(task, to, now)
     };
     Ok(Grant {
         task: claimed,
@@ -300,8 +295,11 @@ mod tests {
 
     use super::*;
     use crate::{
-        domain::dispatch::Load,
-        store::{effect::LiveLeases, tx::candidates::steps_since_last},
+        domain::{dispatch::Load, lease::Use},
+        store::{
+            effect::LiveLeases,
+            tx::{candidates::steps_since_last, claims::Finish},
+        },
     };
 
     /// Lease state that lets every session take one more claim.
@@ -490,6 +488,72 @@ mod tests {
         assert!(
             pass <= 8 * one,
             "a pass serving 40 waiters took {pass} candidate steps, one waiter alone {one}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_grant_and_a_complete_answer_the_task_as_stored() {
+        let (_dir, store) = open_store().await;
+        let session = coder_session(&store, &[]).await;
+        store
+            .call(|conn| {
+                // A parent finished and a wake-up time long gone, so the answers' every
+                // stamped column is checked against the row.
+                conn.execute_batch(
+                    "INSERT INTO tasks (id, board, title, assignee, status, priority, created_at,
+                                        updated_at, consecutive_failures, protocol_violations,
+                                        outcomeless_attempts, block_recurrences, cooldown_until)
+                     VALUES ('t_one', 'default', 'for coder', 'coder', 'ready', 0, 1, 1, 2, 1, 1,
+                             3, 5);
+                     INSERT INTO tasks (id, board, title, assignee, status, priority, created_at,
+                                        updated_at)
+                     VALUES ('t_child', 'default', 'after', 'nobody', 'todo', 0, 2, 2);
+                     INSERT INTO task_links (parent_id, child_id) VALUES ('t_one', 't_child');",
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let answers = store.grant_pass(vec![session]).await.unwrap();
+        let [Ok(Some(grant))] = answers.as_slice() else {
+            panic!("the pass granted nothing: {answers:?}");
+        };
+        let stored = store.call(|conn| read::task(conn, "t_one")).await.unwrap();
+        assert_eq!(grant.task, stored);
+        assert_eq!(stored.status, Status::Running);
+
+        let finish = Finish::Complete {
+            result: "the result".into(),
+            summary: "the summary".into(),
+            metadata: Default::default(),
+        };
+        let ended = store
+            .holder_finish(
+                grant.claim.token.clone(),
+                Use::Hold,
+                finish,
+                Author::system(),
+            )
+            .await
+            .unwrap();
+        let stored = store.call(|conn| read::task(conn, "t_one")).await.unwrap();
+        assert_eq!(ended.task, stored);
+        assert_eq!(
+            (
+                stored.status,
+                stored.result.as_str(),
+                stored.consecutive_failures
+            ),
+            (Status::Done, "the result", 0)
+        );
+        let child = store
+            .call(|conn| read::task(conn, "t_child"))
+            .await
+            .unwrap();
+        assert_eq!(
+            child.status,
+            Status::Ready,
+            "the finished parent promotes its child"
         );
     }
 }

@@ -81,8 +81,10 @@ impl Store {
             if let Some(retry) = retried(tx, loaded.as_ref(), call)? {
                 return Ok(Some(retry));
             }
-            let claim = claims::fence_loaded(tx, loaded, wanted)?;
+            let mut claim = claims::fence_loaded(tx, loaded, wanted)?;
             claims::refuse_overdue(&*leases, &claim, tx)?;
+            // Its end records the call, so a retry of this call can be told from a new outcome.
+            claim.ended_by = call;
             let by = caller.noting(claim.session_id.as_str());
             let task = match (&claim.state, finish) {
                 // A release that confirms a revocation still leaves its reason on the run.
@@ -99,9 +101,6 @@ impl Store {
                 }
                 (_, finish) => claims::finish_in(tx, &claim, finish, &by, fx)?,
             };
-            if let Some(call) = call {
-                claims::ended_by(tx, &token, call)?;
-            }
             ended(task)
         })
         .await
@@ -146,7 +145,8 @@ impl Store {
                 record(tx, &done.run_id)?;
                 return ended(Some(read::task(tx, &done.task_id)?));
             }
-            let claim = claims::fenced(tx, &token, Use::Confirm)?;
+            let mut claim = claims::fenced(tx, &token, Use::Confirm)?;
+            claim.ended_by = Some(HolderCall::ReportExit);
             let finish = match claim.state {
                 ClaimState::Revoking(_) => Finish::Revoked,
                 _ => Finish::End(Ending::Exited(exit)),
@@ -156,7 +156,6 @@ impl Store {
             if task.is_some() {
                 record(tx, &claim.run_id)?;
             }
-            claims::ended_by(tx, &token, HolderCall::ReportExit)?;
             ended(task)
         })
         .await

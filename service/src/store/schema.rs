@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0010_auth.sql"),
     include_str!("../../migrations/0011_event_identity.sql"),
     include_str!("../../migrations/0012_token_expiry.sql"),
+    include_str!("../../migrations/0013_events_board_index.sql"),
 ];
 
 /// The schema version this build writes.

@@ -8,7 +8,7 @@ use tokio_rusqlite::rusqlite::{Connection, params};
 use super::{
     events::{self, NewEvent},
     read,
-    status::{self, refused, set_status},
+    status::{self, refused, set_status, status_columns},
 };
 use crate::domain::Author;
 use crate::{
@@ -41,13 +41,6 @@ impl Finish {
             Finish::End(_) | Finish::Revoked => None,
         }
     }
-}
-
-/// Records which holder call ended a claim, so a retry of it can be told from a new outcome.
-pub(in crate::store) fn ended_by(conn: &Connection, token: &str, call: HolderCall) -> Result<()> {
-    conn.prepare_cached("UPDATE claims SET ended_by = ?2 WHERE token = ?1")?
-        .execute(params![token, call.as_str()])?;
-    Ok(())
 }
 
 /// Loads a claim and checks that its token may be used as `wanted`.
@@ -147,11 +140,19 @@ pub(crate) enum Finish {
     Revoked,
 }
 
-fn end_claim(conn: &Connection, token: &str, reason: EndReason) -> Result<()> {
+/// Ends `claim` for `reason`, recording the holder call that ended it if its `ended_by` names
+/// one (so a retry of that call can be told from a new outcome).
+fn end_claim(conn: &Connection, claim: &ClaimRecord, reason: EndReason) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE claims SET state = 'ended', end_reason = ?2, ended_at = ?3 WHERE token = ?1",
+        "UPDATE claims SET state = 'ended', end_reason = ?2, ended_at = ?3, ended_by = ?4
+         WHERE token = ?1",
     )?
-    .execute(params![token, reason.as_str(), now_ms()])?;
+    .execute(params![
+        claim.token,
+        reason.as_str(),
+        now_ms(),
+        claim.ended_by.map(HolderCall::as_str)
+    ])?;
     Ok(())
 }
 
@@ -211,7 +212,7 @@ fn end_without_outcome(
     } else {
         EndReason::Released
     };
-    end_claim(conn, &claim.token, reason)?;
+    end_claim(conn, claim, reason)?;
     if lease::ends_as_reclaim(ending, claim.cancel_until.is_some()) {
         return reclaim_in(conn, claim, task, RunOutcome::Reclaimed, note, by);
     }
@@ -326,7 +327,7 @@ pub(in crate::store) fn finish_in(
         Ok(task) => task,
         Err(Error::NotFound { .. }) => {
             // The board was reset: the task and its runs are gone; only the claim remains.
-            end_claim(conn, &claim.token, EndReason::BoardReset)?;
+            end_claim(conn, claim, EndReason::BoardReset)?;
             return Ok(None);
         }
         Err(err) => return Err(err),
@@ -353,27 +354,40 @@ pub(in crate::store) fn finish_in(
         } => {
             let to = next_status(task.status, Op::Complete, &ctx)
                 .map_err(|r| refused(&task.id, "complete", r))?;
-            end_claim(conn, &claim.token, EndReason::Outcome)?;
+            end_claim(conn, claim, EndReason::Outcome)?;
             end_run(conn, &claim.run_id, RunOutcome::Completed, &summary, "")?;
-            // The outcome reset (every failure counter to 0, no current run) with the result,
-            // in one write.
-            conn.prepare_cached(
-                "UPDATE tasks SET consecutive_failures = 0, protocol_violations = 0,
-                        outcomeless_attempts = 0, current_run_id = NULL,
-                        result = ?2, summary = ?3, block_recurrences = 0
-                 WHERE id = ?1",
-            )?
-            .execute(params![task.id, result, summary])?;
+            // The outcome reset (every failure counter to 0, no current run), the result and
+            // the status, in one row write.
+            let at = now_ms();
+            conn.prepare_cached(concat!(
+                "UPDATE tasks SET ",
+                status_columns!(),
+                ", consecutive_failures = 0, protocol_violations = 0, outcomeless_attempts = 0,
+                   current_run_id = NULL, result = ?4, summary = ?5, block_recurrences = 0
+                 WHERE id = ?1"
+            ))?
+            .execute(params![task.id, to.as_str(), at, result, summary])?;
             let metadata: Vec<(String, String)> = metadata
                 .into_iter()
                 .map(|(k, v)| (format!("meta.{k}"), v))
                 .collect();
             let mut details = run.to_vec();
             details.extend(metadata.iter().map(|(k, v)| (k.as_str(), v.clone())));
-            set_status(conn, &task, to, EventKind::Completed, by, &details)?;
+            status::status_written(conn, &task, to, EventKind::Completed, by, &details)?;
+            // The task as the write above left it, without reading it back.
+            return Ok(Some(Task {
+                consecutive_failures: 0,
+                protocol_violations: 0,
+                outcomeless_attempts: 0,
+                current_run_id: None,
+                result,
+                summary,
+                block_recurrences: 0,
+                ..status::with_status(task, to, at)
+            }));
         }
         Finish::Block { kind, reason } => {
-            end_claim(conn, &claim.token, EndReason::Outcome)?;
+            end_claim(conn, claim, EndReason::Outcome)?;
             end_run(conn, &claim.run_id, RunOutcome::Blocked, &reason, "")?;
             outcome_reset(conn, &task)?;
             status::block_in(conn, &task, Op::HolderBlock(kind), kind, &reason, by)?;
@@ -381,7 +395,7 @@ pub(in crate::store) fn finish_in(
         Finish::RequestReview { summary } => {
             let to = next_status(task.status, Op::RequestReview, &ctx)
                 .map_err(|r| refused(&task.id, "request review of", r))?;
-            end_claim(conn, &claim.token, EndReason::Outcome)?;
+            end_claim(conn, claim, EndReason::Outcome)?;
             end_run(
                 conn,
                 &claim.run_id,
@@ -399,7 +413,7 @@ pub(in crate::store) fn finish_in(
         Finish::RequestChanges { reason } => {
             let to = next_status(task.status, Op::RequestChanges, &ctx)
                 .map_err(|r| refused(&task.id, "request changes to", r))?;
-            end_claim(conn, &claim.token, EndReason::Outcome)?;
+            end_claim(conn, claim, EndReason::Outcome)?;
             end_run(
                 conn,
                 &claim.run_id,
@@ -423,7 +437,7 @@ pub(in crate::store) fn finish_in(
                     task.id
                 )));
             };
-            end_claim(conn, &claim.token, EndReason::Revoked)?;
+            end_claim(conn, claim, EndReason::Revoked)?;
             match cause {
                 RevokeCause::Archived | RevokeCause::BoardReset => {
                     end_run(conn, &claim.run_id, RunOutcome::Revoked, "", "")?;

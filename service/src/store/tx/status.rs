@@ -43,6 +43,35 @@ pub(in crate::store) fn next(conn: &Connection, task: &Task, op: Op, verb: &str)
     next_status(task.status, op, &ctx).map_err(|r| refused(&task.id, verb, r))
 }
 
+/// The columns every status change writes, for a statement that writes other columns of the
+/// task with it (one row write instead of two): `?1` is the task's id, `?2` the new status and
+/// `?3` the time. A wake-up time is cleared when leaving `scheduled`, and `done` stamps the
+/// completion. [`with_status`] is the same change on a task already loaded.
+macro_rules! status_columns {
+    () => {
+        "status = ?2, updated_at = ?3,
+         scheduled_until = CASE WHEN ?2 = 'scheduled' THEN scheduled_until END,
+         completed_at = CASE WHEN ?2 = 'done' THEN ?3 ELSE completed_at END"
+    };
+}
+pub(in crate::store) use status_columns;
+
+/// `task` as a statement writing [`status_columns!`] with `to` at `at` leaves it, for a caller
+/// that answers with the task instead of reading it back.
+pub(in crate::store) fn with_status(task: Task, to: Status, at: i64) -> Task {
+    Task {
+        status: to,
+        updated_at: at,
+        scheduled_until: task.scheduled_until.filter(|_| to == Status::Scheduled),
+        completed_at: if to == Status::Done {
+            Some(at)
+        } else {
+            task.completed_at
+        },
+        ..task
+    }
+}
+
 /// Writes a new status with an event, clearing a wake-up time when leaving `scheduled`, and
 /// promotes children when the task finishes (demotes its ready ones when it is unfinished
 /// again).
@@ -54,27 +83,26 @@ pub(in crate::store) fn set_status(
     by: &Author,
     details: &[(&str, String)],
 ) -> Result<()> {
-    set_status_at(conn, task, to, kind, by, details).map(drop)
+    conn.prepare_cached(concat!(
+        "UPDATE tasks SET ",
+        status_columns!(),
+        " WHERE id = ?1"
+    ))?
+    .execute(params![task.id, to.as_str(), now_ms()])?;
+    status_written(conn, task, to, kind, by, details)
 }
 
-/// [`set_status`], returning the time it wrote as the task's `updated_at` (and `completed_at`
-/// on `done`), for a caller that updates its copy of the task instead of reading it again.
-pub(in crate::store) fn set_status_at(
+/// The rest of a status change once the task's row has it ([`status_columns!`]): the event
+/// (from `task`'s status to `to`, with `details`), and the children promoted when the task
+/// finishes or demoted when it is unfinished again.
+pub(in crate::store) fn status_written(
     conn: &Connection,
     task: &Task,
     to: Status,
     kind: EventKind,
     by: &Author,
     details: &[(&str, String)],
-) -> Result<i64> {
-    let now = now_ms();
-    conn.prepare_cached(
-        "UPDATE tasks SET status = ?2, updated_at = ?3,
-                scheduled_until = CASE WHEN ?2 = 'scheduled' THEN scheduled_until END,
-                completed_at = CASE WHEN ?2 = 'done' THEN ?3 ELSE completed_at END
-         WHERE id = ?1",
-    )?
-    .execute(params![task.id, to.as_str(), now])?;
+) -> Result<()> {
     let mut all = vec![("from", task.status.to_string()), ("to", to.to_string())];
     all.extend(details.iter().map(|(k, v)| (*k, v.clone())));
     events::append(
@@ -93,7 +121,7 @@ pub(in crate::store) fn set_status_at(
     if task.status.is_finished() && !to.is_finished() {
         demote_children(conn, &task.id, by)?;
     }
-    Ok(now)
+    Ok(())
 }
 
 /// Sends each `ready` child of `parent_id` back to `todo` now that the parent is unfinished
