@@ -298,7 +298,10 @@ mod tests {
         domain::{dispatch::Load, lease::Use},
         store::{
             effect::LiveLeases,
-            tx::{candidates::steps_since_last, claims::Finish},
+            tx::{
+                candidates::{prepared_again, steps_since_last},
+                claims::Finish,
+            },
         },
     };
 
@@ -472,6 +475,11 @@ mod tests {
             .map(|a| a.unwrap().expect("every waiter is granted").task)
             .collect();
         let pass = store.call(|conn| steps_since_last(conn)).await.unwrap();
+        let again = store.call(|conn| prepared_again(conn)).await.unwrap();
+        assert_eq!(
+            again, 0,
+            "the candidate query was planned again for later pages"
+        );
         let got: Vec<String> = granted.iter().map(|t| t.id.clone()).collect();
         assert_eq!(got, want);
         // Each grant answers its task as stored after the claim.

@@ -125,6 +125,21 @@ pub(in crate::store) fn steps_since_last(conn: &Connection) -> Result<i64> {
     Ok(steps)
 }
 
+/// How often SQLite has prepared this module's queries again since they were first prepared
+/// on `conn` (a plan that depended on a bound value goes stale when it is bound again).
+#[cfg(test)]
+pub(in crate::store) fn prepared_again(conn: &Connection) -> Result<i64> {
+    use tokio_rusqlite::rusqlite::StatementStatus;
+    let mut again = 0;
+    for sql in [UNDER_KEY.as_str(), LANE.as_str(), OPEN_BOARDS] {
+        again += i64::from(
+            conn.prepare_cached(sql)?
+                .get_status(StatementStatus::RePrepare),
+        );
+    }
+    Ok(again)
+}
+
 /// One page of the tasks under `key`, in dispatch order: a seek into
 /// `tasks_dispatch_by_assignee` (named, so no plan can fall back to walking the whole lane)
 /// that reads about as many rows as the page holds.
