@@ -12,7 +12,10 @@
 //! database's commit order.
 
 use std::{
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -41,6 +44,8 @@ pub(super) struct Batch {
     jobs: Mutex<Vec<Job>>,
     /// How long writes wait for their commit (the lease health check reads it).
     waits: Mutex<Waits>,
+    /// Flush calls that reached the connection, with jobs or without.
+    flushes: AtomicUsize,
 }
 
 /// When the oldest unanswered writes arrived, and the longest wait answered since last read.
@@ -128,12 +133,25 @@ impl Batch {
         oldest.max(std::mem::take(&mut waits.worst))
     }
 
+    /// Flush calls so far (each commits what was queued when it started, if anything).
+    #[cfg(test)]
+    fn flushes(&self) -> usize {
+        self.flushes.load(Ordering::Relaxed)
+    }
+
+    /// Writes queued for the next flush.
+    #[cfg(test)]
+    fn queued(&self) -> usize {
+        self.jobs.lock().expect("batch lock").len()
+    }
+
     fn waits(&self) -> std::sync::MutexGuard<'_, Waits> {
         self.waits.lock().expect("batch waits lock")
     }
 
     /// Runs every queued job in one transaction. Called on the connection thread.
     pub(super) fn flush(&self, conn: &mut Connection, leases: &dyn LiveLeases) {
+        self.flushes.fetch_add(1, Ordering::Relaxed);
         let jobs = {
             let mut queued = self.jobs.lock().expect("batch lock");
             let mut waits = self.waits();
@@ -236,5 +254,72 @@ fn in_savepoint<T>(
             conn.prepare_cached("RELEASE job")?.execute([])?;
             Err(err)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::sync::oneshot;
+
+    use crate::store::testing::open_store;
+
+    #[tokio::test]
+    async fn writes_queued_behind_a_busy_connection_share_one_flush() {
+        let (_dir, store) = open_store().await;
+        let store = Arc::new(store);
+        store
+            .call(|conn| {
+                conn.execute_batch("CREATE TABLE written (n INTEGER NOT NULL)")?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        // Hold the connection thread, as a commit in progress would.
+        let (release, held) = oneshot::channel::<()>();
+        let holder = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .call(move |_| {
+                        let _ = held.blocking_recv();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        let before = store.batch.flushes();
+        let writers: Vec<_> = (0..50)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .write_quietly(move |tx, _| {
+                            tx.execute("INSERT INTO written (n) VALUES (?1)", [n])?;
+                            Ok(())
+                        })
+                        .await
+                })
+            })
+            .collect();
+        while store.batch.queued() < 50 {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        for writer in writers {
+            writer.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            store.batch.flushes() - before,
+            1,
+            "the fifty writes queued meanwhile are one flush call, not one each"
+        );
+        let written: i64 = store
+            .call(|conn| Ok(conn.query_row("SELECT count(*) FROM written", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(written, 50);
     }
 }

@@ -289,59 +289,19 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use tokio_rusqlite::rusqlite::params;
 
     use super::*;
     use crate::{
-        domain::{dispatch::Load, lease::Use},
+        domain::lease::Use,
         store::{
-            effect::LiveLeases,
+            testing::open_store,
             tx::{
                 candidates::{prepared_again, steps_since_last},
                 claims::Finish,
             },
         },
     };
-
-    /// Lease state that lets every session take one more claim.
-    #[derive(Debug)]
-    struct OneFreeSlot;
-
-    impl LiveLeases for OneFreeSlot {
-        fn apply(&self, _: Vec<Effect>) {}
-        fn publish_event_id(&self, _: i64) {}
-        fn claim_overdue(&self, _: &str) -> bool {
-            false
-        }
-        fn session_overdue(&self, _: &str) -> bool {
-            false
-        }
-        fn free_slots(&self, _: &str) -> u32 {
-            1
-        }
-        fn load(&self) -> Load {
-            Load::default()
-        }
-        fn claim_tokens(&self) -> Vec<String> {
-            Vec::new()
-        }
-    }
-
-    /// A store on a fresh data directory where every session has one free slot; the directory
-    /// lives as long as the returned guard.
-    async fn open_store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            &dir.path().join("data"),
-            Arc::new(OneFreeSlot),
-            crate::domain::limits::ATTACHMENT_MAX_DEFAULT,
-        )
-        .await
-        .unwrap();
-        (dir, store)
-    }
 
     /// Adds `count` ready tasks on the default board for a profile no session runs, ahead of
     /// everything else in dispatch order (priority 10).

@@ -57,6 +57,8 @@ mod sessions;
 mod stats;
 mod storage_limit;
 mod tasks;
+#[cfg(test)]
+mod testing;
 mod tokens;
 mod tx;
 
@@ -353,7 +355,6 @@ impl Store {
 /// Prepared statements the connection keeps (the distinct statements kanband runs, with room).
 const STATEMENT_CACHE: usize = 256;
 
-/// Applies the connection settings, in the order the module overview gives.
 /// Runs `op` on `conn`'s thread, inside the caller's runtime context so that
 /// `tokio::time::Instant::now()` there reads the same clock as the rest of the service (this
 /// matters when tests pause time).
@@ -371,6 +372,7 @@ where
         .await?)
 }
 
+/// Applies the connection settings, in the order the module overview gives.
 fn configure(conn: &Connection, path: &Path) -> Result<(), OpenError> {
     let sqlite = |source| OpenError::Sqlite {
         path: path.to_owned(),
