@@ -396,6 +396,13 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), OpenError> {
     expect("PRAGMA journal_mode = WAL", "wal")?;
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(sqlite)?;
+    // Checkpoints run on the connection thread when a commit leaves the WAL longer than this
+    // many pages. Nearly every commit rewrites the same hot pages (task indexes, the event
+    // log's tail) and a checkpoint copies each page once, so ten times SQLite's default of
+    // 1,000 (a WAL of about 40 MiB) does less copying per write: the checkpoint's share of the
+    // thread under the cycle load was 5 %, and cycles went up about 8 %.
+    conn.pragma_update(None, "wal_autocheckpoint", 10_000)
+        .map_err(sqlite)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(sqlite)?;
     // Every statement kanband runs stays prepared: a claim -> complete cycle alone runs about
