@@ -12,10 +12,7 @@
 //! database's commit order.
 
 use std::{
-    sync::{
-        Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
@@ -44,8 +41,9 @@ pub(super) struct Batch {
     jobs: Mutex<Vec<Job>>,
     /// How long writes wait for their commit (the lease health check reads it).
     waits: Mutex<Waits>,
-    /// Flush calls that reached the connection, with jobs or without.
-    flushes: AtomicUsize,
+    /// Flush calls that reached the connection, with jobs or without (for the tests).
+    #[cfg(test)]
+    flushes: std::sync::atomic::AtomicUsize,
 }
 
 /// When the oldest unanswered writes arrived, and the longest wait answered since last read.
@@ -136,7 +134,7 @@ impl Batch {
     /// Flush calls so far (each commits what was queued when it started, if anything).
     #[cfg(test)]
     fn flushes(&self) -> usize {
-        self.flushes.load(Ordering::Relaxed)
+        self.flushes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Writes queued for the next flush.
@@ -151,7 +149,9 @@ impl Batch {
 
     /// Runs every queued job in one transaction. Called on the connection thread.
     pub(super) fn flush(&self, conn: &mut Connection, leases: &dyn LiveLeases) {
-        self.flushes.fetch_add(1, Ordering::Relaxed);
+        #[cfg(test)]
+        self.flushes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let jobs = {
             let mut queued = self.jobs.lock().expect("batch lock");
             let mut waits = self.waits();
