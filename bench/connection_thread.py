@@ -4,8 +4,11 @@ one database thread, and how much of the wall time that thread spends on the CPU
 for it, read from /proc while `kanband-bench --scenario cycle` drives a kanband started here.
 
     python3 bench/connection_thread.py KANBAND [--bench target/release/kanband-bench] [--seconds 4]
+        [--perf perf.data]
 
-Cycles are counted from /metrics (`kanband_grants_total`) over the same window. The same
+Cycles are counted from /metrics (`kanband_grants_total`) over the same window. With `--perf`,
+`perf record --call-graph dwarf` samples the connection thread through the window, which slows
+it (read the profile with `perf report -i FILE --children`). The same
 binary drifts by 10-15 % over an hour on a small VM, so compare binaries in alternating runs
 (A B A B). Ends only the processes it started, by their pid.
 """
@@ -61,6 +64,7 @@ def main():
     parser.add_argument("kanband", help="the kanband binary to measure")
     parser.add_argument("--bench", default="target/release/kanband-bench")
     parser.add_argument("--seconds", type=float, default=4.0, help="the measured window")
+    parser.add_argument("--perf", metavar="FILE", help="also record a perf profile of the thread")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,7 +95,16 @@ def main():
             tids = threads(kanband.pid)
             before = {tid: sample(kanband.pid, tid) for tid in tids}
             g0, t0 = grants(http), time.monotonic()
-            time.sleep(args.seconds)
+            if args.perf:
+                # The busiest thread so far is the connection thread (see below).
+                time.sleep(0.5)
+                busiest = max(tids, key=lambda t: sample(kanband.pid, t)[0] - before[t][0])
+                subprocess.run(
+                    ["perf", "record", "-q", "--call-graph", "dwarf", "-t", str(busiest),
+                     "-o", args.perf, "--", "sleep", str(args.seconds - 0.5)],
+                    check=True, stdout=subprocess.DEVNULL)
+            else:
+                time.sleep(args.seconds)
             after = {tid: sample(kanband.pid, tid) for tid in tids}
             g1, t1 = grants(http), time.monotonic()
             bench.wait()

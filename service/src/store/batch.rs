@@ -5,11 +5,11 @@
 //! scheduled per write would put one flush per waiting writer on the connection thread's
 //! queue, each committing only the few writes that arrived since the one before, and each
 //! writer's answer would wait behind all of them.) A flush takes every queued job, runs each
-//! inside its own savepoint (a failing job rolls back alone and gets its own error), commits
-//! once, applies the successful jobs' effects to the lease state in order, and only then
-//! answers every job. So each acknowledged write is committed before its reply, one fsync
-//! serves many writers under load, and the lease state still changes in exactly the
-//! database's commit order.
+//! so that a failing job fails alone and gets its own error ([`Isolation`]), commits once,
+//! applies the successful jobs' effects to the lease state in order, and only then answers
+//! every job. So each acknowledged write is committed before its reply, one fsync serves many
+//! writers under load, and the lease state still changes in exactly the database's commit
+//! order.
 
 use std::{
     sync::Mutex,
@@ -29,11 +29,26 @@ use crate::error::{Error, Result};
 type Completion = Box<dyn FnOnce(&Result<()>) + Send>;
 
 /// A queued write: runs on the connection (or, given none, learns that it will not run). Besides
-/// its completion it returns the error that aborted the whole transaction, if its failure did:
-/// for some errors (a full disk, I/O errors) SQLite rolls back the transaction, not just the
-/// statement.
+/// its completion it returns the error the whole commit fails with, if its failure took the
+/// commit down.
 type Job =
     Box<dyn FnOnce(Option<&Connection>, &mut Vec<Effect>) -> (Completion, Option<Error>) + Send>;
+
+/// How a job's failure is kept out of the commit it shares with other jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Isolation {
+    /// The job runs inside a savepoint of its own, which a failure rolls back. SQLite then
+    /// copies every page the job is first to change into the savepoint's journal: under the
+    /// claim -> complete load that was a tenth of the connection thread.
+    Savepoint,
+    /// The job makes every check that can refuse it before its first change, so a refusal
+    /// leaves nothing to roll back and it runs without a savepoint. A job that fails after
+    /// changing the database all the same (the storage failing mid-job, or a refusal its
+    /// checks did not foresee) takes the whole commit down: the transaction is rolled back and
+    /// every job in it fails, none of them acknowledged, so nothing half-done is ever
+    /// committed.
+    ChecksFirst,
+}
 
 /// The queue of writes waiting for the next flush.
 #[derive(Default)]
@@ -67,7 +82,11 @@ impl Batch {
     /// Queues `op`; the receiver gets its result after the commit that includes it. Returns
     /// also whether the queue was empty, in which case no flush will take `op` until the caller
     /// schedules one (a non-empty queue always has one scheduled that has not yet taken it).
-    pub(super) fn push<T, F>(&self, op: F) -> (oneshot::Receiver<Result<T>>, bool)
+    pub(super) fn push<T, F>(
+        &self,
+        isolation: Isolation,
+        op: F,
+    ) -> (oneshot::Receiver<Result<T>>, bool)
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &mut Vec<Effect>) -> Result<T> + Send + 'static,
@@ -80,7 +99,11 @@ impl Batch {
                 });
                 return (refused, None);
             };
-            match in_savepoint(conn, op) {
+            let ran = match isolation {
+                Isolation::Savepoint => in_savepoint(conn, op),
+                Isolation::ChecksFirst => checks_first(conn, op),
+            };
+            match ran {
                 Ok((value, mine)) => {
                     effects.extend(mine);
                     let completion: Completion = Box::new(move |committed: &Result<()>| {
@@ -88,8 +111,10 @@ impl Batch {
                     });
                     (completion, None)
                 }
-                Err(err) => {
-                    let aborted = conn.is_autocommit().then(|| err.clone());
+                Err(Failed { err, aborted }) => {
+                    // For some errors (a full disk, I/O errors) SQLite has already rolled the
+                    // transaction back, not just the statement: every job of the commit fails.
+                    let aborted = aborted.or_else(|| conn.is_autocommit().then(|| err.clone()));
                     let completion: Completion = Box::new(move |_: &Result<()>| {
                         let _ = reply.send(Err(err));
                     });
@@ -183,8 +208,9 @@ impl Batch {
             completions.push(completion);
             aborted = aborted.or(abort);
         }
-        // An aborted transaction was already rolled back by SQLite: every job in it fails,
-        // including those that had succeeded, none of which was acknowledged.
+        // An aborted transaction (rolled back by SQLite, or holding part of a failed job, which
+        // dropping it rolls back): every job in it fails, including those that had succeeded,
+        // none of which was acknowledged.
         let committed = match aborted {
             Some(err) => {
                 drop(tx);
@@ -236,11 +262,37 @@ fn count_committed(effects: &[Effect]) {
     }
 }
 
+/// A job that failed: its own error, and the error every other job of the commit fails with
+/// if its failure took the commit down.
+struct Failed {
+    err: Error,
+    aborted: Option<Error>,
+}
+
+impl Failed {
+    /// A failure that left the transaction as it was before the job.
+    fn alone(err: Error) -> Self {
+        Failed { err, aborted: None }
+    }
+}
+
+impl From<Error> for Failed {
+    fn from(err: Error) -> Self {
+        Failed::alone(err)
+    }
+}
+
+impl From<tokio_rusqlite::rusqlite::Error> for Failed {
+    fn from(err: tokio_rusqlite::rusqlite::Error) -> Self {
+        Failed::alone(err.into())
+    }
+}
+
 /// Runs `op` inside a savepoint, rolling back only its own writes if it fails.
 fn in_savepoint<T>(
     conn: &Connection,
     op: impl FnOnce(&Connection, &mut Vec<Effect>) -> Result<T>,
-) -> Result<(T, Vec<Effect>)> {
+) -> std::result::Result<(T, Vec<Effect>), Failed> {
     conn.prepare_cached("SAVEPOINT job")?.execute([])?;
     let mut effects = Vec::new();
     match op(conn, &mut effects) {
@@ -248,11 +300,45 @@ fn in_savepoint<T>(
             conn.prepare_cached("RELEASE job")?.execute([])?;
             Ok((value, effects))
         }
-        Err(err) if conn.is_autocommit() => Err(err),
+        Err(err) if conn.is_autocommit() => Err(Failed::alone(err)),
         Err(err) => {
             conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
             conn.prepare_cached("RELEASE job")?.execute([])?;
-            Err(err)
+            Err(Failed::alone(err))
+        }
+    }
+}
+
+/// Runs `op`, which checks before it changes anything ([`Isolation::ChecksFirst`]), without a
+/// savepoint. Whether it changed anything before failing is told by SQLite's count of rows
+/// changed: a statement that fails is undone by SQLite and counts nothing, so an unchanged
+/// count means the transaction holds nothing of the job.
+fn checks_first<T>(
+    conn: &Connection,
+    op: impl FnOnce(&Connection, &mut Vec<Effect>) -> Result<T>,
+) -> std::result::Result<(T, Vec<Effect>), Failed> {
+    let before = conn.total_changes();
+    let mut effects = Vec::new();
+    match op(conn, &mut effects) {
+        Ok(value) => Ok((value, effects)),
+        Err(err) if conn.is_autocommit() || conn.total_changes() == before => {
+            Err(Failed::alone(err))
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "a write failed after changing the database: its commit is rolled back");
+            // A storage failure is the others' failure too; a refusal is the job's own.
+            let theirs = match &err {
+                Error::ResourceExhausted(_) | Error::Internal => err.clone(),
+                _ => Error::Unavailable(
+                    "a write sharing this one's commit failed partway, so the commit was rolled \
+                     back: nothing of this call was written; retry it"
+                        .into(),
+                ),
+            };
+            Err(Failed {
+                err,
+                aborted: Some(theirs),
+            })
         }
     }
 }
@@ -261,14 +347,18 @@ fn in_savepoint<T>(
 mod tests {
     use std::sync::Arc;
 
-    use tokio::sync::oneshot;
+    use tokio::{sync::oneshot, task::JoinHandle};
+    use tokio_rusqlite::rusqlite::Connection;
 
-    use crate::store::testing::open_store;
+    use super::Isolation;
+    use crate::{
+        error::{Error, Result},
+        store::{Store, testing::open_store},
+    };
 
-    #[tokio::test]
-    async fn writes_queued_behind_a_busy_connection_share_one_flush() {
-        let (_dir, store) = open_store().await;
-        let store = Arc::new(store);
+    /// A store with an empty table `written (n)`.
+    async fn store_with_table() -> (tempfile::TempDir, Arc<Store>) {
+        let (dir, store) = open_store().await;
         store
             .call(|conn| {
                 conn.execute_batch("CREATE TABLE written (n INTEGER NOT NULL)")?;
@@ -276,7 +366,31 @@ mod tests {
             })
             .await
             .unwrap();
-        // Hold the connection thread, as a commit in progress would.
+        (dir, Arc::new(store))
+    }
+
+    fn insert(tx: &Connection, n: i64) -> Result<()> {
+        tx.execute("INSERT INTO written (n) VALUES (?1)", [n])?;
+        Ok(())
+    }
+
+    /// The rows of `written`, in order.
+    async fn written(store: &Store) -> Vec<i64> {
+        store
+            .call(|conn| {
+                let mut rows = conn.prepare("SELECT n FROM written ORDER BY n")?;
+                let rows = rows.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
+            .unwrap()
+    }
+
+    type Write = Box<dyn FnOnce(&Connection) -> Result<()> + Send>;
+
+    /// Runs `writes` as one commit: queued while the connection thread is held, as a commit in
+    /// progress would hold it, then let go. Returns each write's answer, in order.
+    async fn one_commit(store: &Arc<Store>, writes: Vec<(Isolation, Write)>) -> Vec<Result<()>> {
         let (release, held) = oneshot::channel::<()>();
         let holder = tokio::spawn({
             let store = store.clone();
@@ -289,37 +403,142 @@ mod tests {
                     .await
             }
         });
-        let before = store.batch.flushes();
-        let writers: Vec<_> = (0..50)
-            .map(|n| {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    store
-                        .write_quietly(move |tx, _| {
-                            tx.execute("INSERT INTO written (n) VALUES (?1)", [n])?;
-                            Ok(())
-                        })
-                        .await
-                })
-            })
-            .collect();
-        while store.batch.queued() < 50 {
-            tokio::task::yield_now().await;
+        let flushes = store.batch.flushes();
+        let count = writes.len();
+        let mut answers: Vec<JoinHandle<Result<()>>> = Vec::new();
+        for (isolation, write) in writes {
+            let writer = store.clone();
+            answers.push(tokio::spawn(async move {
+                writer
+                    .write_quietly_as(isolation, move |tx, _| write(tx))
+                    .await
+            }));
+            // Queued in this order: each is in the queue before the next is spawned.
+            while store.batch.queued() < answers.len() {
+                tokio::task::yield_now().await;
+            }
         }
         release.send(()).unwrap();
         holder.await.unwrap().unwrap();
-        for writer in writers {
-            writer.await.unwrap().unwrap();
+        let mut results = Vec::with_capacity(count);
+        for answer in answers {
+            results.push(answer.await.unwrap());
         }
         assert_eq!(
-            store.batch.flushes() - before,
+            store.batch.flushes() - flushes,
             1,
-            "the fifty writes queued meanwhile are one flush call, not one each"
+            "the writes shared one flush"
         );
-        let written: i64 = store
-            .call(|conn| Ok(conn.query_row("SELECT count(*) FROM written", [], |r| r.get(0))?))
-            .await
-            .unwrap();
-        assert_eq!(written, 50);
+        results
+    }
+
+    fn refusal() -> Error {
+        Error::FailedPrecondition("refused".into())
+    }
+
+    #[tokio::test]
+    async fn writes_queued_behind_a_busy_connection_share_one_flush() {
+        let (_dir, store) = store_with_table().await;
+        let writes = (0..50)
+            .map(|n| {
+                let write: Write = Box::new(move |tx| insert(tx, n));
+                (Isolation::Savepoint, write)
+            })
+            .collect();
+        // `one_commit` checks that the fifty writes queued meanwhile are one flush call, not
+        // one each.
+        let answers = one_commit(&store, writes).await;
+        assert!(answers.iter().all(Result::is_ok));
+        assert_eq!(written(&store).await, (0..50).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_write_refused_before_it_changes_anything_fails_alone_without_a_savepoint() {
+        let (_dir, store) = store_with_table().await;
+        let answers = one_commit(
+            &store,
+            vec![
+                (Isolation::ChecksFirst, Box::new(|tx| insert(tx, 1))),
+                (
+                    Isolation::ChecksFirst,
+                    Box::new(|tx| {
+                        // Reads, then refuses: nothing to roll back.
+                        tx.query_row("SELECT count(*) FROM written", [], |r| r.get::<_, i64>(0))?;
+                        Err(refusal())
+                    }),
+                ),
+                (Isolation::ChecksFirst, Box::new(|tx| insert(tx, 3))),
+            ],
+        )
+        .await;
+        assert!(answers[0].is_ok() && answers[2].is_ok(), "{answers:?}");
+        assert!(matches!(answers[1], Err(Error::FailedPrecondition(_))));
+        assert_eq!(written(&store).await, [1, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_fails_after_a_change_without_a_savepoint_takes_its_commit_down() {
+        let (_dir, store) = store_with_table().await;
+        let answers = one_commit(
+            &store,
+            vec![
+                (Isolation::Savepoint, Box::new(|tx| insert(tx, 1))),
+                (
+                    Isolation::ChecksFirst,
+                    Box::new(|tx| {
+                        insert(tx, 2)?;
+                        Err(refusal())
+                    }),
+                ),
+                (Isolation::ChecksFirst, Box::new(|tx| insert(tx, 3))),
+            ],
+        )
+        .await;
+        assert!(
+            matches!(answers[1], Err(Error::FailedPrecondition(_))),
+            "the failed write gets its own error: {answers:?}"
+        );
+        for other in [&answers[0], &answers[2]] {
+            assert!(
+                matches!(other, Err(Error::Unavailable(_))),
+                "the others are told to retry: {answers:?}"
+            );
+        }
+        assert_eq!(
+            written(&store).await,
+            [0i64; 0],
+            "nothing half-done is committed"
+        );
+        // The connection is not left inside the rolled-back transaction.
+        let again = one_commit(
+            &store,
+            vec![(Isolation::ChecksFirst, Box::new(|tx| insert(tx, 4)))],
+        )
+        .await;
+        assert!(again[0].is_ok());
+        assert_eq!(written(&store).await, [4]);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_fails_after_a_change_in_its_savepoint_fails_alone() {
+        let (_dir, store) = store_with_table().await;
+        let answers = one_commit(
+            &store,
+            vec![
+                (Isolation::ChecksFirst, Box::new(|tx| insert(tx, 1))),
+                (
+                    Isolation::Savepoint,
+                    Box::new(|tx| {
+                        insert(tx, 2)?;
+                        Err(refusal())
+                    }),
+                ),
+                (Isolation::ChecksFirst, Box::new(|tx| insert(tx, 3))),
+            ],
+        )
+        .await;
+        assert!(answers[0].is_ok() && answers[2].is_ok(), "{answers:?}");
+        assert!(matches!(answers[1], Err(Error::FailedPrecondition(_))));
+        assert_eq!(written(&store).await, [1, 3]);
     }
 }

@@ -7,6 +7,7 @@ use tokio_rusqlite::rusqlite::{Connection, params};
 
 use super::{
     Store,
+    batch::Isolation,
     effect::{ClaimDeadlines, Effect},
     model::{ClaimRecord, Grant, SessionRecord, Task},
     tx::{
@@ -225,7 +226,9 @@ impl Store {
         waiters: Vec<String>,
     ) -> Result<Vec<Result<Option<Grant>>>> {
         let leases = self.leases.clone();
-        self.write_quietly(move |tx, fx| {
+        // A pass refuses a waiter (a closed session) before granting it anything, and what it
+        // grants was just read as claimable in the same transaction: no savepoint.
+        self.write_quietly_as(Isolation::ChecksFirst, move |tx, fx| {
             let mut load = leases.load();
             let mut granted: HashMap<String, u32> = HashMap::new();
             let mut exhausted: HashSet<String> = HashSet::new();

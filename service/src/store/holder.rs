@@ -6,6 +6,7 @@ use tokio_rusqlite::rusqlite::{Connection, params};
 
 use super::{
     Store,
+    batch::Isolation,
     effect::Effect,
     model::{ClaimRecord, Ended, Task},
     tx::{
@@ -75,7 +76,14 @@ impl Store {
         caller: Author,
     ) -> Result<Ended> {
         let leases = self.leases.clone();
-        self.write(move |tx, fx| {
+        // A complete refuses (fenced, overdue, not running) before it changes anything, and it
+        // is most of the load: it runs without a savepoint. The other endings can be refused by
+        // the status rules after the claim has ended, so they keep theirs.
+        let isolation = match finish {
+            Finish::Complete { .. } => Isolation::ChecksFirst,
+            _ => Isolation::Savepoint,
+        };
+        self.write_as(isolation, move |tx, fx| {
             let call = finish.call();
             let loaded = read::claim(tx, &token)?;
             if let Some(retry) = retried(tx, loaded.as_ref(), call)? {

@@ -80,6 +80,7 @@ use crate::{
     domain::ids,
     error::{Error, Result},
 };
+use batch::Isolation;
 use effect::{Claimable, Effect, LiveLeases};
 
 /// Name of the database file inside the data directory.
@@ -284,7 +285,16 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection, &mut Vec<Effect>) -> Result<T> + Send + 'static,
     {
-        self.write_quietly(move |conn, fx| {
+        self.write_as(Isolation::Savepoint, op).await
+    }
+
+    /// [`Store::write`] with the given [`Isolation`] from the other writes of its commit.
+    async fn write_as<T, F>(&self, isolation: Isolation, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Vec<Effect>) -> Result<T> + Send + 'static,
+    {
+        self.write_quietly_as(isolation, move |conn, fx| {
             let out = op(conn, fx)?;
             fx.push(Effect::Poke(Claimable::Anything));
             Ok(out)
@@ -299,7 +309,16 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection, &mut Vec<Effect>) -> Result<T> + Send + 'static,
     {
-        let (answer, first) = self.batch.push(op);
+        self.write_quietly_as(Isolation::Savepoint, op).await
+    }
+
+    /// [`Store::write_quietly`] with the given [`Isolation`].
+    async fn write_quietly_as<T, F>(&self, isolation: Isolation, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Vec<Effect>) -> Result<T> + Send + 'static,
+    {
+        let (answer, first) = self.batch.push(isolation, op);
         if first {
             // The flush runs on its own task, so a writer that goes away (a cancelled call)
             // cannot strand the writes that joined its batch.
