@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0011_event_identity.sql"),
     include_str!("../../migrations/0012_token_expiry.sql"),
     include_str!("../../migrations/0013_events_board_index.sql"),
+    include_str!("../../migrations/0014_checks_without_in_lists.sql"),
 ];
 
 /// The schema version this build writes.
@@ -107,5 +108,80 @@ mod tests {
             .unwrap();
         assert_eq!((identity.as_str(), role.as_str()), ("unknown", "unknown"));
         assert_eq!(actor, "bob", "the old actor stays the note");
+    }
+
+    /// The opcodes SQLite compiles `sql` to.
+    fn opcodes(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut explain = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+        let mut rows = explain.raw_query();
+        let mut ops = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            ops.push(row.get(1).unwrap());
+        }
+        ops
+    }
+
+    #[test]
+    fn status_checks_build_no_temporary_btree_per_row_and_still_refuse() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        // Migrated in two steps, as a file written by the previous version would be.
+        let before = MIGRATIONS.len() - 1;
+        for sql in &MIGRATIONS[..before] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", before as u32)
+            .unwrap();
+        migrate(&mut conn).unwrap();
+        for sql in [
+            "UPDATE tasks SET status = ?2 WHERE id = ?1",
+            "INSERT INTO tasks (id, board, title, status, created_at, updated_at)
+             VALUES (?1, 'default', 't', ?2, 1, 1)",
+            "UPDATE claims SET state = ?2 WHERE token = ?1",
+            "INSERT INTO claims (token, task_id, board, epoch, run_id, session_id, profile,
+                                 state, granted_at, expires_at)
+             VALUES (?1, 't', 'default', 1, 'r', 's', 'p', ?2, 1, 1)",
+        ] {
+            let ops = opcodes(&conn, sql);
+            assert!(
+                !ops.iter().any(|op| op == "OpenEphemeral"),
+                "{sql} builds a temporary b-tree: {ops:?}"
+            );
+        }
+        let insert_task = |status: &str| {
+            conn.execute(
+                "INSERT INTO tasks (id, board, title, status, created_at, updated_at)
+                 VALUES (?1, 'default', 't', ?1, 1, 1)",
+                [status],
+            )
+        };
+        for status in [
+            "triage",
+            "todo",
+            "scheduled",
+            "ready",
+            "running",
+            "blocked",
+            "review",
+            "done",
+            "archived",
+        ] {
+            insert_task(status).unwrap();
+        }
+        let refused = insert_task("bogus").unwrap_err().to_string();
+        assert!(refused.contains("CHECK constraint failed"), "{refused}");
+        conn.execute("INSERT INTO sessions (id, machine_id, profiles, slots, ttl_ms, opened_at) VALUES ('s', 'm', '[]', 1, 1, 1)", []).unwrap();
+        let insert_claim = |state: &str| {
+            conn.execute(
+                "INSERT INTO claims (token, task_id, board, epoch, run_id, session_id, profile,
+                                     state, granted_at, expires_at)
+                 VALUES (?1, ?1, 'default', 1, 'r', 's', 'p', ?1, 1, 1)",
+                [state],
+            )
+        };
+        for state in ["live", "revoking", "ended"] {
+            insert_claim(state).unwrap();
+        }
+        let refused = insert_claim("bogus").unwrap_err().to_string();
+        assert!(refused.contains("CHECK constraint failed"), "{refused}");
     }
 }
