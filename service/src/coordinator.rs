@@ -354,7 +354,7 @@ impl Coordinator {
 
     /// Renews one claim without a stream.
     pub async fn renew(&self, token: String) -> Result<u32> {
-        ids::check("claim_token", ids::CLAIM, &token)?;
+        ids::check_claim_token("claim_token", &token)?;
         match self.registry.renew_claim(&token) {
             Ok(ttl) => Ok(ttl),
             // Why: the database's reason, else expired (the claim is live there but its

@@ -58,7 +58,7 @@ pub(crate) fn new_attachment(header: pb::UploadHeader) -> Result<NewAttachment> 
     let claim_token = if header.claim_token.is_empty() {
         None
     } else {
-        ids::check("header.claim_token", ids::CLAIM, &header.claim_token)?;
+        ids::check_claim_token("header.claim_token", &header.claim_token)?;
         Some(header.claim_token)
     };
     Ok(NewAttachment {
@@ -387,7 +387,7 @@ pub(crate) fn task_changes(req: pb::UpdateTaskRequest) -> Result<(String, String
 
 /// A claim token from a request.
 pub(crate) fn token(value: String) -> Result<String> {
-    ids::check("claim_token", ids::CLAIM, &value)?;
+    ids::check_claim_token("claim_token", &value)?;
     Ok(value)
 }
 

@@ -1,10 +1,12 @@
-//! Identifiers the service assigns: a prefix and 16 lowercase hex digits.
+//! Identifiers the service assigns: a prefix and 16 lowercase hex digits (claim tokens: 32).
 //!
 //! Task (`t_`) and run (`r_`) ids are *ordered*: a millisecond timestamp in the high 48 bits and
 //! a counter in the low 16, strictly increasing within the process and started above every id
 //! already stored. New rows then land at the end of their indexes instead of on a random page,
-//! which roughly halves the pages a group commit writes. Claim tokens, session and subscription
-//! ids stay random ([`fresh`]): a claim token is a bearer credential and must not be guessable.
+//! which roughly halves the pages a group commit writes. A claim token is a bearer credential
+//! and must not be guessable: it is an ordered id followed by 16 random hex digits
+//! ([`claim_token`]), so that claims too land at the end of their index. Session and
+//! subscription ids are random ([`fresh`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -53,33 +55,68 @@ pub fn ordered(prefix: &str) -> String {
 
 /// A fresh random id with the given prefix.
 pub fn fresh(prefix: &str) -> String {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
     let mut id = String::with_capacity(prefix.len() + 16);
     id.push_str(prefix);
+    push_random_hex(&mut id);
+    id
+}
+
+/// A fresh claim token: an ordered id with the claim prefix, then 16 random hex digits (64
+/// bits from the operating system's random source).
+pub fn claim_token() -> String {
+    let mut token = ordered(CLAIM);
+    push_random_hex(&mut token);
+    token
+}
+
+/// Appends 16 random lowercase hex digits.
+fn push_random_hex(id: &mut String) {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
     for b in bytes {
         id.push_str(&format!("{b:02x}"));
     }
-    id
+}
+
+/// How many lowercase hex digits follow `prefix` in `value`, if nothing else does.
+fn hex_digits(prefix: &str, value: &str) -> Option<usize> {
+    let hex = value.strip_prefix(prefix)?;
+    hex.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        .then_some(hex.len())
+}
+
+/// The refusal of a malformed id in `field`.
+fn malformed(field: &'static str, value: &str, form: String) -> Error {
+    if value.is_empty() {
+        Error::invalid(field, "must not be empty")
+    } else {
+        Error::invalid(field, format!("{value:?} is not {form}"))
+    }
 }
 
 /// Checks that `value` looks like an id with the prefix (e.g. `t_`) and 16 hex digits.
 pub fn check(field: &'static str, prefix: &str, value: &str) -> Result<(), Error> {
-    let ok = value.strip_prefix(prefix).is_some_and(|hex| {
-        hex.len() == 16
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    });
-    if ok {
-        Ok(())
-    } else if value.is_empty() {
-        Err(Error::invalid(field, "must not be empty"))
-    } else {
-        Err(Error::invalid(
+    match hex_digits(prefix, value) {
+        Some(16) => Ok(()),
+        _ => Err(malformed(
             field,
-            format!("{value:?} is not an id ({prefix} followed by 16 lowercase hex digits)"),
-        ))
+            value,
+            format!("an id ({prefix} followed by 16 lowercase hex digits)"),
+        )),
+    }
+}
+
+/// Checks that `value` looks like a claim token: `c_` and 32 hex digits, or 16 for a token
+/// issued by a kanband from before tokens had an ordered half (its claim may still be live).
+pub fn check_claim_token(field: &'static str, value: &str) -> Result<(), Error> {
+    match hex_digits(CLAIM, value) {
+        Some(16 | 32) => Ok(()),
+        _ => Err(malformed(
+            field,
+            value,
+            format!("a claim token ({CLAIM} followed by 32 lowercase hex digits)"),
+        )),
     }
 }
 
@@ -104,6 +141,29 @@ mod tests {
         ordered_after("t_ffff000000000000");
         let c = ordered(RUN);
         assert!(c.as_str() > "r_ffff000000000000", "{c}");
+    }
+
+    #[test]
+    fn claim_tokens_increase_in_their_first_half_and_differ_in_their_random_second() {
+        let a = claim_token();
+        let b = claim_token();
+        assert_eq!(a.len(), 2 + 32, "{a}");
+        check_claim_token("claim_token", &a).unwrap();
+        assert!(b[..18] > a[..18], "{b} after {a}");
+        let c = claim_token();
+        // 64 random bits each: three equal halves would be a broken random source.
+        assert!(a[18..] != b[18..] || b[18..] != c[18..], "{a} {b} {c}");
+        check_claim_token("claim_token", "c_0123456789abcdef").expect("a token of 16 digits");
+        for bad in [
+            "",
+            "c_",
+            "c_0123456789abcdef0123",
+            "c_0123456789abcdef0123456789abcdeF",
+            "c_0123456789abcdef0123456789abcdef0",
+            "t_0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(check_claim_token("claim_token", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

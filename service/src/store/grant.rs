@@ -41,7 +41,7 @@ fn grant_in(
     let profile = view.profile().unwrap_or_default().to_owned();
     let epoch = task.epoch + 1;
     let run_id = ids::ordered(ids::RUN);
-    let token = ids::fresh(ids::CLAIM);
+    let token = ids::claim_token();
     let now = now_ms();
     conn.prepare_cached(
         "INSERT INTO runs (id, task_id, epoch, session_id, profile, machine_id, review, started_at)

@@ -7,8 +7,8 @@
 //! -> claim -> complete and comments on it until it has its share of events; kanband is
 //! stopped; then, in one transaction, every row of the template task (the task, its run, its
 //! claim, its comments, its events, whatever the schema's columns are) is copied `--large-tasks`
-//! times with the template's ids rewritten to fresh ones of the same form (prefix and 16 hex
-//! digits). The columns come from the file's own schema, so the before binary's (an older
+//! times with the template's ids rewritten to fresh ones of the same form (the prefix and as
+//! many hex digits, the last 7 counting the copies). The columns come from the file's own schema, so the before binary's (an older
 //! migration) is seeded the same way. The seeded directory is kept per kanband binary (its
 //! size and modification time) under `kanband-bench-seeded/` beside the binary, and each run
 //! starts kanband on a copy of it.
