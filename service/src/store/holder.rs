@@ -89,7 +89,12 @@ impl Store {
             if let Some(retry) = retried(tx, loaded.as_ref(), call)? {
                 return Ok(Some(retry));
             }
-            let mut claim = claims::fence_loaded(tx, loaded, wanted)?;
+            // The task is read once: its epoch fences the token, and the end starts from it.
+            let task = match &loaded {
+                Some(claim) => read::task_if_exists(tx, &claim.task_id)?,
+                None => None,
+            };
+            let mut claim = claims::fence_at(loaded, task.as_ref().map(|t| t.epoch), wanted)?;
             claims::refuse_overdue(&*leases, &claim, tx)?;
             // Its end records the call, so a retry of this call can be told from a new outcome.
             claim.ended_by = call;
@@ -97,7 +102,7 @@ impl Store {
             let task = match (&claim.state, finish) {
                 // A release that confirms a revocation still leaves its reason on the run.
                 (ClaimState::Revoking(_), Finish::Release { reason }) => {
-                    let task = claims::finish_in(tx, &claim, Finish::Revoked, &by, fx)?;
+                    let task = claims::finish_task_in(tx, &claim, task, Finish::Revoked, &by, fx)?;
                     tx.execute(
                         "UPDATE runs SET summary = ?2 WHERE id = ?1 AND summary = ''",
                         params![claim.run_id, reason],
@@ -105,9 +110,9 @@ impl Store {
                     task
                 }
                 (ClaimState::Revoking(_), _) => {
-                    claims::finish_in(tx, &claim, Finish::Revoked, &by, fx)?
+                    claims::finish_task_in(tx, &claim, task, Finish::Revoked, &by, fx)?
                 }
-                (_, finish) => claims::finish_in(tx, &claim, finish, &by, fx)?,
+                (_, finish) => claims::finish_task_in(tx, &claim, task, finish, &by, fx)?,
             };
             ended(task)
         })

@@ -45,21 +45,27 @@ impl Finish {
 
 /// Loads a claim and checks that its token may be used as `wanted`.
 pub(in crate::store) fn fenced(conn: &Connection, token: &str, wanted: Use) -> Result<ClaimRecord> {
-    fence_loaded(conn, read::claim(conn, token)?, wanted)
-}
-
-/// [`fenced`] for a claim the caller has already loaded by its token in this transaction.
-pub(in crate::store) fn fence_loaded(
-    conn: &Connection,
-    claim: Option<ClaimRecord>,
-    wanted: Use,
-) -> Result<ClaimRecord> {
+    let claim = read::claim(conn, token)?;
     let epoch = match &claim {
         Some(c) => read::task_epoch(conn, &c.task_id)?,
         None => None,
     };
-    lease::fence(claim.as_ref().map(|c| (c.epoch, c.state)), epoch, wanted)
-        .map_err(|lost| Error::lease_lost(lost, epoch))?;
+    fence_at(claim, epoch, wanted)
+}
+
+/// [`fenced`] for a claim and the epoch of its task (`None` if the task is gone), both loaded
+/// by the caller in this transaction.
+pub(in crate::store) fn fence_at(
+    claim: Option<ClaimRecord>,
+    task_epoch: Option<u64>,
+    wanted: Use,
+) -> Result<ClaimRecord> {
+    lease::fence(
+        claim.as_ref().map(|c| (c.epoch, c.state)),
+        task_epoch,
+        wanted,
+    )
+    .map_err(|lost| Error::lease_lost(lost, task_epoch))?;
     Ok(claim.expect("fence passed, so the claim exists"))
 }
 
@@ -322,15 +328,25 @@ pub(in crate::store) fn finish_in(
     by: &Author,
     fx: &mut Vec<Effect>,
 ) -> Result<Option<Task>> {
+    let task = read::task_if_exists(conn, &claim.task_id)?;
+    finish_task_in(conn, claim, task, finish, by, fx)
+}
+
+/// [`finish_in`] for a claim whose task (`None` if it is gone) the caller has already loaded in
+/// this transaction.
+pub(in crate::store) fn finish_task_in(
+    conn: &Connection,
+    claim: &ClaimRecord,
+    task: Option<Task>,
+    finish: Finish,
+    by: &Author,
+    fx: &mut Vec<Effect>,
+) -> Result<Option<Task>> {
     fx.push(Effect::Ended(claim.token.clone()));
-    let task = match read::task(conn, &claim.task_id) {
-        Ok(task) => task,
-        Err(Error::NotFound { .. }) => {
-            // The board was reset: the task and its runs are gone; only the claim remains.
-            end_claim(conn, claim, EndReason::BoardReset)?;
-            return Ok(None);
-        }
-        Err(err) => return Err(err),
+    let Some(task) = task else {
+        // The board was reset: the task and its runs are gone; only the claim remains.
+        end_claim(conn, claim, EndReason::BoardReset)?;
+        return Ok(None);
     };
     // An outcome other than complete resets the counters but the failures in a row.
     let outcome_reset = |conn: &Connection, task: &Task| -> Result<()> {

@@ -24,10 +24,15 @@ static OPEN_SESSION: LazyLock<String> = LazyLock::new(|| {
 
 /// A task by id.
 pub(in crate::store) fn task(conn: &Connection, id: &str) -> Result<Task> {
-    conn.prepare_cached(&TASK)?
+    task_if_exists(conn, id)?.ok_or_else(|| Error::not_found("task", id))
+}
+
+/// A task by id, or `None` if there is none.
+pub(in crate::store) fn task_if_exists(conn: &Connection, id: &str) -> Result<Option<Task>> {
+    Ok(conn
+        .prepare_cached(&TASK)?
         .query_row([id], rows::task)
-        .optional()?
-        .ok_or_else(|| Error::not_found("task", id))
+        .optional()?)
 }
 
 /// A board, archived or not.
