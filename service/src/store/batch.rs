@@ -276,12 +276,6 @@ impl Failed {
     }
 }
 
-impl From<Error> for Failed {
-    fn from(err: Error) -> Self {
-        Failed::alone(err)
-    }
-}
-
 impl From<tokio_rusqlite::rusqlite::Error> for Failed {
     fn from(err: tokio_rusqlite::rusqlite::Error) -> Self {
         Failed::alone(err.into())
