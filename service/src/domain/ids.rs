@@ -134,7 +134,14 @@ mod tests {
 
     #[test]
     fn ordered_ids_increase_and_stay_above_stored_ones() {
+        let before = clock::now_ms() as u64;
         let a = ordered(TASK);
+        let after = clock::now_ms() as u64;
+        let millis = u64::from_str_radix(&a[2..], 16).unwrap() >> 16;
+        assert!(
+            (before..=after).contains(&millis),
+            "{a} carries its time in its high 48 bits"
+        );
         let b = ordered(TASK);
         assert!(b > a, "{b} > {a}");
         check("id", TASK, &b).unwrap();
