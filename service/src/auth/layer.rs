@@ -86,8 +86,15 @@ enum Credential {
 
 fn credential<B>(request: &http::Request<B>, uid: u32) -> Credential {
     if let Some(value) = request.headers().get(AUTHORIZATION) {
-        return match value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) {
-            Some(secret) if !secret.trim().is_empty() => Credential::Bearer(secret.trim().into()),
+        // The scheme is case-insensitive (RFC 9110, section 11.1): `bearer` is `Bearer`.
+        let secret = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, secret)| secret.trim());
+        return match secret {
+            Some(secret) if !secret.is_empty() => Credential::Bearer(secret.into()),
             _ => Credential::Malformed,
         };
     }

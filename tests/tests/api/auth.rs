@@ -309,7 +309,9 @@ async fn bad_credentials_are_unauthenticated_and_change_nothing() {
         assert!(!refused.message().is_empty());
         // Each message names what would do instead.
         let wanted = match header {
-            "Bearer kbt_0000" | "Bearer not-a-token" => "not a kanband token (`kbt_` and 64 hex",
+            "Bearer kbt_0000" | "bearer kbt_0000" | "Bearer not-a-token" => {
+                "not a kanband token (`kbt_` and 64 hex"
+            }
             h if h.starts_with("Bearer kbt_") => "unknown or revoked; an admin makes tokens",
             h if h.starts_with("Bearer c_") => "not a claim token kanband issued",
             _ => "Bearer <token>",
@@ -320,6 +322,24 @@ async fn bad_credentials_are_unauthenticated_and_change_nothing() {
         );
     }
     assert_eq!(calls::last_event_id(&mut svc.unix.clone()).await, before);
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let svc = spawn_service().await;
+    let channel = channel(&svc).await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let mut client = pb::admin_client::AdminClient::new(channel.clone());
+        let mut request = tonic::Request::new(pb::StatsRequest {});
+        request.metadata_mut().insert(
+            "authorization",
+            format!("{scheme} {}", svc.admin_token).parse().unwrap(),
+        );
+        client
+            .stats(request)
+            .await
+            .unwrap_or_else(|err| panic!("{scheme}: {err:?}"));
+    }
 }
 
 /// Checks that `reader`'s token works (a read, then a Watch), then waits (at most 10 s) for
