@@ -71,10 +71,12 @@ pub fn claim_token() -> String {
 
 /// Appends 16 random lowercase hex digits.
 fn push_random_hex(id: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).expect("the operating system's random source is available");
     for b in bytes {
-        id.push_str(&format!("{b:02x}"));
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0xf)]));
     }
 }
 
