@@ -398,7 +398,6 @@ mod tests {
             }
         });
         let flushes = store.batch.flushes();
-        let count = writes.len();
         let mut answers: Vec<JoinHandle<Result<()>>> = Vec::new();
         for (isolation, write) in writes {
             let writer = store.clone();
@@ -414,7 +413,7 @@ mod tests {
         }
         release.send(()).unwrap();
         holder.await.unwrap().unwrap();
-        let mut results = Vec::with_capacity(count);
+        let mut results = Vec::with_capacity(answers.len());
         for answer in answers {
             results.push(answer.await.unwrap());
         }
@@ -428,6 +427,30 @@ mod tests {
 
     fn refusal() -> Error {
         Error::FailedPrecondition("refused".into())
+    }
+
+    /// A write that changes a row, then refuses.
+    fn insert_then_refuse(tx: &Connection) -> Result<()> {
+        insert(tx, 2)?;
+        Err(refusal())
+    }
+
+    /// One commit of three writes: row 1 in a savepoint, `middle` with `isolation`, then row 3
+    /// without a savepoint, so each test sees a neighbour of either kind.
+    async fn between_neighbours(
+        store: &Arc<Store>,
+        isolation: Isolation,
+        middle: Write,
+    ) -> Vec<Result<()>> {
+        one_commit(
+            store,
+            vec![
+                (Isolation::Savepoint, Box::new(|tx| insert(tx, 1))),
+                (isolation, middle),
+                (Isolation::ChecksFirst, Box::new(|tx| insert(tx, 3))),
+            ],
+        )
+        .await
     }
 
     #[tokio::test]
@@ -449,20 +472,14 @@ mod tests {
     #[tokio::test]
     async fn a_write_refused_before_it_changes_anything_fails_alone_without_a_savepoint() {
         let (_dir, store) = store_with_table().await;
-        let answers = one_commit(
+        let answers = between_neighbours(
             &store,
-            vec![
-                (Isolation::ChecksFirst, Box::new(|tx| insert(tx, 1))),
-                (
-                    Isolation::ChecksFirst,
-                    Box::new(|tx| {
-                        // Reads, then refuses: nothing to roll back.
-                        tx.query_row("SELECT count(*) FROM written", [], |r| r.get::<_, i64>(0))?;
-                        Err(refusal())
-                    }),
-                ),
-                (Isolation::ChecksFirst, Box::new(|tx| insert(tx, 3))),
-            ],
+            Isolation::ChecksFirst,
+            Box::new(|tx| {
+                // Reads, then refuses: nothing to roll back.
+                tx.query_row("SELECT count(*) FROM written", [], |r| r.get::<_, i64>(0))?;
+                Err(refusal())
+            }),
         )
         .await;
         assert!(answers[0].is_ok() && answers[2].is_ok(), "{answers:?}");
@@ -473,21 +490,8 @@ mod tests {
     #[tokio::test]
     async fn a_write_that_fails_after_a_change_without_a_savepoint_takes_its_commit_down() {
         let (_dir, store) = store_with_table().await;
-        let answers = one_commit(
-            &store,
-            vec![
-                (Isolation::Savepoint, Box::new(|tx| insert(tx, 1))),
-                (
-                    Isolation::ChecksFirst,
-                    Box::new(|tx| {
-                        insert(tx, 2)?;
-                        Err(refusal())
-                    }),
-                ),
-                (Isolation::ChecksFirst, Box::new(|tx| insert(tx, 3))),
-            ],
-        )
-        .await;
+        let answers =
+            between_neighbours(&store, Isolation::ChecksFirst, Box::new(insert_then_refuse)).await;
         assert!(
             matches!(answers[1], Err(Error::FailedPrecondition(_))),
             "the failed write gets its own error: {answers:?}"
@@ -516,21 +520,8 @@ mod tests {
     #[tokio::test]
     async fn a_write_that_fails_after_a_change_in_its_savepoint_fails_alone() {
         let (_dir, store) = store_with_table().await;
-        let answers = one_commit(
-            &store,
-            vec![
-                (Isolation::ChecksFirst, Box::new(|tx| insert(tx, 1))),
-                (
-                    Isolation::Savepoint,
-                    Box::new(|tx| {
-                        insert(tx, 2)?;
-                        Err(refusal())
-                    }),
-                ),
-                (Isolation::ChecksFirst, Box::new(|tx| insert(tx, 3))),
-            ],
-        )
-        .await;
+        let answers =
+            between_neighbours(&store, Isolation::Savepoint, Box::new(insert_then_refuse)).await;
         assert!(answers[0].is_ok() && answers[2].is_ok(), "{answers:?}");
         assert!(matches!(answers[1], Err(Error::FailedPrecondition(_))));
         assert_eq!(written(&store).await, [1, 3]);

@@ -132,14 +132,19 @@ mod tests {
         conn.pragma_update(None, "user_version", before as u32)
             .unwrap();
         migrate(&mut conn).unwrap();
+        // A row of each table whose status (or state) is the one value bound.
+        const INSERT_TASK: &str = "INSERT INTO tasks (id, board, title, status, created_at,
+                                                      updated_at)
+                                   VALUES (?1, 'default', 't', ?1, 1, 1)";
+        const INSERT_CLAIM: &str = "INSERT INTO claims (token, task_id, board, epoch, run_id,
+                                                        session_id, profile, state, granted_at,
+                                                        expires_at)
+                                    VALUES (?1, ?1, 'default', 1, 'r', 's', 'p', ?1, 1, 1)";
         for sql in [
             "UPDATE tasks SET status = ?2 WHERE id = ?1",
-            "INSERT INTO tasks (id, board, title, status, created_at, updated_at)
-             VALUES (?1, 'default', 't', ?2, 1, 1)",
+            INSERT_TASK,
             "UPDATE claims SET state = ?2 WHERE token = ?1",
-            "INSERT INTO claims (token, task_id, board, epoch, run_id, session_id, profile,
-                                 state, granted_at, expires_at)
-             VALUES (?1, 't', 'default', 1, 'r', 's', 'p', ?2, 1, 1)",
+            INSERT_CLAIM,
         ] {
             let ops = opcodes(&conn, sql);
             assert!(
@@ -147,13 +152,7 @@ mod tests {
                 "{sql} builds a temporary b-tree: {ops:?}"
             );
         }
-        let insert_task = |status: &str| {
-            conn.execute(
-                "INSERT INTO tasks (id, board, title, status, created_at, updated_at)
-                 VALUES (?1, 'default', 't', ?1, 1, 1)",
-                [status],
-            )
-        };
+        let insert_task = |status: &str| conn.execute(INSERT_TASK, [status]);
         for status in [
             "triage",
             "todo",
@@ -169,15 +168,13 @@ mod tests {
         }
         let refused = insert_task("bogus").unwrap_err().to_string();
         assert!(refused.contains("CHECK constraint failed"), "{refused}");
-        conn.execute("INSERT INTO sessions (id, machine_id, profiles, slots, ttl_ms, opened_at) VALUES ('s', 'm', '[]', 1, 1, 1)", []).unwrap();
-        let insert_claim = |state: &str| {
-            conn.execute(
-                "INSERT INTO claims (token, task_id, board, epoch, run_id, session_id, profile,
-                                     state, granted_at, expires_at)
-                 VALUES (?1, ?1, 'default', 1, 'r', 's', 'p', ?1, 1, 1)",
-                [state],
-            )
-        };
+        conn.execute(
+            "INSERT INTO sessions (id, machine_id, profiles, slots, ttl_ms, opened_at)
+             VALUES ('s', 'm', '[]', 1, 1, 1)",
+            [],
+        )
+        .unwrap();
+        let insert_claim = |state: &str| conn.execute(INSERT_CLAIM, [state]);
         for state in ["live", "revoking", "ended"] {
             insert_claim(state).unwrap();
         }
