@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0012_token_expiry.sql"),
     include_str!("../../migrations/0013_events_board_index.sql"),
     include_str!("../../migrations/0014_checks_without_in_lists.sql"),
+    include_str!("../../migrations/0015_dispatch_indexes_partial.sql"),
 ];
 
 /// The schema version this build writes.
@@ -83,22 +84,17 @@ mod tests {
 
     #[test]
     fn events_from_before_identities_read_as_unknown() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        let before = MIGRATIONS
-            .iter()
-            .position(|sql| sql.contains("ADD COLUMN identity "))
-            .expect("the identity migration");
-        for sql in &MIGRATIONS[..before] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", before as u32)
-            .unwrap();
-        conn.execute(
-            "INSERT INTO events (board, kind, actor, created_at) VALUES ('default', 'x', 'bob', 1)",
-            [],
-        )
-        .unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), before as u32);
+        let conn = migrated_from(
+            |sql| sql.contains("ADD COLUMN identity "),
+            |conn| {
+                conn.execute(
+                    "INSERT INTO events (board, kind, actor, created_at)
+                     VALUES ('default', 'x', 'bob', 1)",
+                    [],
+                )
+                .unwrap();
+            },
+        );
         let (identity, role, actor): (String, String, String) = conn
             .query_row(
                 "SELECT identity, identity_role, actor FROM events",
@@ -108,6 +104,27 @@ mod tests {
             .unwrap();
         assert_eq!((identity.as_str(), role.as_str()), ("unknown", "unknown"));
         assert_eq!(actor, "bob", "the old actor stays the note");
+    }
+
+    /// A database migrated in two steps, as a file written before a change would be: up to
+    /// the first migration `is_the_change` picks, then (after `written`) by [`migrate`].
+    fn migrated_from(
+        is_the_change: impl Fn(&str) -> bool,
+        written: impl FnOnce(&Connection),
+    ) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let before = MIGRATIONS
+            .iter()
+            .position(|sql| is_the_change(sql))
+            .expect("the migration");
+        for sql in &MIGRATIONS[..before] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", before as u32)
+            .unwrap();
+        written(&conn);
+        assert_eq!(migrate(&mut conn).unwrap(), before as u32);
+        conn
     }
 
     /// The opcodes SQLite compiles `sql` to.
@@ -123,15 +140,11 @@ mod tests {
 
     #[test]
     fn status_checks_build_no_temporary_btree_per_row_and_still_refuse() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        // Migrated in two steps, as a file written by the previous version would be.
-        let before = MIGRATIONS.len() - 1;
-        for sql in &MIGRATIONS[..before] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", before as u32)
-            .unwrap();
-        migrate(&mut conn).unwrap();
+        // Migrated in two steps, as a file written before the change would be.
+        let conn = migrated_from(
+            |sql| sql.contains("CHECK constraints of tasks and claims"),
+            |_| {},
+        );
         // A row of each table whose status (or state) is the one value bound.
         const INSERT_TASK: &str = "INSERT INTO tasks (id, board, title, status, created_at,
                                                       updated_at)
@@ -180,5 +193,73 @@ mod tests {
         }
         let refused = insert_claim("bogus").unwrap_err().to_string();
         assert!(refused.contains("CHECK constraint failed"), "{refused}");
+    }
+
+    #[test]
+    fn the_dispatch_indexes_hold_only_the_two_lanes() {
+        const STATUSES: [&str; 9] = [
+            "triage",
+            "todo",
+            "scheduled",
+            "ready",
+            "running",
+            "blocked",
+            "review",
+            "done",
+            "archived",
+        ];
+        // A task in every status, written before the change.
+        let conn = migrated_from(
+            |sql| sql.contains("dispatch indexes hold only the tasks"),
+            |conn| {
+                for status in STATUSES {
+                    conn.execute(
+                        "INSERT INTO tasks (id, board, title, assignee, status, created_at,
+                                            updated_at)
+                         VALUES (?1, 'default', 't', 'coder', ?1, 1, 1)",
+                        [status],
+                    )
+                    .unwrap();
+                }
+            },
+        );
+        let entries = |index: &str| -> i64 {
+            conn.query_row(
+                "SELECT sum(ncell) FROM dbstat WHERE name = ?1 AND pagetype = 'leaf'",
+                [index],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        let indexes = ["tasks_dispatch", "tasks_dispatch_by_assignee"];
+        for index in indexes {
+            assert_eq!(
+                entries(index),
+                2,
+                "{index} holds the ready and the review task"
+            );
+        }
+        // A claim takes the ready task out of its lane; its complete changes neither index.
+        let set = |status: &str| {
+            conn.execute("UPDATE tasks SET status = ?1 WHERE id = 'ready'", [status])
+                .unwrap();
+        };
+        set("running");
+        for index in indexes {
+            assert_eq!(entries(index), 1, "{index} after the claim");
+        }
+        set("done");
+        set("ready");
+        for index in indexes {
+            assert_eq!(entries(index), 2, "{index} after the task is ready again");
+        }
+        let in_tasks: i64 = conn
+            .query_row(
+                "SELECT sum(ncell) FROM dbstat WHERE name = 'tasks'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(in_tasks, STATUSES.len() as i64, "every task is still there");
     }
 }

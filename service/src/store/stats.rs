@@ -23,8 +23,15 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn task_stats(&self) -> Result<(BTreeMap<String, u64>, Option<i64>)> {
         self.call(|conn| {
+            // Counted by board first: a scan of the `tasks_board_status` index in its order,
+            // leaving one row per board and status to group (grouped by status alone, SQLite
+            // sorted every task).
             let counts = conn
-                .prepare_cached("SELECT status, count(*) FROM tasks GROUP BY status")?
+                .prepare_cached(
+                    "SELECT status, sum(n) FROM (SELECT board, status, count(*) AS n FROM tasks
+                                                  GROUP BY board, status)
+                     GROUP BY status",
+                )?
                 .query_map([], |row| {
                     Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
                 })?

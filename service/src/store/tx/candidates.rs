@@ -5,6 +5,11 @@
 //! tasks a session may take sit under a few keys (profile or no assignee, board, lane), each
 //! served in dispatch order by the `tasks_dispatch_by_assignee` index: the grant pass seeks
 //! straight to them, and ready tasks no waiting session runs, however many, cost it nothing.
+//!
+//! Both dispatch indexes hold only the tasks of the two lanes (ready and review), so a task
+//! leaving a lane costs one index entry and its later changes none. SQLite uses such a partial
+//! index only for a query whose text proves that its rows are in it, so each query is written
+//! once per lane with the lane's status in the text, never bound.
 
 use std::sync::LazyLock;
 
@@ -16,12 +21,34 @@ use crate::{
     store::rows::{self, CANDIDATE_COLUMNS},
 };
 
-/// The statuses a session claims from: ready, and review for the review lane.
-pub(in crate::store) fn lanes(review_lane: bool) -> &'static [Status] {
+/// The tasks of one status a session claims from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(in crate::store) enum Lane {
+    /// Ready tasks.
+    Work = 0,
+    /// Tasks in review, for a session with the review lane.
+    Review = 1,
+}
+
+impl Lane {
+    /// Every lane, in the order of their discriminants.
+    const ALL: [Lane; 2] = [Lane::Work, Lane::Review];
+
+    /// The status of the lane's tasks.
+    pub(in crate::store) fn status(self) -> Status {
+        match self {
+            Lane::Work => Status::Ready,
+            Lane::Review => Status::Review,
+        }
+    }
+}
+
+/// The lanes a session claims from: ready tasks, and review for the review lane.
+pub(in crate::store) fn lanes(review_lane: bool) -> &'static [Lane] {
     if review_lane {
-        &[Status::Ready, Status::Review]
+        &Lane::ALL
     } else {
-        &[Status::Ready]
+        &[Lane::Work]
     }
 }
 
@@ -53,7 +80,7 @@ pub(in crate::store) fn open_boards(conn: &Connection) -> Result<Vec<OpenBoard>>
 pub(in crate::store) struct Key {
     assignee: String,
     board: String,
-    lane: Status,
+    lane: Lane,
 }
 
 /// Every key under which a task a session with these profiles and lanes could run sits.
@@ -85,27 +112,33 @@ pub(in crate::store) fn keys(
     keys
 }
 
-/// The query of [`under_key`].
-static UNDER_KEY: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {CANDIDATE_COLUMNS}
-           FROM tasks t INDEXED BY tasks_dispatch_by_assignee
-             JOIN boards b ON b.slug = t.board
-           WHERE t.assignee = ?1 AND t.board = ?2 AND t.status = ?3 AND NOT b.archived
-           ORDER BY t.priority DESC, t.created_at, t.id
-           LIMIT ?4 OFFSET ?5"
-    )
+/// The query of [`under_key`], for each lane.
+static UNDER_KEY: LazyLock<[String; 2]> = LazyLock::new(|| {
+    Lane::ALL.map(|lane| {
+        format!(
+            "SELECT {CANDIDATE_COLUMNS}
+               FROM tasks t INDEXED BY tasks_dispatch_by_assignee
+                 JOIN boards b ON b.slug = t.board
+               WHERE t.assignee = ?1 AND t.board = ?2 AND t.status = '{}' AND NOT b.archived
+               ORDER BY t.priority DESC, t.created_at, t.id
+               LIMIT ?3 OFFSET ?4",
+            lane.status()
+        )
+    })
 });
 
-/// The query of [`lane`].
-static LANE: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {CANDIDATE_COLUMNS}
-           FROM tasks t JOIN boards b ON b.slug = t.board
-           WHERE t.status = ?1 AND NOT b.archived AND (?2 IS NULL OR t.board = ?2)
-           ORDER BY t.priority DESC, t.created_at, t.id
-           LIMIT ?3"
-    )
+/// The query of [`lane`], for each lane.
+static LANE: LazyLock<[String; 2]> = LazyLock::new(|| {
+    Lane::ALL.map(|lane| {
+        format!(
+            "SELECT {CANDIDATE_COLUMNS}
+               FROM tasks t INDEXED BY tasks_dispatch JOIN boards b ON b.slug = t.board
+               WHERE t.status = '{}' AND NOT b.archived AND (?1 IS NULL OR t.board = ?1)
+               ORDER BY t.priority DESC, t.created_at, t.id
+               LIMIT ?2",
+            lane.status()
+        )
+    })
 });
 
 /// Boards to look candidates up on.
@@ -117,7 +150,12 @@ const OPEN_BOARDS: &str = "SELECT slug, default_assignee FROM boards WHERE NOT a
 pub(in crate::store) fn steps_since_last(conn: &Connection) -> Result<i64> {
     use tokio_rusqlite::rusqlite::StatementStatus;
     let mut steps = 0;
-    for sql in [UNDER_KEY.as_str(), LANE.as_str(), OPEN_BOARDS] {
+    for sql in UNDER_KEY
+        .iter()
+        .chain(LANE.iter())
+        .map(String::as_str)
+        .chain([OPEN_BOARDS])
+    {
         let stmt = conn.prepare_cached(sql)?;
         steps += i64::from(stmt.get_status(StatementStatus::VmStep));
         stmt.reset_status(StatementStatus::VmStep);
@@ -131,7 +169,12 @@ pub(in crate::store) fn steps_since_last(conn: &Connection) -> Result<i64> {
 pub(in crate::store) fn prepared_again(conn: &Connection) -> Result<i64> {
     use tokio_rusqlite::rusqlite::StatementStatus;
     let mut again = 0;
-    for sql in [UNDER_KEY.as_str(), LANE.as_str(), OPEN_BOARDS] {
+    for sql in UNDER_KEY
+        .iter()
+        .chain(LANE.iter())
+        .map(String::as_str)
+        .chain([OPEN_BOARDS])
+    {
         again += i64::from(
             conn.prepare_cached(sql)?
                 .get_status(StatementStatus::RePrepare),
@@ -150,28 +193,27 @@ pub(in crate::store) fn under_key(
     offset: u32,
 ) -> Result<Vec<TaskView>> {
     let views = conn
-        .prepare_cached(&UNDER_KEY)?
-        .query_map(
-            params![key.assignee, key.board, key.lane.as_str(), limit, offset],
-            |row| rows::candidate(row, key.lane),
-        )?
+        .prepare_cached(&UNDER_KEY[key.lane as usize])?
+        .query_map(params![key.assignee, key.board, limit, offset], |row| {
+            rows::candidate(row, key.lane.status())
+        })?
         .collect::<Result<_, _>>()?;
     Ok(views)
 }
 
-/// The first `limit` tasks of one lane (`status` ready or review), on one board or all open
-/// boards, in dispatch order, whoever runs them (the preview). Served by the `tasks_dispatch`
-/// index, so it costs about as many rows as it returns.
+/// The first `limit` tasks of one lane, on one board or all open boards, in dispatch order,
+/// whoever runs them (the preview). Served by the `tasks_dispatch` index, so it costs about as
+/// many rows as it returns.
 pub(in crate::store) fn lane(
     conn: &Connection,
-    lane: Status,
+    lane: Lane,
     board: Option<&str>,
     limit: u32,
 ) -> Result<Vec<TaskView>> {
     let views = conn
-        .prepare_cached(&LANE)?
-        .query_map(params![lane.as_str(), board, limit], |row| {
-            rows::candidate(row, lane)
+        .prepare_cached(&LANE[lane as usize])?
+        .query_map(params![board, limit], |row| {
+            rows::candidate(row, lane.status())
         })?
         .collect::<Result<_, _>>()?;
     Ok(views)
@@ -194,7 +236,7 @@ mod tests {
         let profiles = ["coder".to_owned(), "tester".to_owned(), "coder".to_owned()];
         let owned: Vec<(String, String, &str)> = keys(&boards, &profiles, true)
             .into_iter()
-            .map(|k| (k.assignee, k.board, k.lane.as_str()))
+            .map(|k| (k.assignee, k.board, k.lane.status().as_str()))
             .collect();
         let mut listed: Vec<(&str, &str, &str)> = owned
             .iter()
@@ -219,7 +261,7 @@ mod tests {
         assert!(
             keys(&boards, &profiles, false)
                 .iter()
-                .all(|k| k.lane == Status::Ready),
+                .all(|k| k.lane == Lane::Work),
             "without the review lane only ready tasks"
         );
         assert!(
