@@ -56,6 +56,35 @@ pub enum Op {
     Fail,
 }
 
+impl Op {
+    /// Whether the rule for this operation can depend on [`Context::parents_finished`]. For
+    /// the others a caller may leave it unknown (the store then skips looking the parents up,
+    /// which a holder's complete used to do on every call).
+    pub fn reads_parents(self) -> bool {
+        match self {
+            Op::Promote
+            | Op::Unblock
+            | Op::Wake
+            | Op::AddParent
+            | Op::ParentUnfinished
+            | Op::Claim
+            | Op::Requeue
+            | Op::RequestChanges => true,
+            Op::Block(_)
+            | Op::Schedule
+            | Op::Archive
+            | Op::Assign
+            | Op::Edit
+            | Op::ParentsFinished
+            | Op::ReopenReview
+            | Op::Complete
+            | Op::HolderBlock(_)
+            | Op::RequestReview
+            | Op::Fail => false,
+        }
+    }
+}
+
 /// What the rules need to know about a task beyond its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Context {
@@ -351,6 +380,50 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Every context the parents' state could be combined with: either lane, no earlier block
+    /// and a same-kind block before.
+    fn contexts(parents_finished: bool) -> Vec<Context> {
+        let mut all = Vec::new();
+        for review_lane in [false, true] {
+            for last_block_kind in [None, Some(KIND)] {
+                all.push(Context {
+                    parents_finished,
+                    review_lane,
+                    last_block_kind,
+                    block_recurrences: 1,
+                });
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn only_the_operations_said_to_read_the_parents_depend_on_them() {
+        for &op in OPS {
+            let mut depends = false;
+            for &status in Status::ALL {
+                for (finished, unfinished) in contexts(true).iter().zip(&contexts(false)) {
+                    let (a, b) = (
+                        next_status(status, op, finished),
+                        next_status(status, op, unfinished),
+                    );
+                    if a != b {
+                        depends = true;
+                        assert!(
+                            op.reads_parents(),
+                            "{op:?} in {status}: {a:?} with the parents finished, {b:?} without"
+                        );
+                    }
+                }
+            }
+            assert_eq!(
+                depends,
+                op.reads_parents(),
+                "{op:?} is said to read the parents but never depends on them"
+            );
         }
     }
 

@@ -13,7 +13,7 @@ use super::{
     tx::{
         candidates::{Key, OpenBoard, keys, open_boards, under_key},
         read,
-        status::{self, status_columns},
+        status::{self, refused, status_columns},
     },
 };
 use crate::domain::Author;
@@ -24,7 +24,7 @@ use crate::{
         dispatch::{self, Load, SessionView, TaskView},
         ids,
         lease::ClaimState,
-        transitions::Op,
+        transitions::{Op, next_status},
     },
     error::Result,
 };
@@ -37,7 +37,11 @@ fn grant_in(
 ) -> Result<Grant> {
     let task = read::task(conn, &view.id)?;
     let review = task.status == Status::Review;
-    let to = status::next(conn, &task, Op::Claim, "claim")?;
+    // The candidate query read whether its parents are finished, in this pass, which finishes
+    // no task.
+    let ctx = status::context_knowing(&task, view.parents_finished);
+    let to =
+        next_status(task.status, Op::Claim, &ctx).map_err(|r| refused(&task.id, "claim", r))?;
     let profile = view.profile().unwrap_or_default().to_owned();
     let epoch = task.epoch + 1;
     let run_id = ids::ordered(ids::RUN);

@@ -242,7 +242,7 @@ fn reclaim_in(
         "UPDATE tasks SET reclaimed_from = ?2 WHERE id = ?1",
         params![task.id, claim.session_id],
     )?;
-    let mut ctx = status::context(conn, task)?;
+    let mut ctx = status::context(conn, task, Op::Requeue)?;
     ctx.review_lane = claim.review;
     let to =
         next_status(task.status, Op::Requeue, &ctx).map_err(|r| refused(&task.id, "reclaim", r))?;
@@ -275,7 +275,8 @@ fn settle_in(
     let error = s.error.clone().unwrap_or_default();
     end_run(conn, &claim.run_id, s.outcome, note, &error)?;
     set_counters(conn, &task.id, s.counters, s.error.as_deref())?;
-    let mut ctx = status::context(conn, task)?;
+    // For a requeue, which reads the parents, and for a block, which does not.
+    let mut ctx = status::context(conn, task, Op::Requeue)?;
     ctx.review_lane = claim.review;
     let mut details = vec![("run", claim.run_id.clone()), ("error", error.clone())];
     if !note.is_empty() {
@@ -356,8 +357,12 @@ pub(in crate::store) fn finish_task_in(
         };
         set_counters(conn, &task.id, c, None)
     };
-    let mut ctx = status::context(conn, &task)?;
-    ctx.review_lane = claim.review;
+    // The rules' view of the task for the holder's outcome.
+    let context = |op| -> Result<_> {
+        let mut ctx = status::context(conn, &task, op)?;
+        ctx.review_lane = claim.review;
+        Ok(ctx)
+    };
     let run = [
         ("run", claim.run_id.clone()),
         ("epoch", claim.epoch.to_string()),
@@ -368,7 +373,7 @@ pub(in crate::store) fn finish_task_in(
             summary,
             metadata,
         } => {
-            let to = next_status(task.status, Op::Complete, &ctx)
+            let to = next_status(task.status, Op::Complete, &context(Op::Complete)?)
                 .map_err(|r| refused(&task.id, "complete", r))?;
             end_claim(conn, claim, EndReason::Outcome)?;
             end_run(conn, &claim.run_id, RunOutcome::Completed, &summary, "")?;
@@ -409,7 +414,7 @@ pub(in crate::store) fn finish_task_in(
             status::block_in(conn, &task, Op::HolderBlock(kind), kind, &reason, by)?;
         }
         Finish::RequestReview { summary } => {
-            let to = next_status(task.status, Op::RequestReview, &ctx)
+            let to = next_status(task.status, Op::RequestReview, &context(Op::RequestReview)?)
                 .map_err(|r| refused(&task.id, "request review of", r))?;
             end_claim(conn, claim, EndReason::Outcome)?;
             end_run(
@@ -427,8 +432,12 @@ pub(in crate::store) fn finish_task_in(
             set_status(conn, &task, to, EventKind::ReviewRequested, by, &run)?;
         }
         Finish::RequestChanges { reason } => {
-            let to = next_status(task.status, Op::RequestChanges, &ctx)
-                .map_err(|r| refused(&task.id, "request changes to", r))?;
+            let to = next_status(
+                task.status,
+                Op::RequestChanges,
+                &context(Op::RequestChanges)?,
+            )
+            .map_err(|r| refused(&task.id, "request changes to", r))?;
             end_claim(conn, claim, EndReason::Outcome)?;
             end_run(
                 conn,
@@ -477,7 +486,7 @@ pub(in crate::store) fn finish_task_in(
                         "UPDATE tasks SET current_run_id = NULL WHERE id = ?1",
                         [&task.id],
                     )?;
-                    let to = next_status(task.status, Op::Schedule, &ctx)
+                    let to = next_status(task.status, Op::Schedule, &context(Op::Schedule)?)
                         .map_err(|r| refused(&task.id, "schedule", r))?;
                     set_status(conn, &task, to, EventKind::Scheduled, by, &run)?;
                     conn.execute(

@@ -19,14 +19,21 @@ use crate::{
     store::model::Task,
 };
 
-/// The rules' view of a task.
-pub(in crate::store) fn context(conn: &Connection, task: &Task) -> Result<Context> {
-    Ok(Context {
-        parents_finished: graph::parents_finished(conn, &task.id)?,
+/// The rules' view of a task for `op`: its parents are looked up only if the rule for `op`
+/// reads them ([`Op::reads_parents`]).
+pub(in crate::store) fn context(conn: &Connection, task: &Task, op: Op) -> Result<Context> {
+    let parents_finished = op.reads_parents() && graph::parents_finished(conn, &task.id)?;
+    Ok(context_knowing(task, parents_finished))
+}
+
+/// The rules' view of a task whose parents' state the caller already knows.
+pub(in crate::store) fn context_knowing(task: &Task, parents_finished: bool) -> Context {
+    Context {
+        parents_finished,
         review_lane: false,
         last_block_kind: task.block_kind,
         block_recurrences: task.block_recurrences,
-    })
+    }
 }
 
 /// The error for a refused transition: names the task, the operation and the current status.
@@ -39,7 +46,7 @@ pub(in crate::store) fn refused(id: &str, verb: &str, refused: Refused) -> Error
 
 /// The status `op` moves the task to by the rules, or the refusal naming `verb`.
 pub(in crate::store) fn next(conn: &Connection, task: &Task, op: Op, verb: &str) -> Result<Status> {
-    let ctx = context(conn, task)?;
+    let ctx = context(conn, task, op)?;
     next_status(task.status, op, &ctx).map_err(|r| refused(&task.id, verb, r))
 }
 
@@ -179,7 +186,7 @@ pub(in crate::store) fn block_in(
     by: &Author,
 ) -> Result<()> {
     let to = next(conn, task, op, "block")?;
-    let outcome = block_outcome(kind, &context(conn, task)?);
+    let outcome = block_outcome(kind, &context(conn, task, op)?);
     conn.execute(
         "UPDATE tasks SET block_kind = ?2, block_reason = ?3, block_recurrences = ?4 WHERE id = ?1",
         params![task.id, kind.as_str(), reason, outcome.recurrences],
