@@ -7,7 +7,7 @@
 //! rather than an event (live sessions, claims, tasks by status, open streams) is a gauge set
 //! from the service's own state just before each scrape renders, so it can never drift.
 
-use std::sync::OnceLock;
+use std::{sync::OnceLock, time::Duration};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -110,6 +110,11 @@ const SECONDS: &[f64] = &[
 /// Buckets of the group-commit size.
 const BATCH: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 
+/// How often the recorded histogram samples are folded into their buckets. The recorder keeps
+/// each sample until that happens (a scrape does it too, but nothing says anyone scrapes):
+/// without it, memory would grow by every call's samples for as long as kanband runs.
+const UPKEEP_EVERY: Duration = Duration::from_secs(1);
+
 /// The process's recorder, installed on first use; `None` when another recorder was installed
 /// first (an embedding program's), which then receives what kanband records.
 pub fn handle() -> Option<&'static PrometheusHandle> {
@@ -125,6 +130,16 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 .build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("kanband-metrics".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_EVERY);
+                        upkeep.run_upkeep();
+                    }
+                })
+                .expect("start the metrics upkeep thread");
             for (name, help) in ALL {
                 metrics::describe_counter!(*name, *help);
             }
