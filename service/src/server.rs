@@ -30,7 +30,7 @@ use crate::{
         AdminService, AttachmentsService, BoardsService, EventsService, LeasesService,
         NotificationsService, TasksService,
     },
-    auth::AuthLayer,
+    auth::{AuthLayer, policy},
     coordinator::Coordinator,
     domain::limits,
     health::Health,
@@ -156,7 +156,7 @@ impl Kanband {
         let router = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(timeouts.keepalive_interval))
             .http2_keepalive_timeout(Some(timeouts.keepalive_timeout))
-            .layer(net::ObserveLayer::default())
+            .layer(net::ObserveLayer::new(policy::served()))
             .layer(tower::util::MapResponseLayer::new(
                 oversize_is_resource_exhausted,
             ))

@@ -5,7 +5,8 @@
 //! [`calls`] builds every common request once (open a session, create a task, acquire,
 //! complete, read the event log, ...); [`daemon`] runs the real binaries as child processes;
 //! [`hermes`] builds real Hermes Agent boards for the import tests; [`metrics`] scrapes
-//! `/metrics` and reads it with a Prometheus text-format parser.
+//! `/metrics` and reads it with a Prometheus text-format parser; [`raw`] calls any method by its
+//! path with raw bytes as the message.
 
 pub mod browser;
 pub mod calls;
@@ -13,6 +14,7 @@ pub mod daemon;
 pub mod hermes;
 pub mod metrics;
 pub mod pki;
+pub mod raw;
 pub mod web;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Once};

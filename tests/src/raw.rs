@@ -11,7 +11,7 @@ use tonic::{
 
 /// Sends and receives raw bytes as gRPC messages.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Raw;
+pub struct Raw;
 
 impl Codec for Raw {
     type Encode = Vec<u8>;
@@ -49,22 +49,22 @@ impl Decoder for Raw {
 }
 
 /// The server-streaming methods.
-pub(crate) const SERVER_STREAMING: &[&str] = &[
+pub const SERVER_STREAMING: &[&str] = &[
     "/kanban.v1.Events/Watch",
     "/kanban.v1.Notifications/Deliver",
 ];
 
 /// The client-streaming method.
-pub(crate) const CLIENT_STREAMING: &str = "/kanban.v1.Attachments/Upload";
+pub const CLIENT_STREAMING: &str = "/kanban.v1.Attachments/Upload";
 
 /// The bidirectional method.
-pub(crate) const BIDI: &str = "/kanban.v1.Leases/KeepAlive";
+pub const BIDI: &str = "/kanban.v1.Leases/KeepAlive";
 
 /// Calls `method` with `message` as it is called (unary, server-streaming or bidirectional)
 /// and returns how the call was answered: `Ok` if the server accepted it (for a stream: its
 /// response headers), else the refusal. A bidirectional call sends `message` and answers with
 /// its first reply.
-pub(crate) async fn call(
+pub async fn call(
     grpc: &mut tonic::client::Grpc<AuthChannel>,
     method: &'static str,
     message: Vec<u8>,
@@ -93,7 +93,7 @@ pub(crate) async fn call(
 }
 
 /// A raw-bytes client on `channel`, every call carrying `bearer`.
-pub(crate) fn grpc(
+pub fn grpc(
     channel: tonic::transport::Channel,
     bearer: Bearer,
 ) -> tonic::client::Grpc<AuthChannel> {

@@ -83,6 +83,22 @@ const PUBLIC: &[&str] = &[
     "/grpc.reflection.v1alpha.ServerReflection/",
 ];
 
+/// The methods of the public services.
+const PUBLIC_METHODS: &[&str] = &[
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
+
+/// Every method kanband serves: the table's and the public services'.
+pub fn served() -> impl Iterator<Item = &'static str> {
+    TABLE
+        .iter()
+        .map(|(path, _)| *path)
+        .chain(PUBLIC_METHODS.iter().copied())
+}
+
 /// What the policy says about a method path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
@@ -138,9 +154,9 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn every_method_of_the_api_has_a_row() {
-        let set = prost_types::FileDescriptorSet::decode(kanband_proto::FILE_DESCRIPTOR_SET)
+    /// Every method (`/package.Service/Method`) of an encoded descriptor set.
+    fn methods_of(encoded: &[u8]) -> Vec<String> {
+        let set = prost_types::FileDescriptorSet::decode(encoded)
             .expect("the embedded descriptor set decodes");
         let mut methods = Vec::new();
         for file in &set.file {
@@ -155,6 +171,33 @@ mod tests {
                 }
             }
         }
+        methods
+    }
+
+    #[test]
+    fn served_names_every_method_of_every_service() {
+        let mut every = methods_of(kanband_proto::FILE_DESCRIPTOR_SET);
+        for public in [
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ] {
+            let methods = methods_of(public);
+            assert!(
+                methods.iter().all(|m| rule(m) == Rule::Public),
+                "{methods:?}"
+            );
+            every.extend(methods);
+        }
+        every.sort_unstable();
+        let mut served: Vec<&str> = served().collect();
+        served.sort_unstable();
+        assert_eq!(served, every);
+    }
+
+    #[test]
+    fn every_method_of_the_api_has_a_row() {
+        let methods = methods_of(kanband_proto::FILE_DESCRIPTOR_SET);
         assert!(methods.len() > 40, "{methods:?}");
         for method in &methods {
             assert!(

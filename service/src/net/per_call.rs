@@ -32,6 +32,13 @@ pub(crate) trait PerCall: Clone + Send + 'static {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct PerCallLayer<P>(P);
 
+impl<P: PerCall> PerCallLayer<P> {
+    /// Runs `per_call` around every call.
+    pub(crate) fn around(per_call: P) -> PerCallLayer<P> {
+        PerCallLayer(per_call)
+    }
+}
+
 impl<S, P: PerCall> Layer<S> for PerCallLayer<P> {
     type Service = PerCallService<S, P>;
 

@@ -6,13 +6,10 @@ use std::time::Duration;
 
 use kanband_gateway::{Bearer, Client};
 use kanband_proto::pb;
-use kanband_tests::{TestService, calls, spawn_service};
+use kanband_tests::{TestService, calls, raw, spawn_service};
 use tonic::Code;
 
-use crate::support::{
-    raw,
-    tokens::{self, token},
-};
+use crate::support::tokens::{self, token};
 
 /// Which roles may call each method: A admin, O operator, S supervisor, W worker, R reader.
 /// Written from the role list, independently of the service's own table.

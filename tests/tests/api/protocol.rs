@@ -5,7 +5,7 @@
 use kanband_tests::{TestService, spawn_service};
 use tonic::{Code, Request, Status, codegen::http::uri::PathAndQuery};
 
-use crate::support::raw::{Raw, SERVER_STREAMING};
+use kanband_tests::raw::{Raw, SERVER_STREAMING};
 
 /// Bytes no kanban.v1 request decodes from.
 const MALFORMED: &[(&str, &[u8])] = &[

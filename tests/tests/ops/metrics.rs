@@ -8,7 +8,7 @@ use kanband_tests::{
         self, CODER, acquire_now, archive, create_assigned, heartbeat, open_session, try_acquire,
     },
     metrics::{Scrape, scrape},
-    spawn_service,
+    raw, spawn_service,
 };
 use tokio_stream::StreamExt as _;
 
@@ -150,6 +150,56 @@ async fn every_listed_metric_is_in_a_scrape_with_its_help() {
         assert!(
             text.contains(&format!("# HELP {name} {help}")),
             "{name}'s help"
+        );
+    }
+}
+
+#[tokio::test]
+async fn calls_to_methods_kanband_does_not_serve_are_counted_as_other() {
+    let _turn = serial().await;
+    let svc = spawn_service().await;
+    let base = svc.board.url();
+    let before = scrape(&base).await;
+    let unserved = [
+        "/kanban.v1.Tasks/Nope",
+        "/grpc.health.v1.Health/Nope",
+        "/scanner.Probe/x0000000000000001",
+    ];
+    let channel = kanband_gateway::connect(&svc.tcp_addr)
+        .await
+        .expect("connect over TCP");
+    for secret in [None, Some(svc.admin_token.as_str())] {
+        let bearer = kanband_gateway::Bearer::new(secret).unwrap();
+        let mut grpc = raw::grpc(channel.clone(), bearer);
+        for path in unserved {
+            let answer = raw::call(&mut grpc, path, Vec::new()).await;
+            assert!(answer.is_err(), "{path} is not served: {answer:?}");
+        }
+    }
+    let mut grpc = raw::grpc(channel, svc.bearer());
+    raw::call(&mut grpc, "/kanban.v1.Admin/Stats", Vec::new())
+        .await
+        .expect("a served method");
+
+    let after = scrape(&base).await;
+    let moved = |labels: &[(&str, &str)]| {
+        after.value("kanband_rpc_requests_total", labels)
+            - before.value("kanband_rpc_requests_total", labels)
+    };
+    assert_eq!(moved(&[("method", "other")]), 6.0);
+    assert_eq!(
+        moved(&[("method", "/kanban.v1.Admin/Stats"), ("code", "OK")]),
+        1.0
+    );
+    for path in unserved {
+        assert_eq!(
+            after.value("kanband_rpc_requests_total", &[("method", path)]),
+            0.0,
+            "{path} has no series of its own"
+        );
+        assert_eq!(
+            after.value("kanband_rpc_duration_seconds", &[("method", path)]),
+            0.0
         );
     }
 }
