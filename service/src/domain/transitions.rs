@@ -444,6 +444,32 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_the_caller_can_act_on_says_what_to_do() {
+        let waiting = Context::default();
+        let hint = |status, op, ctx: &Context| next_status(status, op, ctx).unwrap_err().hint;
+        assert_eq!(
+            hint(Todo, Op::Promote, &waiting),
+            "its parents must finish first"
+        );
+        assert_eq!(
+            hint(Ready, Op::Claim, &waiting),
+            "its parents must finish first"
+        );
+        assert_eq!(
+            hint(Blocked, Op::Promote, &waiting),
+            "a blocked task is unblocked, not promoted"
+        );
+        assert_eq!(
+            hint(Running, Op::Block(KIND), &waiting),
+            "a running task is blocked by its holder, or reclaimed first"
+        );
+        assert_eq!(
+            hint(Running, Op::RequestChanges, &waiting),
+            "only a review-lane claim can request changes"
+        );
+    }
+
+    #[test]
     fn review_lane_claims_requeue_to_review_and_may_request_changes() {
         let ctx = Context {
             parents_finished: true,
