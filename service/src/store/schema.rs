@@ -64,6 +64,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<u32, MigrationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::status::Status;
 
     #[test]
     fn migrating_twice_is_a_no_op_and_newer_files_are_refused() {
@@ -166,18 +167,8 @@ mod tests {
             );
         }
         let insert_task = |status: &str| conn.execute(INSERT_TASK, [status]);
-        for status in [
-            "triage",
-            "todo",
-            "scheduled",
-            "ready",
-            "running",
-            "blocked",
-            "review",
-            "done",
-            "archived",
-        ] {
-            insert_task(status).unwrap();
+        for status in Status::ALL {
+            insert_task(status.as_str()).unwrap();
         }
         let refused = insert_task("bogus").unwrap_err().to_string();
         assert!(refused.contains("CHECK constraint failed"), "{refused}");
@@ -197,27 +188,16 @@ mod tests {
 
     #[test]
     fn the_dispatch_indexes_hold_only_the_two_lanes() {
-        const STATUSES: [&str; 9] = [
-            "triage",
-            "todo",
-            "scheduled",
-            "ready",
-            "running",
-            "blocked",
-            "review",
-            "done",
-            "archived",
-        ];
         // A task in every status, written before the change.
         let conn = migrated_from(
             |sql| sql.contains("dispatch indexes hold only the tasks"),
             |conn| {
-                for status in STATUSES {
+                for status in Status::ALL {
                     conn.execute(
                         "INSERT INTO tasks (id, board, title, assignee, status, created_at,
                                             updated_at)
                          VALUES (?1, 'default', 't', 'coder', ?1, 1, 1)",
-                        [status],
+                        [status.as_str()],
                     )
                     .unwrap();
                 }
@@ -260,6 +240,10 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(in_tasks, STATUSES.len() as i64, "every task is still there");
+        assert_eq!(
+            in_tasks,
+            Status::ALL.len() as i64,
+            "every task is still there"
+        );
     }
 }
