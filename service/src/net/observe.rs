@@ -128,16 +128,16 @@ impl Series {
         self.methods.len()
     }
 
-    /// The handles of `method` answered with `code`, made on their first use. An unknown code
-    /// is `UNKNOWN`, as [`code_name`] names it.
+    /// The handles of `method` answered with `code`, made on their first use. A code past the
+    /// spec's shares `UNKNOWN`'s, as [`code_name`] names it.
     fn handles(&self, method: usize, code: i32) -> &Handles {
-        let code = usize::try_from(code)
+        let slot = usize::try_from(code)
             .ok()
-            .filter(|&code| code < CODES)
-            .unwrap_or(2);
-        self.handles[method][code].get_or_init(|| {
+            .filter(|&slot| slot < CODES)
+            .unwrap_or(tonic::Code::Unknown as usize);
+        self.handles[method][slot].get_or_init(|| {
             let name = self.methods.get(method).copied().unwrap_or(OTHER);
-            let labels = [("method", name), ("code", code_name(code as i32))];
+            let labels = [("method", name), ("code", code_name(code))];
             Handles {
                 requests: ::metrics::counter!(metrics::RPC_REQUESTS, &labels),
                 duration: ::metrics::histogram!(metrics::RPC_DURATION, &labels),
@@ -163,7 +163,7 @@ pub(crate) struct Call {
 
 impl Drop for Call {
     fn drop(&mut self) {
-        let code = self.code.unwrap_or(1);
+        let code = self.code.unwrap_or(tonic::Code::Cancelled as i32);
         let elapsed = self.started.elapsed();
         let handles = self.series.handles(self.method, code);
         handles.requests.increment(1);
