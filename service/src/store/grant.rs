@@ -129,8 +129,20 @@ fn grant_in(
     })
 }
 
-/// Candidates fetched per query while looking for a grant.
+/// The most candidates fetched per query while looking for a grant.
 const CANDIDATE_PAGE: u32 = 16;
+
+/// Candidates to fetch per query when `waiters` waiters of the pass are still to be served
+/// (the one being served counts): as many as they can take if every candidate suits them, up to
+/// [`CANDIDATE_PAGE`]. A pass cannot grant more tasks than it has waiters left, and a page is
+/// decoded whole; a full page for the one or two waiters a pass serves on a lightly loaded
+/// board was a fifth of the connection thread's instructions per cycle. When candidates are
+/// passed over (another machine's, a full board), the next page is read as before.
+fn page_size(waiters: usize) -> u32 {
+    u32::try_from(waiters)
+        .unwrap_or(u32::MAX)
+        .clamp(1, CANDIDATE_PAGE)
+}
 
 /// What one grant pass has read under each key, in dispatch order, less the tasks it granted
 /// since. A pass serves many waiters that look under the same keys; reading a page once for
@@ -141,6 +153,9 @@ const CANDIDATE_PAGE: u32 = 16;
 #[derive(Debug, Default)]
 struct Pages {
     by_key: HashMap<Key, Read>,
+    /// Waiters of the pass not yet answered, the one being served among them: what sizes the
+    /// pages read from here on ([`page_size`]).
+    waiters_left: usize,
 }
 
 /// The tasks read under one key.
@@ -166,6 +181,7 @@ impl Pages {
         load: &Load,
         now: i64,
     ) -> Result<Option<TaskView>> {
+        let limit = page_size(self.waiters_left);
         let read = self.by_key.entry(key.clone()).or_default();
         let mut seen = 0;
         loop {
@@ -176,9 +192,9 @@ impl Pages {
                 return Ok(None);
             }
             seen = read.tasks.len();
-            let page = under_key(conn, key, CANDIDATE_PAGE, read.offset)?;
+            let page = under_key(conn, key, limit, read.offset)?;
             read.offset += page.len() as u32;
-            read.complete = page.len() < CANDIDATE_PAGE as usize;
+            read.complete = page.len() < limit as usize;
             read.tasks.extend(page);
         }
     }
@@ -240,7 +256,9 @@ impl Store {
             let boards = open_boards(tx)?;
             let mut pages = Pages::default();
             let mut answers = Vec::with_capacity(waiters.len());
-            for session_id in waiters {
+            let count = waiters.len();
+            for (served, session_id) in waiters.into_iter().enumerate() {
+                pages.waiters_left = count - served;
                 if exhausted.contains(&session_id) {
                     answers.push(Ok(None));
                     continue;
@@ -304,7 +322,7 @@ mod tests {
         store::{
             testing::open_store,
             tx::{
-                candidates::{prepared_again, steps_since_last},
+                candidates::{prepared_again, rows_read_since_last, steps_since_last},
                 claims::Finish,
             },
         },
@@ -441,7 +459,10 @@ mod tests {
             .into_iter()
             .map(|a| a.unwrap().expect("every waiter is granted").task)
             .collect();
-        let pass = store.call(|conn| steps_since_last(conn)).await.unwrap();
+        let rows = store
+            .call(|conn| Ok(rows_read_since_last(conn)))
+            .await
+            .unwrap();
         let again = store.call(|conn| prepared_again(conn)).await.unwrap();
         assert_eq!(
             again, 0,
@@ -456,13 +477,75 @@ mod tests {
             .unwrap();
         assert_eq!(granted, stored);
 
-        // The same work as 40 single-waiter passes costs each waiter its own candidate read.
-        let single = coder_session(&store, &[]).await;
-        store.grant_pass(vec![single]).await.unwrap();
-        let one = store.call(|conn| steps_since_last(conn)).await.unwrap();
+        // Each candidate was read once for all 40 waiters: the rows up to the last task
+        // granted, and no more than one page beyond it (where a page of 16 is read whole).
+        let needed = 1 + want
+            .iter()
+            .map(|id| id["t_c".len()..].parse::<usize>().unwrap())
+            .max()
+            .unwrap();
         assert!(
-            pass <= 8 * one,
-            "a pass serving 40 waiters took {pass} candidate steps, one waiter alone {one}"
+            (needed..=needed + CANDIDATE_PAGE as usize).contains(&rows),
+            "a pass serving 40 waiters read {rows} candidate rows; it needed {needed}"
+        );
+    }
+
+    #[test]
+    fn a_page_holds_as_many_candidates_as_the_waiters_left_up_to_a_full_page() {
+        let sizes: Vec<u32> = [0, 1, 3, 16, 17, 1000, usize::MAX]
+            .into_iter()
+            .map(page_size)
+            .collect();
+        assert_eq!(sizes, [1, 1, 3, 16, 16, 16, 16]);
+    }
+
+    #[tokio::test]
+    async fn a_pass_reads_no_more_candidates_than_it_has_waiters() {
+        let (_dir, store) = open_store().await;
+        store
+            .call(|conn| {
+                conn.execute_batch(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100)
+                     INSERT INTO tasks (id, board, title, assignee, status, priority, created_at,
+                                        updated_at)
+                     SELECT printf('t_c%03d', i), 'default', 'for coder', 'coder', 'ready', 0, i,
+                            i
+                     FROM n",
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let single = coder_session(&store, &[]).await;
+        let answers = store.grant_pass(vec![single]).await.unwrap();
+        assert!(matches!(answers.as_slice(), [Ok(Some(_))]), "{answers:?}");
+        let rows = store
+            .call(|conn| Ok(rows_read_since_last(conn)))
+            .await
+            .unwrap();
+        assert_eq!(
+            rows, 1,
+            "one waiter beside 100 ready tasks read {rows} candidates"
+        );
+
+        let three: Vec<String> = [
+            coder_session(&store, &[]).await,
+            coder_session(&store, &[]).await,
+            coder_session(&store, &[]).await,
+        ]
+        .into();
+        let answers = store.grant_pass(three).await.unwrap();
+        assert!(
+            answers.iter().all(|a| matches!(a, Ok(Some(_)))),
+            "{answers:?}"
+        );
+        let rows = store
+            .call(|conn| Ok(rows_read_since_last(conn)))
+            .await
+            .unwrap();
+        assert_eq!(
+            rows, 3,
+            "three waiters beside 99 ready tasks read {rows} candidates"
         );
     }
 

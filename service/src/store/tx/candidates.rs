@@ -163,6 +163,19 @@ pub(in crate::store) fn steps_since_last(conn: &Connection) -> Result<i64> {
     Ok(steps)
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Candidate rows [`under_key`] has returned on this thread, the connection's own.
+    static ROWS_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The candidate rows read under keys on `conn`'s thread since the last call (run it on the
+/// connection, as the reads were), for tests that bound how much a pass decodes.
+#[cfg(test)]
+pub(in crate::store) fn rows_read_since_last(_conn: &Connection) -> usize {
+    ROWS_READ.with(|rows| rows.replace(0))
+}
+
 /// How often SQLite has prepared this module's queries again since they were first prepared
 /// on `conn` (a plan that depended on a bound value goes stale when it is bound again).
 #[cfg(test)]
@@ -197,7 +210,9 @@ pub(in crate::store) fn under_key(
         .query_map(params![key.assignee, key.board, limit, offset], |row| {
             rows::candidate(row, key.lane.status())
         })?
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
+    #[cfg(test)]
+    ROWS_READ.with(|rows| rows.set(rows.get() + views.len()));
     Ok(views)
 }
 
