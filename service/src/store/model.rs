@@ -84,8 +84,10 @@ impl Default for Workspace {
     }
 }
 
-/// Options handed to the supervisor uninterpreted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Options handed to the supervisor uninterpreted. Stored as a JSON object of these four keys
+/// (a key left out reads as empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct WorkerOptions {
     /// Skills.
     pub skills: Vec<String>,

@@ -112,39 +112,7 @@ pub(super) fn list_json(list: &[String]) -> String {
 
 /// Encodes worker options as a JSON object.
 pub(super) fn options_json(options: &WorkerOptions) -> String {
-    serde_json::json!({
-        "skills": options.skills,
-        "model": options.model,
-        "provider": options.provider,
-        "reasoning_effort": options.reasoning_effort,
-    })
-    .to_string()
-}
-
-fn options(row: &Row<'_>, col: usize) -> rusqlite::Result<WorkerOptions> {
-    let value: serde_json::Value = json(row, col)?;
-    let text = |key: &str| {
-        value
-            .get(key)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let skills = value
-        .get("skills")
-        .and_then(|v| v.as_array())
-        .map(|list| {
-            list.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(WorkerOptions {
-        skills,
-        model: text("model"),
-        provider: text("provider"),
-        reasoning_effort: text("reasoning_effort"),
-    })
+    serde_json::to_string(options).expect("worker options always encode")
 }
 
 /// Reads a task from a row selected with [`TASK_COLUMNS`].
@@ -176,7 +144,7 @@ pub(super) fn task(row: &Row<'_>) -> rusqlite::Result<Task> {
         max_retries: row.get(20)?,
         required_capabilities: json(row, 21)?,
         target_machine: row.get(22)?,
-        worker_options: options(row, 23)?,
+        worker_options: json(row, 23)?,
         consecutive_failures: row.get(24)?,
         last_failure_error: row.get(25)?,
         block_kind: match block_kind {
@@ -392,4 +360,37 @@ pub(super) fn candidate(row: &Row<'_>, lane: Status) -> rusqlite::Result<TaskVie
         target_machine: row.get(11)?,
         reclaimed_from: row.get(12)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_options_read_back_as_written_and_a_missing_key_reads_as_empty() {
+        let options = WorkerOptions {
+            skills: vec!["sql-review".into(), "translation".into()],
+            model: "m/x".into(),
+            provider: "openrouter".into(),
+            reasoning_effort: "high".into(),
+        };
+        let stored = options_json(&options);
+        assert_eq!(
+            serde_json::from_str::<WorkerOptions>(&stored).unwrap(),
+            options
+        );
+        // The column's default, and an object from before a key existed.
+        assert_eq!(
+            serde_json::from_str::<WorkerOptions>("{}").unwrap(),
+            WorkerOptions::default()
+        );
+        let older: WorkerOptions = serde_json::from_str(r#"{"model": "m"}"#).unwrap();
+        assert_eq!(
+            older,
+            WorkerOptions {
+                model: "m".into(),
+                ..WorkerOptions::default()
+            }
+        );
+    }
 }
