@@ -309,23 +309,31 @@ impl Coordinator {
 
     // Claims.
 
-    /// Long poll for a grant (see `Leases.Acquire`).
-    pub async fn acquire(&self, session_id: String, wait_ms: i64) -> Result<Option<Grant>> {
+    /// Refuses an acquire that would be refused before waiting: a wait outside its range, a
+    /// malformed or unknown session, a kanband shutting down. `Leases.CompleteAndAcquire`
+    /// asks before its complete, so that such a call changes nothing.
+    pub fn check_acquire(&self, session_id: &str, wait_ms: i64) -> Result<()> {
         if !(0..=WAIT_MAX_MS).contains(&wait_ms) {
             return Err(Error::invalid(
                 "wait_ms",
                 format!("{wait_ms} is outside 0..={WAIT_MAX_MS}"),
             ));
         }
-        ids::check("session_id", ids::SESSION, &session_id)?;
+        ids::check("session_id", ids::SESSION, session_id)?;
         if self.draining.load(Ordering::SeqCst) {
             return Err(Error::Unavailable(
                 "kanband is shutting down; acquire again later".into(),
             ));
         }
-        if self.registry.session(&session_id).is_none() {
-            return Err(Error::session_lost(&session_id));
+        if self.registry.session(session_id).is_none() {
+            return Err(Error::session_lost(session_id));
         }
+        Ok(())
+    }
+
+    /// Long poll for a grant (see `Leases.Acquire`).
+    pub async fn acquire(&self, session_id: String, wait_ms: i64) -> Result<Option<Grant>> {
+        self.check_acquire(&session_id, wait_ms)?;
         let mut answer = self.dispatcher.enqueue(session_id, wait_ms == 0)?;
         self.registry.poke();
         // A poller that does not wait still gets its one answer from the dispatcher.

@@ -239,6 +239,53 @@ impl Leases for LeasesService {
         Ok(ended(task))
     }
 
+    async fn complete_and_acquire(
+        &self,
+        request: Request<pb::CompleteAndAcquireRequest>,
+    ) -> Result<Response<pb::CompleteAndAcquireResponse>, Status> {
+        let (complete, acquire) = match request.get_ref() {
+            pb::CompleteAndAcquireRequest {
+                complete: Some(complete),
+                acquire: Some(acquire),
+            } => (complete, acquire),
+            pb::CompleteAndAcquireRequest { complete: None, .. } => {
+                return Err(Error::invalid("complete", "must be set").into());
+            }
+            pb::CompleteAndAcquireRequest { acquire: None, .. } => {
+                return Err(Error::invalid("acquire", "must be set").into());
+            }
+        };
+        // Everything that can refuse either half is asked before the complete commits.
+        self.hold(&request, &complete.claim_token)?;
+        self.use_session(&request, &acquire.session_id)?;
+        self.app
+            .check_acquire(&acquire.session_id, acquire.wait_ms)?;
+        let by = auth::caller(&request).author("");
+        let pb::CompleteAndAcquireRequest { complete, acquire } = request.into_inner();
+        let (complete, acquire) = (complete.unwrap_or_default(), acquire.unwrap_or_default());
+        let token = token(complete.claim_token)?;
+        validate::text("result", &complete.result, limits::RESULT_MAX)?;
+        validate::text("summary", &complete.summary, limits::SUMMARY_MAX)?;
+        let metadata = requests::metadata("metadata", complete.metadata)?;
+        let completed = self
+            .app
+            .complete(token, complete.result, complete.summary, metadata, by)
+            .await?;
+        let grant = self
+            .app
+            .acquire(acquire.session_id, acquire.wait_ms)
+            .await?;
+        let (metadata, task, _) = ended(completed).into_parts();
+        Ok(Response::from_parts(
+            metadata,
+            pb::CompleteAndAcquireResponse {
+                completed: Some(task),
+                grant: grant.map(grant_to_pb),
+            },
+            Default::default(),
+        ))
+    }
+
     async fn block(
         &self,
         request: Request<pb::HolderBlockRequest>,

@@ -51,6 +51,9 @@ pub const TABLE: &[(&str, &[Role])] = &[
     ("/kanban.v1.Leases/Renew", HOLD),
     ("/kanban.v1.Leases/Heartbeat", HOLD),
     ("/kanban.v1.Leases/Complete", HOLD),
+    // A complete and an acquire: only a caller allowed both (the holder's worker opens no
+    // session).
+    ("/kanban.v1.Leases/CompleteAndAcquire", SESSION),
     ("/kanban.v1.Leases/Block", HOLD),
     ("/kanban.v1.Leases/RequestReview", HOLD),
     ("/kanban.v1.Leases/RequestChanges", HOLD),

@@ -44,6 +44,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("/kanban.v1.Leases/Renew", "ASW"),
     ("/kanban.v1.Leases/Heartbeat", "ASW"),
     ("/kanban.v1.Leases/Complete", "ASW"),
+    ("/kanban.v1.Leases/CompleteAndAcquire", "AS"),
     ("/kanban.v1.Leases/Block", "ASW"),
     ("/kanban.v1.Leases/RequestReview", "ASW"),
     ("/kanban.v1.Leases/RequestChanges", "ASW"),
@@ -537,6 +538,7 @@ struct Fleet {
     b: Client,
     a_session: pb::Session,
     a_grant: pb::Grant,
+    b_session: pb::Session,
     b_grant: pb::Grant,
 }
 
@@ -573,6 +575,7 @@ async fn fleet(svc: &TestService) -> Fleet {
         b,
         a_session,
         a_grant,
+        b_session,
         b_grant,
     }
 }
@@ -591,9 +594,11 @@ async fn another_gateway_cannot_complete_close_or_take_over_a_session() {
         mut b,
         a_session,
         a_grant,
-        ..
+        b_session,
+        b_grant,
     } = fleet(&svc).await;
     let a_task = calls::granted_task(&a_grant).to_owned();
+    let b_task = calls::granted_task(&b_grant).to_owned();
     // The attacker reads the claim's session id and token where it can (its own reads are
     // refused to a supervisor anyway; an operator could read GetTask).
     let status = denied(
@@ -627,6 +632,35 @@ async fn another_gateway_cannot_complete_close_or_take_over_a_session() {
             .await,
         "Release of another gateway's claim",
     );
+    // Both halves of CompleteAndAcquire are checked: A's claim with B's own session, and B's
+    // own claim with A's session.
+    for (token, session_id, what) in [
+        (
+            &a_grant.claim_token,
+            &b_session.id,
+            "on another gateway's claim",
+        ),
+        (
+            &b_grant.claim_token,
+            &a_session.id,
+            "on another gateway's session",
+        ),
+    ] {
+        let call = pb::CompleteAndAcquireRequest {
+            complete: Some(pb::CompleteRequest {
+                claim_token: token.clone(),
+                ..Default::default()
+            }),
+            acquire: Some(pb::AcquireRequest {
+                session_id: session_id.clone(),
+                wait_ms: 0,
+            }),
+        };
+        denied(
+            b.leases.complete_and_acquire(call).await,
+            &format!("CompleteAndAcquire {what}"),
+        );
+    }
     // KeepAlive on someone else's session: refused on its first message; A's own stream
     // still renews.
     let mut stolen = keep_alive(&mut b, &a_session.id).await;
@@ -644,6 +678,11 @@ async fn another_gateway_cannot_complete_close_or_take_over_a_session() {
     assert_eq!(
         calls::status_of(&mut admin, &a_task).await,
         pb::TaskStatus::Running
+    );
+    assert_eq!(
+        calls::status_of(&mut admin, &b_task).await,
+        pb::TaskStatus::Running,
+        "B's complete was refused with its half on A's session"
     );
     calls::renew(&mut a, &a_grant.claim_token)
         .await

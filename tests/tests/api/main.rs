@@ -13,6 +13,7 @@ mod boards;
 mod cancel;
 mod checker;
 mod comments;
+mod complete_and_acquire;
 mod deadlines;
 mod disk_full;
 mod disk_full_leases;

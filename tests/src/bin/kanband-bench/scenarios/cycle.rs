@@ -1,9 +1,11 @@
 //! `cycle`: durable claim -> complete cycles per second. `--cycle-tasks` ready tasks are
 //! created first; then `--cycle-sessions` sessions (ttl 30 s, kept alive) each run one worker
 //! per slot looping Acquire(wait 1 s) -> Complete. Only acknowledged completes count.
+//! `cycle-combined` is the same loop with one call per cycle: each worker acquires once, then
+//! sends CompleteAndAcquire(wait 1 s) for the claim it holds.
 
 use std::sync::{
-    Arc,
+    Arc, Mutex,
     atomic::{AtomicUsize, Ordering},
 };
 
@@ -19,8 +21,17 @@ use super::{
 /// Lease time of the sessions.
 const TTL_MS: u32 = 30_000;
 
+/// How a worker's loop calls kanband.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Calls {
+    /// Acquire, then Complete: two calls per cycle.
+    Separate,
+    /// CompleteAndAcquire for the claim held: one call per cycle.
+    Combined,
+}
+
 /// Runs the scenario.
-pub(crate) async fn run(env: &mut Env<'_>) -> anyhow::Result<Measured> {
+pub(crate) async fn run(env: &mut Env<'_>, calls: Calls) -> anyhow::Result<Measured> {
     let sizes = env.sizes;
     let profile = env.profile("cycle");
     let tasks = sizes.cycle_tasks.max(1);
@@ -40,28 +51,53 @@ pub(crate) async fn run(env: &mut Env<'_>) -> anyhow::Result<Measured> {
     let pool = env.pool.clone();
     let completed = Arc::new(AtomicUsize::new(0));
     let cpu = env.cpu_meter();
+    // The claim each worker holds between its calls (combined loop only).
+    let held: Arc<Vec<Mutex<Option<String>>>> =
+        Arc::new((0..workers).map(|_| Mutex::new(None)).collect());
     let tally = for_duration(workers, sizes.duration(), move |worker| {
         let mut client = pool.get();
         let session_id = sessions[worker / slots as usize].clone();
         let completed = completed.clone();
+        let held = held.clone();
         async move {
-            let grant = client
-                .leases
-                .acquire(pb::AcquireRequest {
-                    session_id,
-                    wait_ms: 1000,
-                })
-                .await?
-                .into_inner()
-                .grant;
+            let acquire = pb::AcquireRequest {
+                session_id,
+                wait_ms: 1000,
+            };
+            let token = held[worker].lock().expect("held lock").take();
+            let (grant, step) = match (calls, token) {
+                (Calls::Combined, Some(claim_token)) => {
+                    let answer = client
+                        .leases
+                        .complete_and_acquire(pb::CompleteAndAcquireRequest {
+                            complete: Some(pb::CompleteRequest {
+                                claim_token,
+                                ..Default::default()
+                            }),
+                            acquire: Some(acquire),
+                        })
+                        .await?
+                        .into_inner();
+                    completed.fetch_add(1, Ordering::Relaxed);
+                    (answer.grant, Step::Done)
+                }
+                (_, _) => {
+                    let grant = client.leases.acquire(acquire).await?.into_inner().grant;
+                    (grant, Step::Idle)
+                }
+            };
             let Some(grant) = grant else {
                 // Empty for a whole second: done if every task has been completed.
                 return Ok(if completed.load(Ordering::Relaxed) >= tasks {
                     Step::Exhausted
                 } else {
-                    Step::Idle
+                    step
                 });
             };
+            if calls == Calls::Combined {
+                *held[worker].lock().expect("held lock") = Some(grant.claim_token);
+                return Ok(step);
+            }
             client
                 .leases
                 .complete(pb::CompleteRequest {

@@ -105,7 +105,7 @@ pub(crate) async fn run(env: &mut Env<'_>) -> anyhow::Result<Measured> {
         );
     }
 
-    let measured = cycle::run(env).await?;
+    let measured = cycle::run(env, cycle::Calls::Separate).await?;
     let seeding = match seeded_in {
         Some(took) => format!("seeded in {:.0} s", took.as_secs_f64()),
         None => "seeded file reused".into(),

@@ -48,6 +48,8 @@ pub(crate) enum Scenario {
     Create,
     /// Durable Acquire -> Complete cycles per second.
     Cycle,
+    /// Durable cycles per second with one CompleteAndAcquire call per cycle.
+    CycleCombined,
     /// Durable cycles per second on a database seeded with 1,000,000 done tasks and
     /// 10,000,000 events.
     CycleLarge,
@@ -78,6 +80,7 @@ impl Scenario {
         vec![
             Scenario::Create,
             Scenario::Cycle,
+            Scenario::CycleCombined,
             Scenario::CycleLarge,
             Scenario::Backlog,
             Scenario::Renew,
@@ -96,6 +99,7 @@ impl Scenario {
         match self {
             Scenario::Create => "create",
             Scenario::Cycle => "cycle",
+            Scenario::CycleCombined => "cycle-combined",
             Scenario::CycleLarge => "cycle-large",
             Scenario::Backlog => "backlog",
             Scenario::Renew => "renew",
@@ -119,6 +123,11 @@ impl Scenario {
             ),
             Scenario::Cycle => (
                 "durable claim->complete cycles".into(),
+                "tasks/s",
+                Target::AtLeast(15_000.0),
+            ),
+            Scenario::CycleCombined => (
+                "durable cycles, one CompleteAndAcquire call each".into(),
                 "tasks/s",
                 Target::AtLeast(15_000.0),
             ),
@@ -365,7 +374,8 @@ async fn measure(scenario: Scenario, launch: &Launch, sizes: &Sizes) -> anyhow::
     };
     let measured = match scenario {
         Scenario::Create => create::run(&mut env).await,
-        Scenario::Cycle => cycle::run(&mut env).await,
+        Scenario::Cycle => cycle::run(&mut env, cycle::Calls::Separate).await,
+        Scenario::CycleCombined => cycle::run(&mut env, cycle::Calls::Combined).await,
         Scenario::CycleLarge => large::run(&mut env).await,
         Scenario::Backlog => backlog::run(&mut env).await,
         Scenario::Renew => renew::run_stream(&mut env).await,

@@ -85,6 +85,11 @@ class LeasesStub:
                 request_serializer=kanban_dot_v1_dot_lease__pb2.CompleteRequest.SerializeToString,
                 response_deserializer=kanban_dot_v1_dot_task__pb2.Task.FromString,
                 _registered_method=True)
+        self.CompleteAndAcquire = channel.unary_unary(
+                '/kanban.v1.Leases/CompleteAndAcquire',
+                request_serializer=kanban_dot_v1_dot_lease__pb2.CompleteAndAcquireRequest.SerializeToString,
+                response_deserializer=kanban_dot_v1_dot_lease__pb2.CompleteAndAcquireResponse.FromString,
+                _registered_method=True)
         self.Block = channel.unary_unary(
                 '/kanban.v1.Leases/Block',
                 request_serializer=kanban_dot_v1_dot_lease__pb2.HolderBlockRequest.SerializeToString,
@@ -182,6 +187,18 @@ class LeasesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CompleteAndAcquire(self, request, context):
+        """Complete, then Acquire for the session: a supervisor's loop (finish one task, wait for the
+        next) in one call instead of two. The complete is checked, committed and answered exactly
+        as by Complete (a refusal ends the call before any wait); then the session waits for work
+        as in Acquire. An error after the complete committed is the acquire's: repeating the call
+        is safe, since its complete is then answered as already recorded (the response header
+        `kanban-already-recorded`), and it waits again. The caller must be allowed both calls.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Block(self, request, context):
         """The holder is blocked (see Tasks.BlockTask for the kinds).
         """
@@ -257,6 +274,11 @@ def add_LeasesServicer_to_server(servicer, server):
                     servicer.Complete,
                     request_deserializer=kanban_dot_v1_dot_lease__pb2.CompleteRequest.FromString,
                     response_serializer=kanban_dot_v1_dot_task__pb2.Task.SerializeToString,
+            ),
+            'CompleteAndAcquire': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteAndAcquire,
+                    request_deserializer=kanban_dot_v1_dot_lease__pb2.CompleteAndAcquireRequest.FromString,
+                    response_serializer=kanban_dot_v1_dot_lease__pb2.CompleteAndAcquireResponse.SerializeToString,
             ),
             'Block': grpc.unary_unary_rpc_method_handler(
                     servicer.Block,
@@ -488,6 +510,33 @@ class Leases:
             '/kanban.v1.Leases/Complete',
             kanban_dot_v1_dot_lease__pb2.CompleteRequest.SerializeToString,
             kanban_dot_v1_dot_task__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteAndAcquire(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kanban.v1.Leases/CompleteAndAcquire',
+            kanban_dot_v1_dot_lease__pb2.CompleteAndAcquireRequest.SerializeToString,
+            kanban_dot_v1_dot_lease__pb2.CompleteAndAcquireResponse.FromString,
             options,
             channel_credentials,
             insecure,
