@@ -19,26 +19,12 @@ import argparse
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def grants(http):
-    with urllib.request.urlopen(f"http://{http}/metrics", timeout=30) as answer:
-        for line in answer.read().decode().splitlines():
-            if line.startswith("kanband_grants_total "):
-                return float(line.split()[1])
-    return 0.0
+from connection_thread import free_port, grants
 
 
 def thread_instructions(out_prefix):
@@ -76,7 +62,7 @@ def measure(kanband_bin, args, tmp):
              "--duration", str(int(args.seconds * 3 + 120))],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 600
-        while grants(http) < 200:
+        while grants(http, timeout=30) < 200:
             if time.monotonic() > deadline or bench.poll() is not None:
                 sys.exit("the cycle load did not start")
             time.sleep(0.5)
@@ -85,9 +71,9 @@ def measure(kanband_bin, args, tmp):
                        stderr=subprocess.DEVNULL)
         subprocess.run(control + ["--instr=on"], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-        g0 = grants(http)
+        g0 = grants(http, timeout=30)
         time.sleep(args.seconds)
-        g1 = grants(http)
+        g1 = grants(http, timeout=30)
         subprocess.run(control + ["--instr=off"], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         subprocess.run(control + ["--dump"], check=True, stdout=subprocess.DEVNULL,

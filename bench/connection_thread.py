@@ -31,8 +31,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def grants(http):
-    with urllib.request.urlopen(f"http://{http}/metrics", timeout=5) as answer:
+def grants(http, timeout=5):
+    """kanband_grants_total from kanband's /metrics at `http`."""
+    with urllib.request.urlopen(f"http://{http}/metrics", timeout=timeout) as answer:
         for line in answer.read().decode().splitlines():
             if line.startswith("kanband_grants_total "):
                 return float(line.split()[1])

@@ -14,7 +14,7 @@ use super::{
 use crate::{
     auth::{self, Identity, rules},
     coordinator::{Coordinator, Push},
-    domain::{limits, validate},
+    domain::{Author, limits, validate},
     error::{ALREADY_RECORDED_HEADER, Error},
     net,
     store::model::Ended,
@@ -40,6 +40,22 @@ impl LeasesService {
             token,
             owner.as_deref(),
         )?)
+    }
+
+    /// A complete's arguments checked (token, result, summary, metadata), then the complete.
+    async fn complete_checked(
+        &self,
+        req: pb::CompleteRequest,
+        by: Author,
+    ) -> Result<Ended, Status> {
+        let token = token(req.claim_token)?;
+        validate::text("result", &req.result, limits::RESULT_MAX)?;
+        validate::text("summary", &req.summary, limits::SUMMARY_MAX)?;
+        let metadata = requests::metadata("metadata", req.metadata)?;
+        Ok(self
+            .app
+            .complete(token, req.result, req.summary, metadata, by)
+            .await?)
     }
 
     /// Refuses the use of a session by a caller that did not open it.
@@ -227,15 +243,7 @@ impl Leases for LeasesService {
     ) -> Result<Response<pb::Task>, Status> {
         self.hold(&request, &request.get_ref().claim_token)?;
         let by = auth::caller(&request).author("");
-        let req = request.into_inner();
-        let token = token(req.claim_token)?;
-        validate::text("result", &req.result, limits::RESULT_MAX)?;
-        validate::text("summary", &req.summary, limits::SUMMARY_MAX)?;
-        let metadata = requests::metadata("metadata", req.metadata)?;
-        let task = self
-            .app
-            .complete(token, req.result, req.summary, metadata, by)
-            .await?;
+        let task = self.complete_checked(request.into_inner(), by).await?;
         Ok(ended(task))
     }
 
@@ -263,14 +271,7 @@ impl Leases for LeasesService {
         let by = auth::caller(&request).author("");
         let pb::CompleteAndAcquireRequest { complete, acquire } = request.into_inner();
         let (complete, acquire) = (complete.unwrap_or_default(), acquire.unwrap_or_default());
-        let token = token(complete.claim_token)?;
-        validate::text("result", &complete.result, limits::RESULT_MAX)?;
-        validate::text("summary", &complete.summary, limits::SUMMARY_MAX)?;
-        let metadata = requests::metadata("metadata", complete.metadata)?;
-        let completed = self
-            .app
-            .complete(token, complete.result, complete.summary, metadata, by)
-            .await?;
+        let completed = self.complete_checked(complete, by).await?;
         let grant = self
             .app
             .acquire(acquire.session_id, acquire.wait_ms)

@@ -136,7 +136,7 @@ const CANDIDATE_PAGE: u32 = 16;
 /// (the one being served counts): as many as they can take if every candidate suits them, up to
 /// [`CANDIDATE_PAGE`]. A pass cannot grant more tasks than it has waiters left, and a page is
 /// decoded whole; a full page for the one or two waiters a pass serves on a lightly loaded
-/// board was a fifth of the connection thread's instructions per cycle. When candidates are
+/// board was 15 % of the connection thread's instructions per cycle. When candidates are
 /// passed over (another machine's, a full board), the next page is read as before.
 fn page_size(waiters: usize) -> u32 {
     u32::try_from(waiters)
